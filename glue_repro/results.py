@@ -1,0 +1,160 @@
+"""The result file of a run: its schema, the environment it records, and a safe writer."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Optional, TypedDict
+
+SCHEMA_VERSION = 1
+VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy")
+
+
+class Metrics(TypedDict):
+    accuracy: float  # fraction of validation pairs classified correctly
+    f1: float  # F1 of the "equivalent" class on validation
+
+
+class Timing(TypedDict):
+    fit_seconds: float  # wall time of model.fit (tracing, training steps, validation passes)
+    fit_examples_per_second: float  # training examples seen / fit_seconds
+    epoch_seconds: list[float]  # wall time of each epoch, validation pass included
+    predict_seconds: float  # wall time of model.predict over validation
+    predict_examples_per_second: float  # validation examples / predict_seconds
+
+
+class Device(TypedDict):
+    cpu: str  # CPU model name
+    cpu_cores: int  # logical cores the process may use
+    gpus: list[str]  # names of the GPUs TensorFlow sees (empty on CPU)
+
+
+class Git(TypedDict):
+    commit: Optional[str]  # HEAD of the suite's repository, None outside a checkout
+    dirty: Optional[bool]  # uncommitted changes in the checkout
+
+
+class Result(TypedDict):
+    schema_version: int  # bumped on any incompatible change to this layout
+    created: str  # UTC time the run finished, ISO 8601
+    config: dict  # the full RecipeConfig of the run
+    seed: int  # the seed of Python, numpy and TensorFlow (also in config)
+    deterministic: bool  # whether TF op determinism was on
+    data: dict  # DataSource: Hub repo and revision, or local folder with file checksums
+    num_examples: dict[str, int]  # rows per split actually used (after --limit)
+    metrics: Metrics  # GLUE MRPC metric on validation
+    collapsed: bool  # all predictions one class (MRPC validation: 0.6838 / 0.8122)
+    history: dict[str, list[float]]  # Keras per-epoch loss/accuracy, train and val_
+    logits_shape: list[int]  # shape of predict(validation)["logits"], e.g. [408, 2]
+    timing: Timing  # fit and predict wall times and throughput
+    versions: dict[str, str]  # python and the libraries that decide the numbers
+    device: Device  # where it ran
+    git: Git  # the suite's code version
+
+
+def json_safe(value):
+    """Replace NaN and infinities (not JSON) with None, recursively.
+
+    >>> json_safe({"a": float("nan"), "b": [1.0, float("inf")]})
+    {'a': None, 'b': [1.0, None]}
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def device() -> Device:
+    import tensorflow as tf
+
+    gpus = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        gpus.append(details.get("device_name", gpu.name))
+    return Device(cpu=cpu_model(), cpu_cores=len(os.sched_getaffinity(0)), gpus=gpus)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_info(where: Path = Path(__file__).parent) -> Git:
+    def git(*args) -> Optional[str]:
+        try:
+            out = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return Git(commit=commit, dirty=None if status is None else bool(status))
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_new(data: dict, folder: Path, stem: str) -> Path:
+    """Write `data` as JSON to a new file `folder/stem[-N].json`, atomically.
+
+    The file appears whole or not at all (written to a temporary file, then hard-linked
+    into place), and an existing file is never replaced: a taken name gets a -2, -3 suffix.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        for n in range(1, 10_000):
+            path = folder / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
+            try:
+                os.link(tmp, path)  # fails if the name exists: never overwrite
+                return path
+            except FileExistsError:
+                continue
+        raise FileExistsError(f"{folder}: no free name for {stem}")
+    finally:
+        os.unlink(tmp)
+
+
+def read(path: Path) -> dict:
+    from glue_repro.errors import GlueReproError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise GlueReproError(f"{path}: not a readable result file ({err})") from err
+    missing = [key for key in Result.__annotations__ if key not in data]
+    if missing:
+        raise GlueReproError(f"{path}: result file lacks field(s) {', '.join(missing)}")
+    return data

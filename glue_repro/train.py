@@ -1,0 +1,61 @@
+"""Compile, fit and predict: the course's Keras recipe, with its optimizer schedule."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import tf_keras
+
+from glue_repro.config import RecipeConfig
+
+
+def learning_rate(config: RecipeConfig, total_steps: int):
+    """The course's `PolynomialDecay(lr -> end_lr)` over all training steps, or a constant."""
+    if config.schedule == "constant":
+        return config.learning_rate
+    return tf_keras.optimizers.schedules.PolynomialDecay(
+        initial_learning_rate=config.learning_rate,
+        end_learning_rate=config.end_learning_rate,
+        decay_steps=total_steps,
+    )
+
+
+def compile_model(model, config: RecipeConfig, steps_per_epoch: int) -> None:
+    """Adam on the schedule, sparse cross-entropy on logits, accuracy."""
+    total_steps = steps_per_epoch * config.epochs
+    model.compile(
+        optimizer=tf_keras.optimizers.Adam(learning_rate=learning_rate(config, total_steps)),
+        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=config.xla,
+    )
+
+
+class EpochTimer(tf_keras.callbacks.Callback):
+    """Wall time of each epoch (its training steps and its validation pass)."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def fit(model, train, validation, epochs: int, verbose: int | str = "auto") -> tuple[dict, list[float]]:
+    """`model.fit` with validation after each epoch.
+
+    Returns:
+        Keras' history (metric name -> per-epoch floats) and each epoch's wall seconds.
+    """
+    timer = EpochTimer()
+    history = model.fit(train, validation_data=validation, epochs=epochs, callbacks=[timer], verbose=verbose)
+    return {k: [float(v) for v in values] for k, values in history.history.items()}, timer.seconds
+
+
+def predict_logits(model, dataset, verbose: int | str = "auto") -> np.ndarray:
+    """`model.predict(dataset)["logits"]` as a float32 array of shape (N, 2)."""
+    return np.asarray(model.predict(dataset, verbose=verbose)["logits"], dtype=np.float32)
