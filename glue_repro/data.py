@@ -183,13 +183,16 @@ def _label(text: str, path: Path, line: int) -> int:
 
 
 class _LineFile:
-    """A text file that knows the line number of the last line it handed out."""
+    """A text file read line by line, knowing the number of the last line handed out.
+
+    Lines are decoded one at a time so that bad bytes are reported with their line.
+    """
 
     def __init__(self, path: Path):
         self.path = path
         self.line = 0
         try:
-            self._f = open(path, encoding="utf-8-sig", newline="")  # the MSR files start with a BOM
+            self._f = open(path, "rb")
         except OSError as err:
             raise GlueReproError(f"{path}: cannot open ({err.strerror})") from err
 
@@ -197,12 +200,13 @@ class _LineFile:
         return self
 
     def __next__(self) -> str:
-        try:
-            text = next(self._f)
-        except UnicodeDecodeError as err:
-            raise GlueReproError(f"{self.path} line {self.line + 1}: not valid UTF-8") from err
+        raw = next(self._f)
         self.line += 1
-        return text
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise GlueReproError(f"{self.path} line {self.line}: not valid UTF-8") from err
+        return text.removeprefix("\ufeff") if self.line == 1 else text  # the MSR files start with a BOM
 
     def __enter__(self):
         return self

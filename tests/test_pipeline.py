@@ -1,0 +1,69 @@
+"""The whole recipe end to end on the tiny model and a slice of real MRPC."""
+
+import json
+
+import pytest
+
+from glue_repro import cli
+from glue_repro.config import TINY_PRESET
+from glue_repro.pipeline import run
+from glue_repro.results import Result
+
+
+@pytest.fixture(scope="module")
+def tiny_run(glue_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runs")
+    config = TINY_PRESET.replace(limit=21, epochs=2, seed=3)
+    return run(config, data_dir=glue_dir, runs_dir=folder, verbose=0)
+
+
+def test_result_file_holds_everything(tiny_run):
+    result, path = tiny_run
+    stored = json.loads(path.read_text())
+    assert list(stored) == list(Result.__annotations__)
+    assert stored["config"] == TINY_PRESET.replace(limit=21, epochs=2, seed=3).to_dict()
+    assert stored["logits_shape"] == [21, 2]
+    assert stored["num_examples"] == {"train": 21, "validation": 21}
+    assert len(stored["history"]["loss"]) == 2 and len(stored["history"]["val_accuracy"]) == 2
+    assert len(stored["timing"]["epoch_seconds"]) == 2
+    assert stored["timing"]["fit_examples_per_second"] > 0
+    assert 0 <= stored["metrics"]["accuracy"] <= 1
+    assert stored["data"]["kind"] == "local" and stored["data"]["checksums_verified"]
+    assert stored["versions"]["transformers"].startswith("4.")
+
+
+def test_cli_runs_and_prints_summary(glue_dir, tmp_path, capsys):
+    code = cli.main(["run", "--preset", "tiny", "--limit", "9", "--epochs", "1", "--data-dir", str(glue_dir),
+                     "--results-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "accuracy" in out and "examples/s" in out
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1 and str(files[0]) in out
+    assert json.loads(files[0].read_text())["logits_shape"] == [9, 2]
+
+
+def test_cli_overrides_preset_values():
+    args = cli.parser().parse_args(["run", "--preset", "tiny", "--seed", "7", "--epochs", "1", "--batch-size", "4",
+                                    "--no-xla"])
+    config = cli.config_from(args)
+    assert (config.seed, config.epochs, config.batch_size, config.xla) == (7, 1, 4, False)
+    assert config.model == TINY_PRESET.model
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data-dir", "/no/such/dir"], "/no/such/dir: data folder does not exist"),
+        (["--batch-size", "0"], "config field batch_size=0: must be >= 1"),
+        (["--precision", "mixed_float16"], "needs a GPU, and TensorFlow sees none"),
+        (["--xla", "--deterministic"], "cannot be combined with deterministic"),
+    ],
+)
+def test_cli_bad_input_is_one_clear_line(argv, message, tmp_path, capsys):
+    code = cli.main(["run", "--preset", "tiny", "--results-dir", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("glue-repro: error:") and message in err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no result file, not even half of one
