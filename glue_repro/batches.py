@@ -38,3 +38,22 @@ def course_dataset(split: datasets.Dataset, tokenizer, batch_size: int, shuffle:
         collate_fn=collator,
         batch_size=batch_size,
     )
+
+
+def tf_datasets(config, tokenized: datasets.DatasetDict, tokenizer):
+    """Train and validation `tf.data` pipelines for the config's `input_pipeline`.
+
+    Returns:
+        (train, validation, steps per epoch, order): `order` maps validation output rows
+        back to example positions (None when the pipeline keeps the original order).
+    """
+    from glue_repro import buckets
+
+    if config.input_pipeline == "course":
+        train = course_dataset(tokenized["train"], tokenizer, config.batch_size, shuffle=True)
+        validation = course_dataset(tokenized["validation"], tokenizer, config.eval_batch_size, shuffle=False)
+        return train, validation, -(-len(tokenized["train"]) // config.batch_size), None
+    columns, pad_id = model_columns(tokenizer), tokenizer.pad_token_id
+    train = buckets.train_dataset(tokenized["train"], columns, config.batch_size, pad_id)
+    validation = buckets.eval_dataset(tokenized["validation"], columns, config.eval_batch_size, pad_id)
+    return train.dataset, validation.dataset, train.steps, validation.order

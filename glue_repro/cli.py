@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from glue_repro.config import PRESETS, PRECISIONS, preset
+from glue_repro.config import INPUT_PIPELINES, PRECISIONS, PRESETS, preset
 from glue_repro.errors import GlueReproError
 
 
@@ -32,6 +32,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="use only the first N train and validation rows")
     run.add_argument("--max-length", type=int, help="truncate pairs to N tokens")
     run.add_argument("--predict-batch-size", type=int)
+    run.add_argument("--input-pipeline", choices=INPUT_PIPELINES,
+                     help="bucketed: the fast path (default); course: to_tf_dataset + DataCollatorWithPadding")
     run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile steps")
     run.add_argument("--precision", choices=PRECISIONS)
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
@@ -43,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace):
     """The preset with every option the user gave on the command line applied."""
     fields = ("model", "seed", "epochs", "batch_size", "learning_rate", "limit", "max_length",
-              "predict_batch_size", "xla", "precision", "deterministic")
+              "predict_batch_size", "input_pipeline", "xla", "precision", "deterministic")
     changes = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
     return preset(args.preset).replace(**changes)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import datasets
 
-from glue_repro import batches, data, metric, model, results, train
+from glue_repro import batches, buckets, data, metric, model, results, train
 from glue_repro.config import RecipeConfig
 from glue_repro.errors import GlueReproError
 
@@ -27,12 +27,10 @@ def run(config: RecipeConfig, data_dir=None, runs_dir: Path = RUNS_DIR, verbose=
     # tokenize
     tokenizer = model.load_tokenizer(config.model)
     tokenized = batches.tokenize(splits, tokenizer, config.max_length)
-    train_set = batches.course_dataset(tokenized["train"], tokenizer, config.batch_size, shuffle=True)
-    val_set = batches.course_dataset(tokenized["validation"], tokenizer, config.eval_batch_size, shuffle=False)
+    train_set, val_set, steps_per_epoch, val_order = batches.tf_datasets(config, tokenized, tokenizer)
 
     # build
     classifier = model.build_model(config.model, vocab_size=len(tokenizer))
-    steps_per_epoch = -(-len(tokenized["train"]) // config.batch_size)
     train.compile_model(classifier, config, steps_per_epoch)
 
     # fit
@@ -44,6 +42,8 @@ def run(config: RecipeConfig, data_dir=None, runs_dir: Path = RUNS_DIR, verbose=
     start = time.perf_counter()
     logits = train.predict_logits(classifier, val_set, verbose=verbose)
     predict_seconds = time.perf_counter() - start
+    if val_order is not None:
+        logits = buckets.unsort(logits, val_order)
 
     # score
     predictions = metric.predictions_from_logits(logits)

@@ -32,15 +32,17 @@ def test_result_file_holds_everything(tiny_run):
     assert stored["versions"]["transformers"].startswith("4.")
 
 
-def test_cli_runs_and_prints_summary(glue_dir, tmp_path, capsys):
+@pytest.mark.parametrize("pipeline", ["course", "bucketed"])
+def test_cli_runs_and_prints_summary(glue_dir, tmp_path, capsys, pipeline):
     code = cli.main(["run", "--preset", "tiny", "--limit", "9", "--epochs", "1", "--data-dir", str(glue_dir),
-                     "--results-dir", str(tmp_path)])
+                     "--results-dir", str(tmp_path), "--input-pipeline", pipeline])
     out = capsys.readouterr().out
     assert code == 0
     assert "accuracy" in out and "examples/s" in out
     files = list(tmp_path.glob("*.json"))
     assert len(files) == 1 and str(files[0]) in out
-    assert json.loads(files[0].read_text())["logits_shape"] == [9, 2]
+    stored = json.loads(files[0].read_text())
+    assert stored["logits_shape"] == [9, 2] and stored["config"]["input_pipeline"] == pipeline
 
 
 def test_cli_overrides_preset_values():

@@ -1,0 +1,117 @@
+"""The fast input pipeline: tokenize once, then pure `tf.data` with length bucketing.
+
+Training batches group pairs of similar length and pad them to one of a few fixed lengths,
+so there is little padding, no Python per batch, and only a handful of shapes for
+`tf.function` and XLA to trace. Evaluation sorts pairs by length, pads each batch to the
+next fixed length, and the caller restores the original order with `Bucketed.order`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+PADDED_LENGTHS = (32, 48, 64, 80, 96, 128, 192, 256, 384, 512)
+
+
+def padded_lengths(max_length: int) -> list[int]:
+    """The fixed lengths batches are padded to, up to and including `max_length`.
+
+    >>> padded_lengths(100)
+    [32, 48, 64, 80, 96, 100]
+    """
+    return [n for n in PADDED_LENGTHS if n < max_length] + [max_length]
+
+
+def bucket_of(lengths, boundaries) -> np.ndarray:
+    """Index of the smallest padded length that holds each sequence.
+
+    >>> bucket_of([1, 32, 33, 100], [32, 48, 100]).tolist()
+    [0, 0, 1, 2]
+    """
+    return np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side="left")
+
+
+@dataclass
+class Bucketed:
+    dataset: tf.data.Dataset  # yields (features, labels), features padded to fixed lengths
+    steps: int  # batches per pass
+    order: np.ndarray | None  # row i of the output is example order[i] (evaluation only)
+
+
+def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]:
+    """(features, label) per example, each feature a 1-D tensor of the example's own length."""
+    lengths = lengths_of(split)
+    dense = {}
+    for c in columns:
+        rows = np.zeros((len(lengths), int(lengths.max())), dtype=np.int32)
+        for i, ids in enumerate(split[c]):
+            rows[i, : len(ids)] = ids
+        dense[c] = rows
+    labels = np.asarray(split["label"], dtype=np.int32)
+
+    def trim(x, n, y):
+        return {c: v[:n] for c, v in x.items()}, y
+
+    dataset = tf.data.Dataset.from_tensor_slices((dense, lengths, labels)).map(trim)
+    return dataset, lengths
+
+
+def lengths_of(split) -> np.ndarray:
+    return np.array([len(ids) for ids in split["input_ids"]], dtype=np.int32)
+
+
+def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -> Bucketed:
+    """Shuffled batches of pairs of similar length, padded to the fixed lengths."""
+    examples, lengths = _examples(split, columns)
+    boundaries = padded_lengths(int(lengths.max()))
+    counts = np.bincount(bucket_of(lengths, boundaries), minlength=len(boundaries))
+    steps = int(sum(-(-n // batch_size) for n in counts))
+    dataset = (
+        examples.cache()
+        .shuffle(len(lengths), reshuffle_each_iteration=True)
+        .bucket_by_sequence_length(
+            element_length_func=lambda x, y: tf.shape(x["input_ids"])[0],
+            # tf.data's boundaries are exclusive and pad to boundary - 1
+            bucket_boundaries=[b + 1 for b in boundaries],
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+            padding_values=({c: pad_id if c == "input_ids" else 0 for c in columns}, 0),
+            pad_to_bucket_boundary=True,
+        )
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return Bucketed(dataset, steps, order=None)
+
+
+def eval_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -> Bucketed:
+    """Batches of pairs sorted by length, each padded to the next fixed length."""
+    order = np.argsort(lengths_of(split), kind="stable")
+    examples, lengths = _examples(split.select(order), columns)
+    boundaries = tf.constant(padded_lengths(int(lengths.max())))
+
+    def pad_to_bucket(x, y):
+        length = tf.shape(x["input_ids"])[1]
+        target = boundaries[tf.searchsorted(boundaries, [length])[0]]
+        pad = [[0, 0], [0, target - length]]
+        x = {c: tf.pad(v, pad, constant_values=pad_id if c == "input_ids" else 0) for c, v in x.items()}
+        return x, y
+
+    dataset = (
+        examples.padded_batch(batch_size, padding_values=({c: pad_id if c == "input_ids" else 0 for c in columns}, 0))
+        .map(pad_to_bucket)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return Bucketed(dataset, steps=-(-len(lengths) // batch_size), order=order)
+
+
+def unsort(rows: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Put rows computed in `order` back into the original order.
+
+    >>> unsort(np.array([10, 20, 30]), np.array([2, 0, 1])).tolist()
+    [20, 30, 10]
+    """
+    out = np.empty_like(rows)
+    out[order] = rows
+    return out
