@@ -25,7 +25,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", default="minilm", choices=sorted(PRESETS), help="recipe preset (default: minilm)")
     run.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
     run.add_argument("--model", help="Hub id or local folder, overriding the preset's")
-    run.add_argument("--seed", type=int)
+    seeds = run.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, help="one run with this seed (default: the preset's, 42)")
+    seeds.add_argument("--seeds", help="one run per seed, then an aggregate: '1,2,3' or '1-5'")
+    seeds.add_argument("--num-seeds", type=int, help="same as --seeds 1-N")
     run.add_argument("--epochs", type=int)
     run.add_argument("--batch-size", type=int)
     run.add_argument("--learning-rate", type=float)
@@ -38,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=PRECISIONS)
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
     run.add_argument("--results-dir", default="results/runs", help="where result files go")
+    run.add_argument("--aggregates-dir", default="results/aggregates", help="where multi-seed aggregates go")
     run.set_defaults(command=run_command)
     return top
 
@@ -53,11 +57,21 @@ def config_from(args: argparse.Namespace):
 def run_command(args) -> int:
     from pathlib import Path
 
-    from glue_repro import pipeline
+    from glue_repro import multiseed, pipeline
 
     config = config_from(args)
-    result, path = pipeline.run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir))
-    print_summary(result, path)
+    seeds = multiseed.parse_seeds(args.seeds) if args.seeds else None
+    if args.num_seeds is not None:
+        if args.num_seeds < 1:
+            raise GlueReproError(f"--num-seeds {args.num_seeds}: must be >= 1")
+        seeds = list(range(1, args.num_seeds + 1))
+    if seeds is None:
+        result, path = pipeline.run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir))
+        print_summary(result, path)
+        return 0
+    summary, path = multiseed.run_seeds(config, seeds, data_dir=args.data_dir, runs_dir=Path(args.results_dir),
+                                        aggregates_dir=Path(args.aggregates_dir))
+    print_aggregate(summary, path)
     return 0
 
 
@@ -76,6 +90,23 @@ def print_summary(result: dict, path) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+
+
+def print_aggregate(summary: dict, path) -> None:
+    print(f"{'seed':>6}  {'accuracy':>8}  {'F1':>6}  collapsed")
+    for row in summary["per_seed"]:
+        print(f"{row['seed']:>6}  {row['accuracy']:>8.4f}  {row['f1']:>6.4f}  {'yes' if row['collapsed'] else ''}")
+    for name in ("accuracy", "f1"):
+        s = summary["summary"][name]
+        if s["n"] == 0:
+            print(f"{name}: no healthy run")
+        elif s["std"] is None:
+            print(f"{name}: {s['mean']:.4f} (one healthy run)")
+        else:
+            print(f"{name}: mean {s['mean']:.4f} +- {s['std']:.4f} (std), 95% CI [{s['ci95_low']:.4f}, "
+                  f"{s['ci95_high']:.4f}], min {s['min']:.4f}, max {s['max']:.4f}, n={s['n']}")
+    print(f"collapsed runs: {summary['num_collapsed']} of {summary['num_runs']}")
+    print(f"aggregate: {path}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -64,6 +65,8 @@ def run(config: RecipeConfig, data_dir=None, runs_dir: Path = RUNS_DIR, verbose=
         collapsed=metric.is_collapsed(predictions),
         history=history,
         logits_shape=list(logits.shape),
+        logits_sha256=hashlib.sha256(logits.tobytes()).hexdigest(),
+        predictions=predictions.tolist(),
         timing=results.Timing(
             fit_seconds=fit_seconds,
             fit_examples_per_second=n_train * config.epochs / fit_seconds,

@@ -53,6 +53,8 @@ class Result(TypedDict):
     collapsed: bool  # all predictions one class (MRPC validation: 0.6838 / 0.8122)
     history: dict[str, list[float]]  # Keras per-epoch loss/accuracy, train and val_
     logits_shape: list[int]  # shape of predict(validation)["logits"], e.g. [408, 2]
+    logits_sha256: str  # SHA-256 of the float32 logits bytes: equal only if bit-identical
+    predictions: list[int]  # argmax class per validation pair, in dataset order
     timing: Timing  # fit and predict wall times and throughput
     versions: dict[str, str]  # python and the libraries that decide the numbers
     device: Device  # where it ran

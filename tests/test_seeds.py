@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from glue_repro import cli, multiseed
+from glue_repro.errors import GlueReproError
+
+
+def _tiny_run(glue_dir, out, seed, *extra) -> dict:
+    cmd = [sys.executable, "-m", "glue_repro.cli", "run", "--preset", "tiny", "--limit", "24", "--epochs", "1",
+           "--seed", str(seed), "--data-dir", str(glue_dir), "--results-dir", str(out), *extra]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (path,) = [line.split(None, 1)[1] for line in done.stdout.splitlines() if line.startswith("result ")]
+    return json.loads(open(path.strip()).read())
+
+
+def test_deterministic_runs_give_bit_identical_logits(glue_dir, tmp_path):
+    # Separate processes: op determinism is process-wide and cannot be switched off again.
+    first = _tiny_run(glue_dir, tmp_path / "a", 5, "--deterministic")
+    second = _tiny_run(glue_dir, tmp_path / "b", 5, "--deterministic")
+    other_seed = _tiny_run(glue_dir, tmp_path / "c", 6, "--deterministic")
+    assert first["deterministic"] and second["deterministic"]
+    assert first["logits_sha256"] == second["logits_sha256"]
+    assert first["history"] == second["history"]
+    assert other_seed["logits_sha256"] != first["logits_sha256"]  # the check can fail
+
+
+def _run(seed, accuracy, f1, collapsed=False):
+    return {"seed": seed, "collapsed": collapsed, "metrics": {"accuracy": accuracy, "f1": f1},
+            "config": {"preset": "tiny", "seed": seed, "epochs": 1}}
+
+
+def test_aggregate_against_hand_computed_values():
+    summary = multiseed.aggregate([_run(1, 0.80, 0.86), _run(2, 0.82, 0.88), _run(3, 0.84, 0.90)])
+    acc = summary["summary"]["accuracy"]
+    # mean 0.82; std sqrt(((-.02)^2 + 0 + .02^2) / 2) = 0.02; t(0.975, 2) = 4.302653;
+    # half width 4.302653 * 0.02 / sqrt(3) = 0.049683
+    assert acc["mean"] == pytest.approx(0.82) and acc["std"] == pytest.approx(0.02)
+    assert acc["ci95_low"] == pytest.approx(0.770317, abs=1e-6)
+    assert acc["ci95_high"] == pytest.approx(0.869683, abs=1e-6)
+    assert (acc["min"], acc["max"], acc["n"]) == (0.80, 0.84, 3)
+    assert summary["summary"]["f1"]["mean"] == pytest.approx(0.88)
+    assert summary["same_recipe"] and summary["num_collapsed"] == 0
+
+
+def test_collapsed_runs_are_counted_apart_not_averaged():
+    summary = multiseed.aggregate([_run(1, 0.80, 0.86), _run(2, 0.6838, 0.8122, collapsed=True), _run(3, 0.84, 0.90)])
+    assert summary["num_collapsed"] == 1 and summary["collapsed_seeds"] == [2]
+    assert summary["summary"]["accuracy"]["mean"] == pytest.approx(0.82)
+    assert summary["summary"]["accuracy"]["n"] == 2
+    assert [row["collapsed"] for row in summary["per_seed"]] == [False, True, False]
+
+
+def test_aggregate_notices_mixed_recipes():
+    other = _run(2, 0.8, 0.8)
+    other["config"]["epochs"] = 3
+    assert not multiseed.aggregate([_run(1, 0.8, 0.8), other])["same_recipe"]
+
+
+@pytest.mark.parametrize("text, message", [("1,x", "'x' is not a seed"), ("1,1", "repeats a seed"), ("", "is not a seed")])
+def test_bad_seed_lists(text, message):
+    with pytest.raises(GlueReproError, match=message):
+        multiseed.parse_seeds(text)
+
+
+def test_cli_seeds_writes_each_run_and_the_aggregate(glue_dir, tmp_path, capsys):
+    code = cli.main(["run", "--preset", "tiny", "--limit", "10", "--epochs", "1", "--seeds", "1,2",
+                     "--data-dir", str(glue_dir), "--results-dir", str(tmp_path / "runs"),
+                     "--aggregates-dir", str(tmp_path / "agg")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert len(list((tmp_path / "runs").glob("*seed1.json"))) == 1
+    assert len(list((tmp_path / "runs").glob("*seed2.json"))) == 1
+    (agg,) = list((tmp_path / "agg").glob("*.json"))
+    summary = json.loads(agg.read_text())
+    assert summary["seeds"] == [1, 2] and len(summary["files"]) == 2
+    assert "95% CI" in out or "no healthy run" in out
