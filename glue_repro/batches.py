@@ -9,7 +9,11 @@ Two pipelines feed the same model:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import datasets
+import numpy as np
+import tensorflow as tf
 
 
 def tokenize(splits: datasets.DatasetDict, tokenizer, max_length: int | None) -> datasets.DatasetDict:
@@ -40,20 +44,34 @@ def course_dataset(split: datasets.Dataset, tokenizer, batch_size: int, shuffle:
     )
 
 
-def tf_datasets(config, tokenized: datasets.DatasetDict, tokenizer):
-    """Train and validation `tf.data` pipelines for the config's `input_pipeline`.
+@dataclass
+class Inputs:
+    """What the model is fed: train and validation pipelines."""
 
-    Returns:
-        (train, validation, steps per epoch, order): `order` maps validation output rows
-        back to example positions (None when the pipeline keeps the original order).
-    """
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    steps_per_epoch: int  # optimizer steps in one pass over train
+    validation_order: np.ndarray | None  # output row i is example order[i]; None = dataset order
+
+    def in_dataset_order(self, rows: np.ndarray) -> np.ndarray:
+        """Rows computed over `validation`, put back in the order of the validation split."""
+        from glue_repro.buckets import unsort
+
+        return rows if self.validation_order is None else unsort(rows, self.validation_order)
+
+
+def tf_datasets(config, tokenized: datasets.DatasetDict, tokenizer) -> Inputs:
+    """Train and validation `tf.data` pipelines for the config's `input_pipeline`."""
     from glue_repro import buckets
 
     if config.input_pipeline == "course":
-        train = course_dataset(tokenized["train"], tokenizer, config.batch_size, shuffle=True)
-        validation = course_dataset(tokenized["validation"], tokenizer, config.eval_batch_size, shuffle=False)
-        return train, validation, -(-len(tokenized["train"]) // config.batch_size), None
+        return Inputs(
+            train=course_dataset(tokenized["train"], tokenizer, config.batch_size, shuffle=True),
+            validation=course_dataset(tokenized["validation"], tokenizer, config.eval_batch_size, shuffle=False),
+            steps_per_epoch=-(-len(tokenized["train"]) // config.batch_size),
+            validation_order=None,
+        )
     columns, pad_id = model_columns(tokenizer), tokenizer.pad_token_id
     train = buckets.train_dataset(tokenized["train"], columns, config.batch_size, pad_id)
     validation = buckets.eval_dataset(tokenized["validation"], columns, config.eval_batch_size, pad_id)
-    return train.dataset, validation.dataset, train.steps, validation.order
+    return Inputs(train.dataset, validation.dataset, train.steps, validation.order)

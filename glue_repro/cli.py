@@ -7,6 +7,7 @@ import sys
 
 from glue_repro.config import INPUT_PIPELINES, PRECISIONS, PRESETS, preset
 from glue_repro.errors import GlueReproError
+from glue_repro.lr_decay import Experiment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +44,20 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", default="results/runs", help="where result files go")
     run.add_argument("--aggregates-dir", default="results/aggregates", help="where multi-seed aggregates go")
     run.set_defaults(command=run_command)
+
+    decay = commands.add_parser("lr-decay", help="constant Adam 1e-3 / 5e-5 vs polynomial decay, same seeds and data")
+    decay.add_argument("--preset", default="minilm", choices=sorted(PRESETS))
+    decay.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
+    decay.add_argument("--seeds", default="1,2,3", help="e.g. '1,2,3' (default) or '1-5'")
+    decay.add_argument("--train-rows", type=int, default=Experiment.train_rows,
+                       help=f"first N training rows (default {Experiment.train_rows}; 0 = all)")
+    decay.add_argument("--epochs", type=int, default=Experiment.epochs)
+    decay.add_argument("--limit", type=int, help="use only the first N train and validation rows")
+    decay.add_argument("--eval-every", type=int, default=Experiment.eval_every, help="steps between validations")
+    decay.add_argument("--accuracy-target", type=float, default=Experiment.accuracy_target)
+    decay.add_argument("--loss-target", type=float, default=Experiment.loss_target)
+    decay.add_argument("--results-dir", default="results/lr_decay")
+    decay.set_defaults(command=lr_decay_command)
     return top
 
 
@@ -90,6 +105,47 @@ def print_summary(result: dict, path) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+
+
+def lr_decay_command(args) -> int:
+    from pathlib import Path
+
+    from glue_repro import lr_decay, multiseed
+
+    if args.eval_every < 1 or args.train_rows < 0:
+        raise GlueReproError("--eval-every must be >= 1 and --train-rows >= 0")
+    experiment = Experiment(
+        recipe=preset(args.preset).replace(epochs=args.epochs, limit=args.limit), seeds=tuple(multiseed.parse_seeds(args.seeds)),
+        train_rows=args.train_rows or None, epochs=args.epochs, eval_every=args.eval_every,
+        accuracy_target=args.accuracy_target, loss_target=args.loss_target,
+    )
+    report, path = lr_decay.run(experiment, data_dir=args.data_dir, out_dir=Path(args.results_dir))
+    print_lr_decay(report, path)
+    return 0
+
+
+def print_lr_decay(report: dict, path) -> None:
+    exp = report["experiment"]
+    print(f"{'arm':<20} {'accuracy':>16} {'F1':>16} {'steps to acc':>13} {'steps to loss':>14} {'decay speedup':>14}")
+    for arm, final in report["final"].items():
+        acc, f1 = final["accuracy"], final["f1"]
+        to_acc, to_loss = report["steps_to_accuracy_target"][arm], report["steps_to_loss_target"][arm]
+
+        def steps(row):
+            return "never" if row["mean_steps"] is None else f"{row['mean_steps']:.0f} ({row['reached']}/{acc['n']})"
+
+        ratio = to_acc.get("speedup_of_decay")
+        speed = "-" if ratio is None else f"{ratio:.2f}x" + ("+" if to_acc.get("speedup_is_lower_bound") else "")
+        print(f"{arm:<20} {_pm(acc):>16} {_pm(f1):>16} {steps(to_acc):>13} {steps(to_loss):>14} {speed:>14}")
+    print(f"targets: validation accuracy >= {exp['accuracy_target']}, validation loss <= {exp['loss_target']}; "
+          "'+' marks a lower bound (an arm missed the target in some seed)")
+    print(f"result: {path}")
+
+
+def _pm(summary: dict) -> str:
+    if summary["std"] is None:
+        return f"{summary['mean']:.4f}"
+    return f"{summary['mean']:.4f}+-{summary['std']:.4f}"
 
 
 def print_aggregate(summary: dict, path) -> None:

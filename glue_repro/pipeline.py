@@ -8,7 +8,7 @@ from pathlib import Path
 
 import datasets
 
-from glue_repro import batches, buckets, data, metric, model, results, train
+from glue_repro import batches, data, metric, model, results, train
 from glue_repro.config import RecipeConfig
 from glue_repro.errors import GlueReproError
 
@@ -18,33 +18,20 @@ RUNS_DIR = Path("results") / "runs"
 def run(config: RecipeConfig, data_dir=None, runs_dir: Path = RUNS_DIR, verbose="auto") -> tuple[dict, Path]:
     """Fine-tune and evaluate once; return the result and the path of its new file."""
     setup(config)
-
-    # load
-    splits, source = data.load_mrpc(data_dir)
-    splits = datasets.DatasetDict({name: splits[name] for name in ("train", "validation")})
-    if config.limit:
-        splits = datasets.DatasetDict({k: v.select(range(min(config.limit, len(v)))) for k, v in splits.items()})
-
-    # tokenize
-    tokenizer = model.load_tokenizer(config.model)
-    tokenized = batches.tokenize(splits, tokenizer, config.max_length)
-    train_set, val_set, steps_per_epoch, val_order = batches.tf_datasets(config, tokenized, tokenizer)
-
-    # build
-    classifier = model.build_model(config.model, vocab_size=len(tokenizer))
-    train.compile_model(classifier, config, steps_per_epoch)
+    splits, source = load(config, data_dir)
+    tokenizer, inputs = tokenize(config, splits)
+    classifier = build(config, tokenizer, inputs.steps_per_epoch)
 
     # fit
     start = time.perf_counter()
-    history, epoch_seconds = train.fit(classifier, train_set, val_set, config.epochs, verbose=verbose)
+    history, epoch_seconds = train.fit(classifier, inputs.train, inputs.validation, config.epochs, verbose=verbose)
     fit_seconds = time.perf_counter() - start
 
     # predict
     start = time.perf_counter()
-    logits = train.predict_logits(classifier, val_set, verbose=verbose)
+    logits = train.predict_logits(classifier, inputs.validation, verbose=verbose)
     predict_seconds = time.perf_counter() - start
-    if val_order is not None:
-        logits = buckets.unsort(logits, val_order)
+    logits = inputs.in_dataset_order(logits)
 
     # score
     predictions = metric.predictions_from_logits(logits)
@@ -96,3 +83,26 @@ def setup(config: RecipeConfig) -> None:
             "use --precision float32 on the CPU"
         )
     tf_keras.mixed_precision.set_global_policy(config.precision)
+
+
+def load(config: RecipeConfig, data_dir=None) -> tuple[datasets.DatasetDict, data.DataSource]:
+    """MRPC train and validation, cut to `config.limit` rows each."""
+    splits, source = data.load_mrpc(data_dir)
+    kept = {name: splits[name] for name in ("train", "validation")}
+    if config.limit:
+        kept = {name: split.select(range(min(config.limit, len(split)))) for name, split in kept.items()}
+    return datasets.DatasetDict(kept), source
+
+
+def tokenize(config: RecipeConfig, splits: datasets.DatasetDict):
+    """The checkpoint's tokenizer, and the tokenized splits as `tf.data` inputs."""
+    tokenizer = model.load_tokenizer(config.model)
+    tokenized = batches.tokenize(splits, tokenizer, config.max_length)
+    return tokenizer, batches.tf_datasets(config, tokenized, tokenizer)
+
+
+def build(config: RecipeConfig, tokenizer, steps_per_epoch: int):
+    """The classifier, compiled with the recipe's optimizer, schedule and loss."""
+    classifier = model.build_model(config.model, vocab_size=len(tokenizer))
+    train.compile_model(classifier, config, steps_per_epoch)
+    return classifier

@@ -1,0 +1,53 @@
+import json
+
+import numpy as np
+import pytest
+
+from glue_repro import cli, lr_decay
+
+
+def _run(arm, seed, steps_to_acc, steps=100):
+    return {"arm": arm, "seed": seed, "steps": steps, "steps_to_accuracy": steps_to_acc}
+
+
+def test_speedup_is_ratio_of_mean_steps_to_target():
+    runs = [_run("adam-constant-1e-3", 1, 80), _run("adam-constant-5e-5", 1, 40), _run("adam-decay-5e-5", 1, 20),
+            _run("adam-constant-1e-3", 2, 60), _run("adam-constant-5e-5", 2, 40), _run("adam-decay-5e-5", 2, 40)]
+    out = lr_decay.speedups(runs, "steps_to_accuracy")
+    assert out["adam-decay-5e-5"]["mean_steps"] == 30
+    assert out["adam-constant-1e-3"]["speedup_of_decay"] == pytest.approx(70 / 30)
+    assert out["adam-constant-5e-5"]["speedup_of_decay"] == pytest.approx(40 / 30)
+    assert not out["adam-constant-1e-3"]["speedup_is_lower_bound"]
+
+
+def test_an_arm_that_never_reaches_the_target_says_so():
+    runs = [_run("adam-constant-1e-3", 1, None), _run("adam-constant-5e-5", 1, 50), _run("adam-decay-5e-5", 1, 25)]
+    out = lr_decay.speedups(runs, "steps_to_accuracy")
+    row = out["adam-constant-1e-3"]
+    assert row["mean_steps"] is None and row["missed_seeds"] == [1] and row["reached"] == 0
+    assert row["speedup_of_decay"] == pytest.approx(100 / 25) and row["speedup_is_lower_bound"]
+
+
+def test_cross_entropy_matches_keras():
+    import tf_keras
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(20, 2)) * 3, rng.integers(0, 2, 20)
+    keras_loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
+    assert lr_decay.cross_entropy(logits, labels) == pytest.approx(float(keras_loss), rel=1e-5)
+
+
+def test_cli_lr_decay_on_tiny_records_all_curves(glue_dir, tmp_path, capsys):
+    code = cli.main(["lr-decay", "--preset", "tiny", "--seeds", "1", "--limit", "48", "--eval-every", "2",
+                     "--data-dir", str(glue_dir), "--results-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "adam-decay-5e-5" in out
+    (path,) = tmp_path.glob("*.json")
+    report = json.loads(path.read_text())
+    assert {r["arm"] for r in report["runs"]} == set(lr_decay.ARMS)
+    for run in report["runs"]:
+        assert run["steps"] == len(run["train_loss"]) >= 5
+        assert [e["step"] for e in run["evals"]][:2] == [2, 4] and run["evals"][-1]["step"] == run["steps"]
+        assert all(np.isfinite(run["train_loss"]))
+    # same seed, same data order and budget in every arm
+    assert len({run["steps"] for run in report["runs"]}) == 1
