@@ -80,6 +80,7 @@ def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -
             padding_values=({c: pad_id if c == "input_ids" else 0 for c in columns}, 0),
             pad_to_bucket_boundary=True,
         )
+        .apply(tf.data.experimental.assert_cardinality(steps))  # lets Keras show progress
         .prefetch(tf.data.AUTOTUNE)
     )
     return Bucketed(dataset, steps, order=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from glue_repro.config import INPUT_PIPELINES, PRECISIONS, PRESETS, preset
 from glue_repro.errors import GlueReproError
@@ -58,6 +59,16 @@ def parser() -> argparse.ArgumentParser:
     decay.add_argument("--loss-target", type=float, default=Experiment.loss_target)
     decay.add_argument("--results-dir", default="results/lr_decay")
     decay.set_defaults(command=lr_decay_command)
+
+    base = commands.add_parser("baseline", help="make a baseline file from result files of several seeds")
+    base.add_argument("runs", nargs="+", help="result files (results/runs/*.json) or aggregate files")
+    base.add_argument("--out", help="baseline file (default: results/baselines/<preset>-<cpu|gpu>.json)")
+    base.set_defaults(command=baseline_command)
+
+    gate = commands.add_parser("gate", help="fail when runs score worse than the baseline")
+    gate.add_argument("runs", nargs="+", help="result files or aggregate files")
+    gate.add_argument("--baseline", help="baseline file (default: results/baselines/<preset>-<cpu|gpu>.json)")
+    gate.set_defaults(command=gate_command)
     return top
 
 
@@ -115,7 +126,8 @@ def lr_decay_command(args) -> int:
     if args.eval_every < 1 or args.train_rows < 0:
         raise GlueReproError("--eval-every must be >= 1 and --train-rows >= 0")
     experiment = Experiment(
-        recipe=preset(args.preset).replace(epochs=args.epochs, limit=args.limit), seeds=tuple(multiseed.parse_seeds(args.seeds)),
+        recipe=preset(args.preset).replace(epochs=args.epochs, limit=args.limit),
+        seeds=tuple(multiseed.parse_seeds(args.seeds)),
         train_rows=args.train_rows or None, epochs=args.epochs, eval_every=args.eval_every,
         accuracy_target=args.accuracy_target, loss_target=args.loss_target,
     )
@@ -131,21 +143,74 @@ def print_lr_decay(report: dict, path) -> None:
         acc, f1 = final["accuracy"], final["f1"]
         to_acc, to_loss = report["steps_to_accuracy_target"][arm], report["steps_to_loss_target"][arm]
 
-        def steps(row):
-            return "never" if row["mean_steps"] is None else f"{row['mean_steps']:.0f} ({row['reached']}/{acc['n']})"
-
         ratio = to_acc.get("speedup_of_decay")
         speed = "-" if ratio is None else f"{ratio:.2f}x" + ("+" if to_acc.get("speedup_is_lower_bound") else "")
-        print(f"{arm:<20} {_pm(acc):>16} {_pm(f1):>16} {steps(to_acc):>13} {steps(to_loss):>14} {speed:>14}")
+        print(f"{arm:<20} {_pm(acc):>16} {_pm(f1):>16} {_steps(to_acc):>13} {_steps(to_loss):>14} {speed:>14}")
     print(f"targets: validation accuracy >= {exp['accuracy_target']}, validation loss <= {exp['loss_target']}; "
           "'+' marks a lower bound (an arm missed the target in some seed)")
     print(f"result: {path}")
+
+
+def _steps(row: dict) -> str:
+    """Mean steps to a target, with how many seeds reached it."""
+    if row["mean_steps"] is None:
+        return "never"
+    return f"{row['mean_steps']:.0f} ({row['reached']}/{row['reached'] + len(row['missed_seeds'])})"
 
 
 def _pm(summary: dict) -> str:
     if summary["std"] is None:
         return f"{summary['mean']:.4f}"
     return f"{summary['mean']:.4f}+-{summary['std']:.4f}"
+
+
+def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
+    """Result files, with aggregate files expanded into the runs they list."""
+    import json
+
+    from glue_repro import results
+
+    runs, files = [], []
+    for name in paths:
+        path = Path(name)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise GlueReproError(f"{path}: not a readable result file ({err})") from err
+        listed = [Path(f) for f in data["files"]] if isinstance(data, dict) and "files" in data else [path]
+        for file in listed:
+            runs.append(results.read(file))
+            files.append(file)
+    return runs, files
+
+
+def baseline_command(args) -> int:
+    from glue_repro import gate, results
+
+    runs, _ = read_runs(args.runs)
+    baseline = gate.make_baseline(runs)
+    out = Path(args.out) if args.out else gate.default_baseline_path(runs[0])
+    if out.exists():
+        raise GlueReproError(f"{out}: exists; baselines are never overwritten (remove it or pass --out)")
+    path = results.write_new(baseline, out.parent, out.stem)
+    for m in ("accuracy", "f1"):
+        s = baseline["summary"][m]
+        print(f"{m}: mean {s['mean']:.4f} std {s['std']:.4f} over {s['n']} seeds")
+    print(f"baseline: {path}")
+    return 0
+
+
+def gate_command(args) -> int:
+    from glue_repro import gate
+
+    runs, files = read_runs(args.runs)
+    baseline_path = Path(args.baseline) if args.baseline else gate.default_baseline_path(runs[0])
+    verdict = gate.judge(runs, gate.read_baseline(baseline_path))
+    verdict["baseline"] = str(baseline_path)
+    verdict["runs"] = [str(f) for f in files]
+    print(gate.table(verdict))
+    print(f"verdict: {gate.write_verdict(verdict, files)}")
+    return 0 if verdict["passed"] else 1
 
 
 def print_aggregate(summary: dict, path) -> None:

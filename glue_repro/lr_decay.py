@@ -10,7 +10,7 @@ a constant arm is that arm's steps-to-target divided by (c)'s.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np

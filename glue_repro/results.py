@@ -11,7 +11,7 @@ import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Optional, TypedDict
+from typing import TypedDict
 
 SCHEMA_VERSION = 1
 VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy")
@@ -37,8 +37,8 @@ class Device(TypedDict):
 
 
 class Git(TypedDict):
-    commit: Optional[str]  # HEAD of the suite's repository, None outside a checkout
-    dirty: Optional[bool]  # uncommitted changes in the checkout
+    commit: str | None  # HEAD of the suite's repository, None outside a checkout
+    dirty: bool | None  # uncommitted changes in the checkout
 
 
 class Result(TypedDict):
@@ -107,7 +107,7 @@ def cpu_model() -> str:
 
 
 def git_info(where: Path = Path(__file__).parent) -> Git:
-    def git(*args) -> Optional[str]:
+    def git(*args) -> str | None:
         try:
             out = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):

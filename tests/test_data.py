@@ -37,7 +37,8 @@ def test_accepts_mrpc_folder_itself(glue_dir):
 def test_glue_tsv_layout_gives_same_rows(mrpc, tmp_path):
     header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
     for split, name in (("train", "train.tsv"), ("validation", "dev.tsv"), ("test", "test.tsv")):
-        body = "".join(f"{r['label']}\t{i}\t{i}\t{r['sentence1']}\t{r['sentence2']}\n" for i, r in enumerate(mrpc[split]))
+        body = "".join(f"{r['label']}\t{i}\t{i}\t{r['sentence1']}\t{r['sentence2']}\n"
+                       for i, r in enumerate(mrpc[split]))
         (tmp_path / name).write_text(header + body)
     splits, source = load_local(tmp_path)
     assert source.layout == "tsv" and not source.checksums_verified
@@ -75,7 +76,8 @@ def _replace_line(path, line_number, text):
     [
         ("msr_paraphrase_train.txt", 3, "2\t20\t21\tRain today .\tSun tomorrow .\n", "line 3: label '2'"),
         ("msr_paraphrase_train.txt", 4, "1\t30\t31\tHe left .\n", "line 4: expected 5 tab-separated fields, got 4"),
-        ("msr_paraphrase_test.txt", 1, "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\n", "line 1: missing column '#2 String'"),
+        ("msr_paraphrase_test.txt", 1, "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\n",
+         "line 1: missing column '#2 String'"),
         ("dev_ids.tsv", 1, "30\n", "line 1: expected two tab-separated ids"),
         ("dev_ids.tsv", 1, "99\t98\n", "line 1: pair ('99', '98') is not in msr_paraphrase_train.txt"),
     ],

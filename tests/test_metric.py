@@ -69,7 +69,8 @@ def _argmax_reference(logits):
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
 
 
-@given(arrays(np.float32, st.tuples(st.integers(1, 50), st.just(2)), elements=st.one_of(finite, st.sampled_from([0.0, 1.0]))))
+@given(arrays(np.float32, st.tuples(st.integers(1, 50), st.just(2)),
+              elements=st.one_of(finite, st.sampled_from([0.0, 1.0]))))
 @settings(max_examples=200, deadline=None)
 def test_argmax_matches_reference_ties_included(logits):
     assert metric.predictions_from_logits(logits).tolist() == _argmax_reference(logits.tolist())

@@ -52,7 +52,7 @@ def test_bucketed_train_batches_cover_every_example_once(tiny, small_pairs):
     tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
     train = buckets.train_dataset(tokenized["train"], batches.model_columns(tokenizer), batch_size=4)
     seen, steps = [], 0
-    for x, y in train.dataset:
+    for x, _ in train.dataset:
         steps += 1
         assert x["input_ids"].shape[1] in buckets.padded_lengths(32)
         seen.extend(tuple(int(t) for t in row if t) for row in x["input_ids"].numpy())

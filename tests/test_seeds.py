@@ -60,7 +60,9 @@ def test_aggregate_notices_mixed_recipes():
     assert not multiseed.aggregate([_run(1, 0.8, 0.8), other])["same_recipe"]
 
 
-@pytest.mark.parametrize("text, message", [("1,x", "'x' is not a seed"), ("1,1", "repeats a seed"), ("", "is not a seed")])
+@pytest.mark.parametrize(
+    "text, message", [("1,x", "'x' is not a seed"), ("1,1", "repeats a seed"), ("", "is not a seed")]
+)
 def test_bad_seed_lists(text, message):
     with pytest.raises(GlueReproError, match=message):
         multiseed.parse_seeds(text)

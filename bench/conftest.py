@@ -1,0 +1,91 @@
+"""Benchmark set-up: devices, storage per device under results/benchmarks/, machine info."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+import glue_repro  # noqa: E402,F401  (sets the Keras 2 switch before TensorFlow loads)
+
+STORAGE = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
+
+
+def visible_devices() -> list[str]:
+    """The CPU and every GPU TensorFlow sees, as device strings."""
+    import tensorflow as tf
+
+    return ["/CPU:0"] + [f"/GPU:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
+
+
+def device_class() -> str:
+    """A folder name for this machine's devices: results are compared within one class."""
+    from glue_repro.results import device
+
+    info = device()
+    name = f"gpu-{info['gpus'][0]}" if info["gpus"] else f"cpu-{info['cpu']}-{info['cpu_cores']}cores"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def pytest_configure(config):
+    # Runs before pytest-benchmark opens its storage (its hook is trylast).
+    if config.getoption("benchmark_storage", None) == "file://./.benchmarks":
+        config.option.benchmark_storage = f"file://{STORAGE / device_class()}"
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    import tensorflow as tf
+
+    from glue_repro.results import device
+
+    info = device()
+    build = tf.sysconfig.get_build_info()
+    gpus = []
+    for i, gpu in enumerate(tf.config.list_physical_devices("GPU")):
+        details = tf.config.experimental.get_device_details(gpu)
+        try:
+            memory = tf.config.experimental.get_memory_info(f"GPU:{i}")
+        except (ValueError, RuntimeError):
+            memory = None
+        gpus.append({"name": details.get("device_name", gpu.name),
+                     "compute_capability": details.get("compute_capability"), "memory": memory})
+    machine_info["glue_repro"] = {
+        "cpu_model": info["cpu"],
+        "cpu_cores": info["cpu_cores"],
+        "gpus": gpus,
+        "tensorflow": tf.__version__,
+        "cuda": build.get("cuda_version"),
+        "cudnn": build.get("cudnn_version"),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "tf_xla_flags": os.environ.get("TF_XLA_FLAGS", ""),
+        "precision_policy": "per benchmark (extra_info.precision)",
+    }
+
+
+@pytest.fixture(scope="session")
+def glue_dir() -> Path:
+    path = Path(os.environ.get("GLUE_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "glue_data"))
+    if not (path / "MRPC").is_dir():
+        pytest.fail(f"GLUE data not found at {path}; set GLUE_DIR to the GLUE folder")
+    return path
+
+
+_peaks: dict[str, float] = {}
+
+
+@pytest.fixture
+def peak_gflops():
+    """Measured float32 matmul peak per device, once per session."""
+    from glue_repro.flops import matmul_peak_gflops
+
+    def peak(device: str) -> float:
+        if device not in _peaks:
+            _peaks[device] = matmul_peak_gflops(device)
+        return _peaks[device]
+
+    return peak

@@ -1,0 +1,113 @@
+"""Steady-state fit and predict throughput, per device, preset and input pipeline.
+
+`suite` is this suite's pipeline (length-bucketed tf.data, predict batch 64); `verbatim`
+is the course's (`to_tf_dataset` + `DataCollatorWithPadding`, batch 8, plain compile).
+Warm-up rounds absorb tf.function tracing and XLA compilation; every round ends with
+its results on the host (fit returns its history, predict returns numpy arrays).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from conftest import visible_devices
+
+from glue_repro import flops, pipeline
+from glue_repro.config import VERBATIM, preset
+
+PRESETS = os.environ.get("GLUE_REPRO_BENCH_PRESETS", "tiny,minilm").split(",")
+FIT_STEPS = int(os.environ.get("GLUE_REPRO_BENCH_FIT_STEPS", "24"))  # optimizer steps per timed round
+PIPELINES = {"suite": {}, "verbatim": VERBATIM, "suite-xla": {"xla": True}}
+
+
+def _device_params():
+    ids = {d: d.strip("/").replace(":", "").lower() for d in visible_devices()}  # /GPU:0 -> gpu0
+    return [pytest.param(d, id=ids[d], marks=[pytest.mark.gpu] if "GPU" in d else []) for d in ids]
+
+
+@dataclass
+class Setup:
+    config: object
+    model: object
+    inputs: object
+    train_lengths: np.ndarray
+    val_lengths: np.ndarray
+    padding_fraction: float  # of the training batches, over one epoch
+
+
+_setups: dict = {}
+
+
+def setup_for(device: str, preset_name: str, pipeline_name: str, glue_dir) -> Setup:
+    import tensorflow as tf
+
+    key = (device, preset_name, pipeline_name)
+    if key not in _setups:
+        config = preset(preset_name).replace(**PIPELINES[pipeline_name])
+        pipeline.setup(config)
+        splits, _ = pipeline.load(config, glue_dir)
+        with tf.device(device):
+            tokenizer, inputs = pipeline.tokenize(config, splits)
+            model = pipeline.build(config, tokenizer, inputs.steps_per_epoch)
+        real = padded = 0
+        for x, _ in inputs.train:
+            real += int(np.sum(x["attention_mask"]))
+            padded += int(np.size(x["attention_mask"]))
+        tokens = pipeline.batches.tokenize(splits, tokenizer, config.max_length)
+        lengths = {k: np.array([len(ids) for ids in tokens[k]["input_ids"]]) for k in ("train", "validation")}
+        _setups[key] = Setup(config, model, inputs, lengths["train"], lengths["validation"], 1 - real / padded)
+    return _setups[key]
+
+
+def _record(benchmark, s: Setup, device, examples: float, flop: float, tokens: float, peak: float):
+    seconds = benchmark.stats.stats.median
+    achieved = flop / seconds / 1e9
+    benchmark.extra_info.update(
+        device=device, preset=s.config.preset, input_pipeline=s.config.input_pipeline, xla=s.config.xla,
+        precision=s.config.precision, examples=examples, examples_per_second=examples / seconds,
+        tokens_per_second=tokens / seconds, padding_fraction=s.padding_fraction,
+        gflop_per_example=flop / examples / 1e9, gflops_per_second=achieved, peak_gflops=peak, mfu=achieved / peak,
+    )
+
+
+@pytest.mark.parametrize("pipeline_name", ["suite", "verbatim"])
+@pytest.mark.parametrize("preset_name", PRESETS)
+@pytest.mark.parametrize("device", _device_params())
+def test_fit(benchmark, device, preset_name, pipeline_name, glue_dir, peak_gflops):
+    import tensorflow as tf
+
+    s = setup_for(device, preset_name, pipeline_name, glue_dir)
+    batches = s.inputs.train.take(FIT_STEPS)
+
+    def fit():
+        with tf.device(device):
+            s.model.fit(batches, epochs=1, verbose=0)
+
+    benchmark.group = f"fit {preset_name}"
+    benchmark.pedantic(fit, rounds=3, warmup_rounds=1, iterations=1)
+    examples = FIT_STEPS * s.config.batch_size
+    per_example = flops.train_flops(s.model.config, s.train_lengths) / len(s.train_lengths)
+    _record(benchmark, s, device, examples, per_example * examples, s.train_lengths.mean() * examples,
+            peak_gflops(device))
+
+
+@pytest.mark.parametrize("pipeline_name", ["suite", "suite-xla", "verbatim"])
+@pytest.mark.parametrize("preset_name", PRESETS)
+@pytest.mark.parametrize("device", _device_params())
+def test_predict(benchmark, device, preset_name, pipeline_name, glue_dir, peak_gflops):
+    import tensorflow as tf
+
+    s = setup_for(device, preset_name, pipeline_name, glue_dir)
+
+    def predict():
+        with tf.device(device):
+            return s.model.predict(s.inputs.validation, verbose=0)["logits"]
+
+    benchmark.group = f"predict {preset_name}"
+    logits = benchmark.pedantic(predict, rounds=3, warmup_rounds=1, iterations=1)
+    assert np.asarray(logits).shape == (len(s.val_lengths), 2)
+    _record(benchmark, s, device, len(s.val_lengths), flops.forward_flops(s.model.config, s.val_lengths),
+            s.val_lengths.sum(), peak_gflops(device))

@@ -1,0 +1,62 @@
+"""FLOP counts for BERT-style encoders, and the measured matmul peak they are judged against.
+
+The count (per sequence of L real tokens, d hidden size, n layers, N non-embedding params):
+  forward   = 2 * N * L  (every weight does one multiply-add per token)
+            + 4 * n * L^2 * d  (attention scores QK^T and the weighted sum AV)
+  training  = 3 * forward  (the backward pass costs about twice the forward)
+MFU is achieved FLOP/s over the peak of a large float32 matmul on the same device.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def non_embedding_params(config) -> int:
+    """Weights that touch every token: the encoder layers and pooler, not the lookup tables.
+
+    >>> from transformers import BertConfig
+    >>> non_embedding_params(BertConfig(hidden_size=384, num_hidden_layers=6, intermediate_size=1536))
+    10794624
+    """
+    d, ff, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    attention = 4 * (d * d + d) + 2 * d  # Q, K, V, output projections + LayerNorm
+    feed_forward = d * ff + ff + ff * d + d + 2 * d  # two dense layers + LayerNorm
+    pooler = d * d + d
+    return n * (attention + feed_forward) + pooler
+
+
+def forward_flops(config, lengths) -> float:
+    """Forward FLOPs over sequences with these real-token lengths.
+
+    >>> from transformers import BertConfig
+    >>> c = BertConfig(hidden_size=4, num_hidden_layers=1, intermediate_size=8)
+    >>> non_embedding_params(c)  # layer: 4*(16+4)+8 + (32+8+32+4+8) = 172; pooler: 20
+    192
+    >>> forward_flops(c, [2])  # 2 * 192 * 2 + 4 * 1 * 2^2 * 4
+    832.0
+    """
+    n_params = non_embedding_params(config)
+    d, n = config.hidden_size, config.num_hidden_layers
+    return float(sum(2 * n_params * length + 4 * n * length * length * d for length in lengths))
+
+
+def train_flops(config, lengths) -> float:
+    return 3 * forward_flops(config, lengths)
+
+
+def matmul_peak_gflops(device: str = "/CPU:0", n: int = 2048, dtype: str = "float32", repeats: int = 5) -> float:
+    """Best GFLOP/s of an n x n matmul through TensorFlow on `device` (result forced to the host)."""
+    import tensorflow as tf
+
+    with tf.device(device):
+        a = tf.random.uniform((n, n), dtype=dtype)
+        b = tf.random.uniform((n, n), dtype=dtype)
+        matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+        matmul(a, b).numpy()  # trace and warm up
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            matmul(a, b).numpy()
+            best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9

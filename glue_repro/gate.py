@@ -1,0 +1,157 @@
+"""Regression gating: do these runs score as well as the committed baseline?
+
+A change fails the gate when any run collapsed, when the mean accuracy or F1 falls below
+the baseline's floor, or when a one-sided Welch t-test says the runs score lower than the
+baseline (p < 0.05). The floor sits `FLOOR_STANDARD_ERRORS` standard errors of the
+difference of two means under the baseline mean:
+
+    floor = mean_base - 2.5 * std_base * sqrt(1/n_runs + 1/n_base)
+
+so seed noise (runs drawn from the baseline's spread) passes, and a shift of a few points fails.
+A std estimated from a handful of seeds can come out far too small, so the gate never
+assumes less seed noise than `MIN_STD` (one point; healthy MRPC runs spread by about
++-1.5 points across seeds).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from glue_repro import results, stats
+from glue_repro.errors import GlueReproError
+
+BASELINES_DIR = Path("results") / "baselines"
+METRICS = ("accuracy", "f1")
+FLOOR_STANDARD_ERRORS = 2.5
+MIN_STD = 0.01
+P_THRESHOLD = 0.05
+# Fields that may differ between runs and baseline without changing what is learned.
+NOT_RECIPE = ("seed", "predict_batch_size")
+
+
+def recipe_of(config: dict) -> dict:
+    """The part of a run's config that must match the baseline's."""
+    return {k: v for k, v in config.items() if k not in NOT_RECIPE}
+
+
+def device_class(result: dict) -> str:
+    return "gpu" if result["device"]["gpus"] else "cpu"
+
+
+def default_baseline_path(result: dict) -> Path:
+    return BASELINES_DIR / f"{result['config']['preset']}-{device_class(result)}.json"
+
+
+def make_baseline(runs: list[dict]) -> dict:
+    """A baseline from healthy runs of one recipe: per-seed figures, mean and std."""
+    _check_same_recipe(runs, recipe_of(runs[0]["config"]), "the first run")
+    collapsed = [r["seed"] for r in runs if r["collapsed"]]
+    if collapsed:
+        raise GlueReproError(f"runs with seeds {collapsed} collapsed; a baseline needs healthy runs only")
+    if len(runs) < 2:
+        raise GlueReproError("a baseline needs runs with at least two seeds")
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "created": results.now(),
+        "preset": runs[0]["config"]["preset"],
+        "task": runs[0]["config"]["task"],
+        "device_class": device_class(runs[0]),
+        "device": runs[0]["device"],
+        "recipe": recipe_of(runs[0]["config"]),
+        "versions": runs[0]["versions"],
+        "git": runs[0]["git"],
+        "seeds": [r["seed"] for r in runs],
+        "per_seed": [{"seed": r["seed"], **r["metrics"]} for r in runs],
+        "summary": {m: stats.summarize([r["metrics"][m] for r in runs]) for m in METRICS},
+    }
+
+
+def _check_same_recipe(runs: list[dict], recipe: dict, against: str) -> None:
+    for run in runs:
+        mine = recipe_of(run["config"])
+        diff = sorted(k for k in set(mine) | set(recipe) if mine.get(k) != recipe.get(k))
+        if diff:
+            shown = ", ".join(f"{k}: {mine.get(k)!r} vs {recipe.get(k)!r}" for k in diff)
+            raise GlueReproError(f"run with seed {run['seed']} has a different recipe from {against} ({shown})")
+
+
+def floor(baseline_summary: dict, n_runs: int) -> float:
+    """The lowest acceptable mean of `n_runs` runs.
+
+    >>> round(floor({"mean": 0.80, "std": 0.02, "n": 5}, 3), 4)
+    0.7635
+    >>> round(floor({"mean": 0.80, "std": 0.001, "n": 5}, 3), 4)  # std below MIN_STD
+    0.7817
+    """
+    se = max(baseline_summary["std"], MIN_STD) * math.sqrt(1 / n_runs + 1 / baseline_summary["n"])
+    return baseline_summary["mean"] - FLOOR_STANDARD_ERRORS * se
+
+
+def judge(runs: list[dict], baseline: dict) -> dict:
+    """Compare runs with a baseline; the verdict says pass or fail and why."""
+    if baseline["task"] != runs[0]["config"]["task"] or baseline["preset"] != runs[0]["config"]["preset"]:
+        raise GlueReproError(
+            f"runs are {runs[0]['config']['preset']}/{runs[0]['config']['task']} but the baseline is "
+            f"{baseline['preset']}/{baseline['task']}: refusing to compare"
+        )
+    _check_same_recipe(runs, baseline["recipe"], "the baseline")
+    reasons = [f"seed {r['seed']} collapsed (constant predictions)" for r in runs if r["collapsed"]]
+    rows = {}
+    for m in METRICS:
+        now = [r["metrics"][m] for r in runs]
+        base = baseline["summary"][m]
+        low = floor(base, len(now))
+        p = stats.welch_worse_p(now, base["mean"], max(base["std"], MIN_STD), base["n"])
+        mean = sum(now) / len(now)
+        verdict = "pass"
+        if mean < low:
+            verdict = "fail"
+            reasons.append(f"mean {m} {mean:.4f} is below the floor {low:.4f}")
+        if p is not None and p < P_THRESHOLD:
+            verdict = "fail"
+            reasons.append(f"{m} is lower than the baseline (Welch one-sided p = {p:.4f} < {P_THRESHOLD})")
+        rows[m] = {"baseline_mean": base["mean"], "baseline_std": base["std"], "baseline_n": base["n"],
+                   "mean": mean, "difference": mean - base["mean"], "floor": low, "p_value": p, "verdict": verdict}
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "created": results.now(),
+        "passed": not reasons,
+        "reasons": reasons,
+        "metrics": rows,
+        "seeds": [r["seed"] for r in runs],
+        "collapsed_seeds": [r["seed"] for r in runs if r["collapsed"]],
+        "baseline_created": baseline["created"],
+    }
+
+
+def read_baseline(path: Path) -> dict:
+    import json
+
+    try:
+        baseline = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise GlueReproError(f"{path}: no such baseline; make one with `glue-repro baseline RUNS...`") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise GlueReproError(f"{path}: not a readable baseline ({err})") from err
+    for key in ("preset", "task", "recipe", "summary"):
+        if key not in baseline:
+            raise GlueReproError(f"{path}: baseline lacks field {key!r}")
+    return baseline
+
+
+def write_verdict(verdict: dict, runs_paths: list[Path]) -> Path:
+    folder = Path(runs_paths[0]).parent
+    return results.write_new(verdict, folder, f"gate-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def table(verdict: dict) -> str:
+    lines = [f"{'metric':<9} {'baseline':>16} {'now':>8} {'diff':>8} {'floor':>8} {'p':>8}  verdict"]
+    for m, row in verdict["metrics"].items():
+        base = f"{row['baseline_mean']:.4f}+-{row['baseline_std']:.4f}"
+        p = "n/a" if row["p_value"] is None else f"{row['p_value']:.4f}"
+        lines.append(f"{m:<9} {base:>16} {row['mean']:>8.4f} {row['difference']:>+8.4f} {row['floor']:>8.4f} "
+                     f"{p:>8}  {row['verdict']}")
+    lines.append("PASS" if verdict["passed"] else "FAIL: " + "; ".join(verdict["reasons"]))
+    return "\n".join(lines)

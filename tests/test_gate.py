@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import pytest
+
+from glue_repro import cli, gate, results
+from glue_repro.errors import GlueReproError
+
+CONFIG = {"preset": "minilm-ci", "task": "mrpc", "model": "m", "epochs": 1, "batch_size": 8, "seed": 0,
+          "predict_batch_size": 64}
+
+
+def _run(seed, accuracy, f1, collapsed=False, **config) -> dict:
+    return {"seed": seed, "collapsed": collapsed, "metrics": {"accuracy": accuracy, "f1": f1},
+            "config": CONFIG | {"seed": seed} | config, "device": {"gpus": [], "cpu": "x", "cpu_cores": 2},
+            "versions": {}, "git": {}}
+
+
+@pytest.fixture
+def baseline():
+    rng = np.random.default_rng(0)
+    acc, f1 = rng.normal(0.80, 0.012, 5), rng.normal(0.86, 0.008, 5)
+    return gate.make_baseline([_run(s, a, f) for s, a, f in zip(range(1, 6), acc, f1)])
+
+
+def _drawn(n, shift=0.0, seed=1):
+    rng = np.random.default_rng(seed)
+    return [_run(s, a + shift, f + shift) for s, a, f in
+            zip(range(n), rng.normal(0.80, 0.012, n), rng.normal(0.86, 0.008, n))]
+
+
+def _pass_rate(baseline, shift, trials=300):
+    return np.mean([gate.judge(_drawn(3, shift=shift, seed=100 + t), baseline)["passed"] for t in range(trials)])
+
+
+def test_runs_drawn_from_the_baseline_pass_nearly_always(baseline):
+    # The Welch test alone flags ~5% of honest draws per metric by design; the rest must pass.
+    assert _pass_rate(baseline, shift=0.0) >= 0.85
+
+
+def test_a_planted_three_point_regression_fails_nearly_always(baseline):
+    assert _pass_rate(baseline, shift=-0.03) <= 0.02
+
+
+def test_the_baseline_runs_themselves_pass(baseline):
+    runs = [_run(r["seed"], r["accuracy"], r["f1"]) for r in baseline["per_seed"]]
+    assert gate.judge(runs, baseline)["passed"]
+
+
+def test_a_three_point_regression_fails(baseline):
+    verdict = gate.judge(_drawn(3, shift=-0.03), baseline)
+    assert not verdict["passed"]
+    assert verdict["metrics"]["accuracy"]["verdict"] == "fail"
+    assert any("below the floor" in r for r in verdict["reasons"])
+    assert verdict["metrics"]["accuracy"]["p_value"] < 0.05
+
+
+def test_a_collapsed_run_fails(baseline):
+    runs = _drawn(3)[:2] + [_run(9, 0.6838, 0.8122, collapsed=True)]
+    verdict = gate.judge(runs, baseline)
+    assert not verdict["passed"] and verdict["collapsed_seeds"] == [9]
+
+
+def test_mismatched_recipe_is_refused(baseline):
+    with pytest.raises(GlueReproError, match=r"different recipe from the baseline \(epochs: 3 vs 1\)"):
+        gate.judge([_run(1, 0.8, 0.86, epochs=3)], baseline)
+
+
+def test_other_preset_or_task_is_refused(baseline):
+    with pytest.raises(GlueReproError, match="refusing to compare"):
+        gate.judge([_run(1, 0.8, 0.86, preset="tiny")], baseline)
+
+
+def test_predict_batch_size_does_not_count_as_recipe(baseline):
+    assert gate.judge([_run(s, 0.80, 0.86, predict_batch_size=8) for s in (1, 2)], baseline)["passed"]
+
+
+def test_baseline_needs_healthy_runs_of_one_recipe():
+    with pytest.raises(GlueReproError, match="collapsed"):
+        gate.make_baseline([_run(1, 0.8, 0.86), _run(2, 0.68, 0.81, collapsed=True)])
+    with pytest.raises(GlueReproError, match="different recipe"):
+        gate.make_baseline([_run(1, 0.8, 0.86), _run(2, 0.8, 0.86, batch_size=32)])
+
+
+def _write_runs(folder, runs):
+    paths = []
+    for run in runs:
+        full = {key: None for key in results.Result.__annotations__} | run
+        paths.append(str(results.write_new(full, folder, f"seed{run['seed']}")))
+    return paths
+
+
+def test_cli_baseline_then_gate_both_ways(tmp_path, capsys):
+    base_files = _write_runs(tmp_path / "base", _drawn(5, seed=7))
+    assert cli.main(["baseline", *base_files, "--out", str(tmp_path / "b.json")]) == 0
+    assert cli.main(["baseline", *base_files, "--out", str(tmp_path / "b.json")]) == 2  # never overwritten
+
+    good = _write_runs(tmp_path / "good", [_run(s, 0.797 + 0.002 * s, 0.859) for s in (1, 2, 3)])
+    assert cli.main(["gate", *good, "--baseline", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "p" in out
+    (verdict_file,) = (tmp_path / "good").glob("gate-*.json")
+    assert json.loads(verdict_file.read_text())["passed"] is True
+
+    bad = _write_runs(tmp_path / "bad", [_run(s, 0.767 + 0.002 * s, 0.829) for s in (1, 2, 3)])
+    assert cli.main(["gate", *bad, "--baseline", str(tmp_path / "b.json")]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_cli_gate_with_missing_baseline(tmp_path, capsys):
+    files = _write_runs(tmp_path, _drawn(2))
+    assert cli.main(["gate", *files, "--baseline", str(tmp_path / "none.json")]) == 2
+    assert "no such baseline" in capsys.readouterr().err
