@@ -61,14 +61,18 @@ def parser() -> argparse.ArgumentParser:
     decay.set_defaults(command=lr_decay_command)
 
     base = commands.add_parser("baseline", help="make a baseline file from result files of several seeds")
-    base.add_argument("runs", nargs="+", help="result files (results/runs/*.json) or aggregate files")
+    base.add_argument("runs", nargs="+", help="result files, aggregate files, or folders of result files")
     base.add_argument("--out", help="baseline file (default: results/baselines/<preset>-<cpu|gpu>.json)")
     base.set_defaults(command=baseline_command)
 
     gate = commands.add_parser("gate", help="fail when runs score worse than the baseline")
-    gate.add_argument("runs", nargs="+", help="result files or aggregate files")
+    gate.add_argument("runs", nargs="+", help="result files, aggregate files, or folders of result files")
     gate.add_argument("--baseline", help="baseline file (default: results/baselines/<preset>-<cpu|gpu>.json)")
     gate.set_defaults(command=gate_command)
+
+    devices = commands.add_parser("devices", help="list the devices TensorFlow sees")
+    devices.add_argument("--require-gpu", action="store_true", help="exit 1 unless TensorFlow sees a GPU")
+    devices.set_defaults(command=devices_command)
     return top
 
 
@@ -171,8 +175,17 @@ def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
     from glue_repro import results
 
     runs, files = [], []
+    expanded = []
     for name in paths:
         path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.json") if not p.name.startswith("gate-"))
+            if not found:
+                raise GlueReproError(f"{path}: no result files in this folder")
+            expanded.extend(found)
+        else:
+            expanded.append(path)
+    for path in expanded:
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as err:
@@ -211,6 +224,25 @@ def gate_command(args) -> int:
     print(gate.table(verdict))
     print(f"verdict: {gate.write_verdict(verdict, files)}")
     return 0 if verdict["passed"] else 1
+
+
+def devices_command(args) -> int:
+    import tensorflow as tf
+
+    from glue_repro.results import device
+
+    info = device()
+    build = tf.sysconfig.get_build_info()
+    print(f"CPU: {info['cpu']} ({info['cpu_cores']} cores)")
+    for name in info["gpus"]:
+        print(f"GPU: {name}")
+    print(f"TensorFlow {tf.__version__}, built with CUDA {build.get('cuda_version', 'none')}, "
+          f"cuDNN {build.get('cudnn_version', 'none')}")
+    if args.require_gpu and not info["gpus"]:
+        print("glue-repro: error: TensorFlow sees no GPU (check the driver, CUDA_VISIBLE_DEVICES and that "
+              "tensorflow[and-cuda] is installed); refusing to run the GPU suite on the CPU", file=sys.stderr)
+        return 1
+    return 0
 
 
 def print_aggregate(summary: dict, path) -> None:

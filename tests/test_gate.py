@@ -20,13 +20,13 @@ def _run(seed, accuracy, f1, collapsed=False, **config) -> dict:
 def baseline():
     rng = np.random.default_rng(0)
     acc, f1 = rng.normal(0.80, 0.012, 5), rng.normal(0.86, 0.008, 5)
-    return gate.make_baseline([_run(s, a, f) for s, a, f in zip(range(1, 6), acc, f1)])
+    return gate.make_baseline([_run(s, a, f) for s, a, f in zip(range(1, 6), acc, f1, strict=True)])
 
 
 def _drawn(n, shift=0.0, seed=1):
     rng = np.random.default_rng(seed)
     return [_run(s, a + shift, f + shift) for s, a, f in
-            zip(range(n), rng.normal(0.80, 0.012, n), rng.normal(0.86, 0.008, n))]
+            zip(range(n), rng.normal(0.80, 0.012, n), rng.normal(0.86, 0.008, n), strict=True)]
 
 
 def _pass_rate(baseline, shift, trials=300):

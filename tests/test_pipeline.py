@@ -69,3 +69,15 @@ def test_cli_bad_input_is_one_clear_line(argv, message, tmp_path, capsys):
     assert err.startswith("glue-repro: error:") and message in err
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == []  # no result file, not even half of one
+
+
+def test_devices_require_gpu_fails_clearly_without_one(capsys):
+    import tensorflow as tf
+
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    assert cli.main(["devices"]) == 0
+    assert cli.main(["devices", "--require-gpu"]) == (0 if has_gpu else 1)
+    captured = capsys.readouterr()
+    assert "CPU:" in captured.out
+    if not has_gpu:
+        assert "TensorFlow sees no GPU" in captured.err and "Traceback" not in captured.err
