@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from glue_repro.config import INPUT_PIPELINES, PRECISIONS, PRESETS, preset
+from glue_repro.config import INPUT_PIPELINES, PRECISIONS, PRESETS, VERBATIM, preset
 from glue_repro.errors import GlueReproError
 from glue_repro.lr_decay import Experiment
 
@@ -39,6 +39,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--predict-batch-size", type=int)
     run.add_argument("--input-pipeline", choices=INPUT_PIPELINES,
                      help="bucketed: the fast path (default); course: to_tf_dataset + DataCollatorWithPadding")
+    run.add_argument("--cls-only-last-layer", action=argparse.BooleanOptionalAction, default=None,
+                     help="compute the last encoder layer for [CLS] only (default on; same outputs)")
+    run.add_argument("--verbatim", action="store_true",
+                     help="the course's pipeline verbatim: to_tf_dataset + collator, predict batch = batch size")
     run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile steps")
     run.add_argument("--precision", choices=PRECISIONS)
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
@@ -79,9 +83,12 @@ def parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace):
     """The preset with every option the user gave on the command line applied."""
     fields = ("model", "seed", "epochs", "batch_size", "learning_rate", "limit", "max_length",
-              "predict_batch_size", "input_pipeline", "xla", "precision", "deterministic")
+              "predict_batch_size", "input_pipeline", "cls_only_last_layer", "xla", "precision", "deterministic")
     changes = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
-    return preset(args.preset).replace(**changes)
+    base = preset(args.preset)
+    if getattr(args, "verbatim", False):
+        base = base.replace(**VERBATIM)
+    return base.replace(**changes)
 
 
 def run_command(args) -> int:

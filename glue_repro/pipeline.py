@@ -8,7 +8,7 @@ from pathlib import Path
 
 import datasets
 
-from glue_repro import batches, data, metric, model, results, train
+from glue_repro import batches, data, last_layer, metric, model, results, train
 from glue_repro.config import RecipeConfig
 from glue_repro.errors import GlueReproError
 
@@ -104,5 +104,8 @@ def tokenize(config: RecipeConfig, splits: datasets.DatasetDict):
 def build(config: RecipeConfig, tokenizer, steps_per_epoch: int):
     """The classifier, compiled with the recipe's optimizer, schedule and loss."""
     classifier = model.build_model(config.model, vocab_size=len(tokenizer))
+    if config.cls_only_last_layer and not last_layer.cls_only_last_layer(classifier):
+        raise GlueReproError(f"model {config.model!r}: cls_only_last_layer needs a BERT-style encoder; "
+                             "pass --no-cls-only-last-layer")
     train.compile_model(classifier, config, steps_per_epoch)
     return classifier
