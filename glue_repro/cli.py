@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile steps")
     run.add_argument("--precision", choices=PRECISIONS)
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
+    run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                     help="Keras progress: 1 = bar (default on a terminal), 2 = one line per epoch")
     run.add_argument("--results-dir", default="results/runs", help="where result files go")
     run.add_argument("--aggregates-dir", default="results/aggregates", help="where multi-seed aggregates go")
     run.set_defaults(command=run_command)
@@ -97,17 +99,18 @@ def run_command(args) -> int:
     from glue_repro import multiseed, pipeline
 
     config = config_from(args)
+    verbose = "auto" if args.verbose is None else args.verbose
     seeds = multiseed.parse_seeds(args.seeds) if args.seeds else None
     if args.num_seeds is not None:
         if args.num_seeds < 1:
             raise GlueReproError(f"--num-seeds {args.num_seeds}: must be >= 1")
         seeds = list(range(1, args.num_seeds + 1))
     if seeds is None:
-        result, path = pipeline.run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir))
+        result, path = pipeline.run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir), verbose=verbose)
         print_summary(result, path)
         return 0
     summary, path = multiseed.run_seeds(config, seeds, data_dir=args.data_dir, runs_dir=Path(args.results_dir),
-                                        aggregates_dir=Path(args.aggregates_dir))
+                                        aggregates_dir=Path(args.aggregates_dir), verbose=verbose)
     print_aggregate(summary, path)
     return 0
 
