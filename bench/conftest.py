@@ -63,7 +63,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "cudnn": build.get("cudnn_version"),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "tf_xla_flags": os.environ.get("TF_XLA_FLAGS", ""),
-        "precision_policy": "per benchmark (extra_info.precision)",
+        "bench_precision": os.environ.get("GLUE_REPRO_BENCH_PRECISION", "float32"),
     }
 
 
@@ -75,17 +75,17 @@ def glue_dir() -> Path:
     return path
 
 
-_peaks: dict[str, float] = {}
+_peaks: dict[tuple[str, str], float] = {}
 
 
 @pytest.fixture
 def peak_gflops():
-    """Measured float32 matmul peak per device, once per session."""
+    """Measured matmul peak per device and dtype, once per session."""
     from glue_repro.flops import matmul_peak_gflops
 
-    def peak(device: str) -> float:
-        if device not in _peaks:
-            _peaks[device] = matmul_peak_gflops(device)
-        return _peaks[device]
+    def peak(device: str, dtype: str = "float32") -> float:
+        if (device, dtype) not in _peaks:
+            _peaks[device, dtype] = matmul_peak_gflops(device, dtype=dtype)
+        return _peaks[device, dtype]
 
     return peak

@@ -20,7 +20,10 @@ from glue_repro.config import VERBATIM, preset
 
 PRESETS = os.environ.get("GLUE_REPRO_BENCH_PRESETS", "tiny,minilm").split(",")
 FIT_STEPS = int(os.environ.get("GLUE_REPRO_BENCH_FIT_STEPS", "24"))  # optimizer steps per timed round
+# On a GPU, e.g. GLUE_REPRO_BENCH_PRECISION=mixed_bfloat16; the peak is then measured in that dtype.
+PRECISION = os.environ.get("GLUE_REPRO_BENCH_PRECISION", "float32")
 PIPELINES = {"suite": {}, "verbatim": VERBATIM, "suite-xla": {"xla": True}}
+PEAK_DTYPE = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
 
 
 def _device_params():
@@ -46,7 +49,8 @@ def setup_for(device: str, preset_name: str, pipeline_name: str, glue_dir) -> Se
 
     key = (device, preset_name, pipeline_name)
     if key not in _setups:
-        config = preset(preset_name).replace(**PIPELINES[pipeline_name])
+        precision = PRECISION if "GPU" in device and pipeline_name != "verbatim" else "float32"
+        config = preset(preset_name).replace(precision=precision, **PIPELINES[pipeline_name])
         pipeline.setup(config)
         splits, _ = pipeline.load(config, glue_dir)
         with tf.device(device):
@@ -91,7 +95,7 @@ def test_fit(benchmark, device, preset_name, pipeline_name, glue_dir, peak_gflop
     examples = FIT_STEPS * s.config.batch_size
     per_example = flops.train_flops(s.model.config, s.train_lengths) / len(s.train_lengths)
     _record(benchmark, s, device, examples, per_example * examples, s.train_lengths.mean() * examples,
-            peak_gflops(device))
+            peak_gflops(device, PEAK_DTYPE[s.config.precision]))
 
 
 @pytest.mark.parametrize("pipeline_name", ["suite", "suite-xla", "verbatim"])
@@ -110,4 +114,4 @@ def test_predict(benchmark, device, preset_name, pipeline_name, glue_dir, peak_g
     logits = benchmark.pedantic(predict, rounds=3, warmup_rounds=1, iterations=1)
     assert np.asarray(logits).shape == (len(s.val_lengths), 2)
     _record(benchmark, s, device, len(s.val_lengths), flops.forward_flops(s.model.config, s.val_lengths),
-            s.val_lengths.sum(), peak_gflops(device))
+            s.val_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.precision]))

@@ -34,7 +34,7 @@ class Experiment:
 
     recipe: RecipeConfig  # the preset; its schedule and learning rate are set per arm
     seeds: tuple[int, ...] = (1, 2, 3)
-    train_rows: int | None = 1600  # first N training rows (None = all 3,668)
+    train_rows: int | None = 2000  # first N training rows (None = all 3,668)
     epochs: int = 1
     eval_every: int = 25  # optimizer steps between validation passes
     accuracy_target: float = 0.75  # validation accuracy to reach (above the 0.6838 of a collapsed run)
