@@ -76,6 +76,11 @@ def parser() -> argparse.ArgumentParser:
     gate.add_argument("--baseline", help="baseline file (default: results/baselines/<preset>-<cpu|gpu>.json)")
     gate.set_defaults(command=gate_command)
 
+    plot = commands.add_parser("plot", help="plot an lr-decay result file to PNG")
+    plot.add_argument("report", help="a results/lr_decay/*.json file")
+    plot.add_argument("--out", help="PNG file (default: beside the report)")
+    plot.set_defaults(command=plot_command)
+
     devices = commands.add_parser("devices", help="list the devices TensorFlow sees")
     devices.add_argument("--require-gpu", action="store_true", help="exit 1 unless TensorFlow sees a GPU")
     devices.set_defaults(command=devices_command)
@@ -234,6 +239,22 @@ def gate_command(args) -> int:
     print(gate.table(verdict))
     print(f"verdict: {gate.write_verdict(verdict, files)}")
     return 0 if verdict["passed"] else 1
+
+
+def plot_command(args) -> int:
+    import json
+
+    from glue_repro.plots import plot_lr_decay
+
+    path = Path(args.report)
+    try:
+        report = json.loads(path.read_text())
+        report["runs"], report["experiment"]  # noqa: B018 (fail early on another kind of file)
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise GlueReproError(f"{path}: not an lr-decay result file ({err})") from err
+    out = Path(args.out) if args.out else path.with_suffix(".png")
+    print(f"figure: {plot_lr_decay(report, out)}")
+    return 0
 
 
 def devices_command(args) -> int:

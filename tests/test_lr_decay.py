@@ -51,3 +51,13 @@ def test_cli_lr_decay_on_tiny_records_all_curves(glue_dir, tmp_path, capsys):
         assert all(np.isfinite(run["train_loss"]))
     # same seed, same data order and budget in every arm
     assert len({run["steps"] for run in report["runs"]}) == 1
+
+    assert cli.main(["plot", str(path), "--out", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_refuses_other_files(tmp_path, capsys):
+    path = tmp_path / "x.json"
+    path.write_text("{}")
+    assert cli.main(["plot", str(path)]) == 2
+    assert "not an lr-decay result file" in capsys.readouterr().err
