@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from glue_repro.config import INPUT_PIPELINES, PRECISIONS, PRESETS, VERBATIM, preset
+from glue_repro.config import INPUT_PIPELINES, PRECISIONS, PRESETS, VERBATIM, Experiment, preset
 from glue_repro.errors import GlueReproError
-from glue_repro.lr_decay import Experiment
 
 
 def main(argv: list[str] | None = None) -> int:

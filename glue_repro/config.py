@@ -74,6 +74,19 @@ class RecipeConfig:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class Experiment:
+    """The LR-decay experiment (`glue-repro lr-decay`): how its three arms are trained and judged."""
+
+    recipe: RecipeConfig  # the preset; its schedule and learning rate are set per arm
+    seeds: tuple[int, ...] = (1, 2, 3)
+    train_rows: int | None = 2000  # first N training rows (None = all 3,668)
+    epochs: int = 1
+    eval_every: int = 32  # optimizer steps between validation passes
+    accuracy_target: float = 0.70  # validation accuracy to reach (a collapsed run scores 0.6838)
+    loss_target: float = 0.60  # validation loss to reach (predicting the class prior gives 0.626)
+
+
 def _check(ok: bool, field: str, value, why: str) -> None:
     if not ok:
         raise GlueReproError(f"config field {field}={value!r}: {why}")

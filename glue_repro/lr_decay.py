@@ -10,14 +10,14 @@ a constant arm is that arm's steps-to-target divided by (c)'s.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import tf_keras
 
 from glue_repro import metric, pipeline, results, stats
-from glue_repro.config import RecipeConfig
+from glue_repro.config import Experiment
 
 RESULTS_DIR = Path("results") / "lr_decay"
 ARMS = {
@@ -26,19 +26,6 @@ ARMS = {
     "adam-decay-5e-5": {"schedule": "polynomial", "learning_rate": 5e-5},
 }
 DECAY_ARM = "adam-decay-5e-5"
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """How the three arms are trained and judged. Stored in the result file."""
-
-    recipe: RecipeConfig  # the preset; its schedule and learning rate are set per arm
-    seeds: tuple[int, ...] = (1, 2, 3)
-    train_rows: int | None = 2000  # first N training rows (None = all 3,668)
-    epochs: int = 1
-    eval_every: int = 32  # optimizer steps between validation passes
-    accuracy_target: float = 0.70  # validation accuracy to reach (a collapsed run scores 0.6838)
-    loss_target: float = 0.60  # validation loss to reach (predicting the class prior gives 0.626)
 
 
 class Curves(tf_keras.callbacks.Callback):

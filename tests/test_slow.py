@@ -2,7 +2,7 @@
 
 import pytest
 
-from glue_repro.config import MINILM_PRESET
+from glue_repro.config import MINILM_PRESET, Experiment
 from glue_repro.pipeline import run
 
 pytestmark = pytest.mark.slow
@@ -51,7 +51,7 @@ def test_lr_decay_beats_constant_adam(glue_dir, tmp_path):
     """
     from glue_repro import lr_decay
 
-    experiment = lr_decay.Experiment(recipe=MINILM_PRESET, seeds=(1, 2, 3))
+    experiment = Experiment(recipe=MINILM_PRESET, seeds=(1, 2, 3))
     report, _ = lr_decay.run(experiment, data_dir=glue_dir, out_dir=tmp_path)
     final = {(r["arm"], r["seed"]): r["final"] for r in report["runs"]}
     for seed in experiment.seeds:
