@@ -59,6 +59,11 @@ def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]:
     return dataset, lengths
 
 
+def _padding(columns: list[str], pad_id: int) -> tuple[dict, int]:
+    """Padding values for (features, label): the pad token for ids, 0 for masks and segments."""
+    return {c: pad_id if c == "input_ids" else 0 for c in columns}, 0
+
+
 def lengths_of(split) -> np.ndarray:
     return np.array([len(ids) for ids in split["input_ids"]], dtype=np.int32)
 
@@ -77,7 +82,7 @@ def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -
             # tf.data's boundaries are exclusive and pad to boundary - 1
             bucket_boundaries=[b + 1 for b in boundaries],
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padding_values=({c: pad_id if c == "input_ids" else 0 for c in columns}, 0),
+            padding_values=_padding(columns, pad_id),
             pad_to_bucket_boundary=True,
         )
         .apply(tf.data.experimental.assert_cardinality(steps))  # lets Keras show progress
@@ -91,16 +96,16 @@ def eval_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) ->
     order = np.argsort(lengths_of(split), kind="stable")
     examples, lengths = _examples(split.select(order), columns)
     boundaries = tf.constant(padded_lengths(int(lengths.max())))
+    values, _ = _padding(columns, pad_id)
 
     def pad_to_bucket(x, y):
         length = tf.shape(x["input_ids"])[1]
         target = boundaries[tf.searchsorted(boundaries, [length])[0]]
         pad = [[0, 0], [0, target - length]]
-        x = {c: tf.pad(v, pad, constant_values=pad_id if c == "input_ids" else 0) for c, v in x.items()}
-        return x, y
+        return {c: tf.pad(v, pad, constant_values=values[c]) for c, v in x.items()}, y
 
     dataset = (
-        examples.padded_batch(batch_size, padding_values=({c: pad_id if c == "input_ids" else 0 for c in columns}, 0))
+        examples.padded_batch(batch_size, padding_values=_padding(columns, pad_id))
         .map(pad_to_bucket)
         .prefetch(tf.data.AUTOTUNE)
     )

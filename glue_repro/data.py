@@ -124,7 +124,7 @@ def _read_raw(folder: Path) -> dict[str, list[dict]]:
 def _read_dev_ids(path: Path) -> dict[tuple[str, str], int]:
     """Map each (id1, id2) pair to its line number."""
     ids = {}
-    with _open(path) as f:
+    with _LineFile(path) as f:
         for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
             if not row:
                 continue
@@ -142,7 +142,7 @@ def _read_table(path: Path) -> list[tuple[tuple[str, str], dict]]:
     `idx` is the row's position in the file, as in the Hub builder.
     """
     rows = []
-    with _open(path) as f:
+    with _LineFile(path) as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None:
@@ -215,10 +215,6 @@ class _LineFile:
         self._f.close()
 
 
-def _open(path: Path) -> _LineFile:
-    return _LineFile(path)
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -249,7 +245,7 @@ def verify_checksums(folder: Path, sha256: dict[str, str]) -> bool:
 
 def _read_sums(path: Path) -> dict[str, str]:
     listed = {}
-    with _open(path) as f:
+    with _LineFile(path) as f:
         for text in f:
             if not text.strip():
                 continue
