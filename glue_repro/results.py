@@ -132,6 +132,9 @@ def write_new(data: dict, folder: Path, stem: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would hide results from other users
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
