@@ -3,7 +3,7 @@
 Two pipelines feed the same model:
 - "course": the course's own, `to_tf_dataset` with `DataCollatorWithPadding` (Python
   collation per batch, padding to the longest pair in each batch);
-- "bucketed": tokenize once, then pure `tf.data` with padding to a few fixed lengths
+- "bucketed": tokenize once, then pure `tf.data` with length bucketing
   (see `buckets.py`).
 """
 
@@ -72,6 +72,9 @@ def tf_datasets(config, tokenized: datasets.DatasetDict, tokenizer) -> Inputs:
             validation_order=None,
         )
     columns, pad_id = model_columns(tokenizer), tokenizer.pad_token_id
-    train = buckets.train_dataset(tokenized["train"], columns, config.batch_size, pad_id)
-    validation = buckets.eval_dataset(tokenized["validation"], columns, config.eval_batch_size, pad_id)
+    # XLA compiles once per input shape: give it a few fixed lengths
+    train = buckets.train_dataset(tokenized["train"], columns, config.batch_size, pad_id, fixed_lengths=config.xla)
+    validation = buckets.eval_dataset(
+        tokenized["validation"], columns, config.eval_batch_size, pad_id, fixed_lengths=config.xla
+    )
     return Inputs(train.dataset, validation.dataset, train.steps, validation.order)

@@ -1,9 +1,11 @@
 """The fast input pipeline: tokenize once, then pure `tf.data` with length bucketing.
 
-Training batches group pairs of similar length and pad them to one of a few fixed lengths,
-so there is little padding, no Python per batch, and only a handful of shapes for
-`tf.function` and XLA to trace. Evaluation sorts pairs by length, pads each batch to the
-next fixed length, and the caller restores the original order with `Bucketed.order`.
+Training batches group pairs of similar length; evaluation sorts pairs by length, and the
+caller restores the original order with `Bucketed.order`. Either way there is little padding
+and no Python per batch. With `fixed_lengths` (for XLA, which compiles once per shape) each
+batch is padded up to one of a few fixed lengths; without it, only to its own longest pair,
+which halves the remaining padding and costs `tf.function` nothing (Keras traces a
+shape-relaxed function once it sees a second shape).
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ def lengths_of(split) -> np.ndarray:
     return np.array([len(ids) for ids in split["input_ids"]], dtype=np.int32)
 
 
-def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -> Bucketed:
-    """Shuffled batches of pairs of similar length, padded to the fixed lengths."""
+def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0, fixed_lengths: bool = False) -> Bucketed:
+    """Shuffled batches of pairs of similar length, padded to the longest or to a fixed length."""
     examples, lengths = _examples(split, columns)
     boundaries = padded_lengths(int(lengths.max()))
     counts = np.bincount(bucket_of(lengths, boundaries), minlength=len(boundaries))
@@ -83,7 +85,7 @@ def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -
             bucket_boundaries=[b + 1 for b in boundaries],
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
             padding_values=_padding(columns, pad_id),
-            pad_to_bucket_boundary=True,
+            pad_to_bucket_boundary=fixed_lengths,
         )
         .apply(tf.data.experimental.assert_cardinality(steps))  # lets Keras show progress
         .prefetch(tf.data.AUTOTUNE)
@@ -91,8 +93,8 @@ def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -
     return Bucketed(dataset, steps, order=None)
 
 
-def eval_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -> Bucketed:
-    """Batches of pairs sorted by length, each padded to the next fixed length."""
+def eval_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0, fixed_lengths: bool = False) -> Bucketed:
+    """Batches of pairs sorted by length, each padded to its longest pair or the next fixed length."""
     order = np.argsort(lengths_of(split), kind="stable")
     examples, lengths = _examples(split.select(order), columns)
     boundaries = tf.constant(padded_lengths(int(lengths.max())))
@@ -104,12 +106,10 @@ def eval_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) ->
         pad = [[0, 0], [0, target - length]]
         return {c: tf.pad(v, pad, constant_values=values[c]) for c, v in x.items()}, y
 
-    dataset = (
-        examples.padded_batch(batch_size, padding_values=_padding(columns, pad_id))
-        .map(pad_to_bucket)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    return Bucketed(dataset, steps=-(-len(lengths) // batch_size), order=order)
+    dataset = examples.padded_batch(batch_size, padding_values=_padding(columns, pad_id))
+    if fixed_lengths:
+        dataset = dataset.map(pad_to_bucket)
+    return Bucketed(dataset.prefetch(tf.data.AUTOTUNE), steps=-(-len(lengths) // batch_size), order=order)
 
 
 def unsort(rows: np.ndarray, order: np.ndarray) -> np.ndarray:

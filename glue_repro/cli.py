@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
                      help="bucketed: the fast path (default); course: to_tf_dataset + DataCollatorWithPadding")
     run.add_argument("--cls-only-last-layer", action=argparse.BooleanOptionalAction, default=None,
                      help="compute the last encoder layer for [CLS] only (default on; same outputs)")
+    run.add_argument("--validate-with-predict", action=argparse.BooleanOptionalAction, default=None,
+                     help="per-epoch validation by model.predict, with F1 (default on); off: fit's validation_data")
     run.add_argument("--verbatim", action="store_true",
                      help="the course's pipeline verbatim: to_tf_dataset + collator, predict batch = batch size")
     run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile steps")
@@ -89,7 +91,7 @@ def parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace):
     """The preset with every option the user gave on the command line applied."""
     fields = ("model", "seed", "epochs", "batch_size", "learning_rate", "limit", "max_length",
-              "predict_batch_size", "input_pipeline", "cls_only_last_layer", "xla", "precision", "deterministic")
+              "predict_batch_size", "input_pipeline", "cls_only_last_layer", "validate_with_predict", "xla", "precision", "deterministic")
     changes = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
     base = preset(args.preset)
     if getattr(args, "verbatim", False):

@@ -36,6 +36,7 @@ class RecipeConfig:
     input_pipeline: str = "bucketed"  # "bucketed": fast path; "course": to_tf_dataset + collator
     predict_batch_size: int | None = 64  # predictions do not depend on it; None = batch_size
     cls_only_last_layer: bool = True  # last encoder layer for [CLS] only: same outputs, less work
+    validate_with_predict: bool = True  # per-epoch validation by model.predict, not fit's validation_data
     xla: bool = False  # compile the train/predict steps with XLA (jit_compile)
     precision: str = "float32"  # Keras mixed-precision policy
     deterministic: bool = False  # op determinism; forces XLA off
@@ -107,7 +108,9 @@ MINILM_CI = MINILM_PRESET.replace(preset="minilm-ci", epochs=1)
 TINY_PRESET = COURSE.replace(preset="tiny", model=TINY, max_length=64)
 
 # The changes that turn any preset into the course's pipeline verbatim.
-VERBATIM = {"input_pipeline": "course", "predict_batch_size": None, "cls_only_last_layer": False}
+VERBATIM = {
+    "input_pipeline": "course", "predict_batch_size": None, "cls_only_last_layer": False, "validate_with_predict": False,
+}
 
 PRESETS = {c.preset: c for c in (COURSE, COURSE_CASED, MINILM_PRESET, MINILM_CI, TINY_PRESET)}
 

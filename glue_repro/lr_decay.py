@@ -57,20 +57,8 @@ class Curves(tf_keras.callbacks.Callback):
     def evaluate(self):
         logits = self.inputs.in_dataset_order(self.model.predict(self.inputs.validation, verbose=0)["logits"])
         predictions = metric.predictions_from_logits(logits)
-        self.evals.append({"step": self.step, "loss": cross_entropy(logits, self.references),
+        self.evals.append({"step": self.step, "loss": metric.cross_entropy(logits, self.references),
                            **metric.mrpc_metrics(predictions, self.references)})
-
-
-def cross_entropy(logits, labels) -> float:
-    """Mean sparse categorical cross-entropy of logits.
-
-    >>> round(cross_entropy(np.array([[0.0, 0.0]]), np.array([1])), 4)
-    0.6931
-    """
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return float(-log_probs[np.arange(len(labels)), np.asarray(labels)].mean())
 
 
 def first_step(evals: list[dict], key: str, target: float, higher_is_better: bool) -> int | None:

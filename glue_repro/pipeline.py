@@ -24,7 +24,9 @@ def run(config: RecipeConfig, data_dir=None, runs_dir: Path = RUNS_DIR, verbose=
 
     # fit
     start = time.perf_counter()
-    history, epoch_seconds = train.fit(classifier, inputs.train, inputs.validation, config.epochs, verbose=verbose)
+    history, epoch_seconds = train.fit(
+        classifier, inputs.train, inputs.validation, config.epochs, config.validate_with_predict, verbose=verbose
+    )
     fit_seconds = time.perf_counter() - start
 
     # predict

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import tf_keras
 
+from glue_repro import metric
 from glue_repro.config import RecipeConfig
 
 
@@ -45,14 +46,44 @@ class EpochTimer(tf_keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def fit(model, train, validation, epochs: int, verbose: int | str = "auto") -> tuple[dict, list[float]]:
-    """`model.fit` with validation after each epoch.
+class PredictValidation(tf_keras.callbacks.Callback):
+    """Validation loss, accuracy and F1 after each epoch, from `model.predict`.
+
+    Keras' `validation_data` runs `evaluate`, whose traced function is not `predict`'s, so a
+    run would trace the model twice for the same forward pass. Predicting here traces it once,
+    during fit, for the final predict too, and puts F1 in the history. (transformers'
+    `KerasMetricCallback` calls `predict_on_batch`, which traces again for each batch shape.)
+    """
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def on_train_begin(self, logs=None):
+        self.labels = np.concatenate([np.asarray(y) for _, y in self.dataset])
+
+    def on_epoch_end(self, epoch, logs=None):
+        # History runs after this callback and records what it adds to `logs`.
+        logits = predict_logits(self.model, self.dataset, verbose=0)
+        predictions = metric.predictions_from_logits(logits)
+        logs["val_loss"] = metric.cross_entropy(logits, self.labels)
+        logs.update({f"val_{k}": v for k, v in metric.mrpc_metrics(predictions, self.labels).items()})
+
+
+def fit(
+    model, train, validation, epochs: int, validate_with_predict: bool = False, verbose: int | str = "auto"
+) -> tuple[dict, list[float]]:
+    """`model.fit` with validation after each epoch: Keras' `validation_data`, or `PredictValidation`.
 
     Returns:
         Keras' history (metric name -> per-epoch floats) and each epoch's wall seconds.
     """
     timer = EpochTimer()
-    history = model.fit(train, validation_data=validation, epochs=epochs, callbacks=[timer], verbose=verbose)
+    if validate_with_predict:
+        callbacks, validation_data = [PredictValidation(validation), timer], None
+    else:
+        callbacks, validation_data = [timer], validation
+    history = model.fit(train, validation_data=validation_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
     return {k: [float(v) for v in values] for k, values in history.history.items()}, timer.seconds
 
 

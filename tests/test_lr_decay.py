@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from glue_repro import cli, lr_decay
+from glue_repro import cli, lr_decay, metric
 
 
 def _run(arm, seed, steps_to_acc, steps=100):
@@ -34,7 +34,7 @@ def test_cross_entropy_matches_keras():
     rng = np.random.default_rng(0)
     logits, labels = rng.normal(size=(20, 2)) * 3, rng.integers(0, 2, 20)
     keras_loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
-    assert lr_decay.cross_entropy(logits, labels) == pytest.approx(float(keras_loss), rel=1e-5)
+    assert metric.cross_entropy(logits, labels) == pytest.approx(float(keras_loss), rel=1e-5)
 
 
 def test_cli_lr_decay_on_tiny_records_all_curves(glue_dir, tmp_path, capsys):

@@ -32,6 +32,29 @@ def test_result_file_holds_everything(tiny_run):
     assert stored["versions"]["transformers"].startswith("4.")
 
 
+def test_last_validation_pass_scores_as_the_final_predict(tiny_run):
+    result, _ = tiny_run
+    history = result["history"]
+    assert len(history["val_f1"]) == len(history["val_loss"]) == 2
+    # nothing trains between the last epoch's validation pass and the final predict
+    assert history["val_accuracy"][-1] == pytest.approx(result["metrics"]["accuracy"])
+    assert history["val_f1"][-1] == pytest.approx(result["metrics"]["f1"])
+
+
+def test_validation_by_predict_matches_keras_validation_data(glue_dir, tmp_path):
+    def history(flag):
+        folder = tmp_path / flag
+        argv = ["run", "--preset", "tiny", "--limit", "16", "--epochs", "2", "--seed", "5", "--deterministic",
+                "--data-dir", str(glue_dir), "--results-dir", str(folder), "--verbose", "0", flag]
+        assert cli.main(argv) == 0
+        return json.loads(next(folder.glob("*.json")).read_text())["history"]
+
+    by_predict, by_evaluate = history("--validate-with-predict"), history("--no-validate-with-predict")
+    assert "val_f1" in by_predict and "val_f1" not in by_evaluate
+    for key in ("loss", "val_loss", "val_accuracy"):
+        assert by_predict[key] == pytest.approx(by_evaluate[key], rel=1e-4), key
+
+
 @pytest.mark.parametrize("pipeline", ["course", "bucketed"])
 def test_cli_runs_and_prints_summary(glue_dir, tmp_path, capsys, pipeline):
     code = cli.main(["run", "--preset", "tiny", "--limit", "9", "--epochs", "1", "--data-dir", str(glue_dir),
