@@ -109,7 +109,10 @@ TINY_PRESET = COURSE.replace(preset="tiny", model=TINY, max_length=64)
 
 # The changes that turn any preset into the course's pipeline verbatim.
 VERBATIM = {
-    "input_pipeline": "course", "predict_batch_size": None, "cls_only_last_layer": False, "validate_with_predict": False,
+    "input_pipeline": "course",
+    "predict_batch_size": None,
+    "cls_only_last_layer": False,
+    "validate_with_predict": False,
 }
 
 PRESETS = {c.preset: c for c in (COURSE, COURSE_CASED, MINILM_PRESET, MINILM_CI, TINY_PRESET)}
