@@ -91,8 +91,8 @@ def parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace):
     """The preset with every option the user gave on the command line applied."""
     fields = ("model", "seed", "epochs", "batch_size", "learning_rate", "limit", "max_length",
-              "predict_batch_size", "input_pipeline", "cls_only_last_layer", "validate_with_predict", "xla", "precision",
-              "deterministic")
+              "predict_batch_size", "input_pipeline", "cls_only_last_layer", "validate_with_predict", "xla",
+              "precision", "deterministic")
     changes = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
     base = preset(args.preset)
     if getattr(args, "verbatim", False):
