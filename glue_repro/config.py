@@ -38,6 +38,7 @@ class RecipeConfig:
     cls_only_last_layer: bool = True  # last encoder layer for [CLS] only: same outputs, less work
     validate_with_predict: bool = True  # per-epoch validation by model.predict, not fit's validation_data
     xla: bool = False  # compile the train/predict steps with XLA (jit_compile)
+    xla_predict: bool = True  # XLA for predict's forward pass only (no dropout: seeds unaffected); off if deterministic
     precision: str = "float32"  # Keras mixed-precision policy
     deterministic: bool = False  # op determinism; forces XLA off
 
@@ -63,6 +64,8 @@ class RecipeConfig:
             not (self.deterministic and self.xla),
             "xla", self.xla, "cannot be combined with deterministic (XLA ignores dropout seeds)",
         )
+        if self.deterministic and self.xla_predict:
+            object.__setattr__(self, "xla_predict", False)  # deterministic means no XLA at all
 
     @property
     def eval_batch_size(self) -> int:
@@ -113,6 +116,7 @@ VERBATIM = {
     "predict_batch_size": None,
     "cls_only_last_layer": False,
     "validate_with_predict": False,
+    "xla_predict": False,
 }
 
 PRESETS = {c.preset: c for c in (COURSE, COURSE_CASED, MINILM_PRESET, MINILM_CI, TINY_PRESET)}

@@ -170,3 +170,30 @@ def test_cls_only_last_layer_keeps_logits_and_gradients(small_pairs):
     # and the layer really changed: its output keeps only the [CLS] position
     hidden = classifier.bert(x, training=False).last_hidden_state
     assert hidden.shape[1] == 1
+
+
+def test_xla_predict_gives_the_same_logits_and_leaves_training_uncompiled(small_pairs):
+    import tf_keras
+
+    from glue_repro import buckets, train
+    from glue_repro.config import TINY_PRESET
+
+    tokenizer = model.load_tokenizer("tiny")
+    tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
+    fast = buckets.eval_dataset(tokenized["validation"], batches.model_columns(tokenizer), batch_size=4)
+    logits = {}
+    for xla_predict in (False, True):
+        tf_keras.utils.set_random_seed(0)
+        classifier = model.build_model("tiny", vocab_size=len(tokenizer))
+        train.compile_model(classifier, TINY_PRESET.replace(xla_predict=xla_predict), steps_per_epoch=4)
+        logits[xla_predict] = train.predict_logits(classifier, fast.dataset, verbose=0)
+        assert not classifier.jit_compile  # the train step stays uncompiled: XLA ignores dropout seeds
+        assert getattr(classifier.predict_step, "_jit_compile", False) is xla_predict
+    np.testing.assert_allclose(logits[True], logits[False], atol=1e-5)
+
+
+def test_deterministic_turns_xla_predict_off():
+    from glue_repro.config import TINY_PRESET
+
+    assert TINY_PRESET.xla_predict
+    assert not TINY_PRESET.replace(deterministic=True).xla_predict

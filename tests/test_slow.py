@@ -44,24 +44,37 @@ def test_deterministic_short_real_run_is_bit_identical(glue_dir, tmp_path):
     assert first["history"] == second["history"]
 
 
-def test_lr_decay_beats_constant_adam(glue_dir, tmp_path):
-    """The course's claim on real MRPC, 3 seeds x 3 arms (~25 min on 2 CPU cores).
+@pytest.fixture(scope="module")
+def lr_decay_report(glue_dir, tmp_path_factory):
+    """The experiment on real MRPC, 3 seeds x 3 arms (about 30 min on 2 CPU cores).
 
-    Sized by the Experiment defaults: one epoch over the first 2,000 training rows.
+    Sized by the Experiment defaults: one epoch over the first 2,000 training rows (253 steps).
     """
     from glue_repro import lr_decay
 
     experiment = Experiment(recipe=MINILM_PRESET, seeds=(1, 2, 3))
-    report, _ = lr_decay.run(experiment, data_dir=glue_dir, out_dir=tmp_path)
-    final = {(r["arm"], r["seed"]): r["final"] for r in report["runs"]}
-    for seed in experiment.seeds:
+    report, _ = lr_decay.run(experiment, data_dir=glue_dir, out_dir=tmp_path_factory.mktemp("lr_decay"))
+    return report
+
+
+def _mean_steps(report, arm):  # a seed that misses the target counts as the whole budget
+    return report["steps_to_accuracy_target"][arm]["mean_steps_budget_for_missed"]
+
+
+def test_lr_decay_beats_constant_1e3_in_every_seed(lr_decay_report):
+    final = {(r["arm"], r["seed"]): r["final"] for r in lr_decay_report["runs"]}
+    for seed in lr_decay_report["experiment"]["seeds"]:
         decay, high = final[("adam-decay-5e-5", seed)], final[("adam-constant-1e-3", seed)]
         assert decay["accuracy"] > high["accuracy"] and decay["f1"] > high["f1"], seed
-    steps = report["steps_to_accuracy_target"]
 
-    def mean_steps(arm):  # missing the target counts as the whole budget
-        return steps[arm]["mean_steps_budget_for_missed"]
 
-    assert steps["adam-decay-5e-5"]["reached"] == len(experiment.seeds)
-    assert mean_steps("adam-decay-5e-5") < mean_steps("adam-constant-1e-3")
-    assert mean_steps("adam-decay-5e-5") < mean_steps("adam-constant-5e-5")
+def test_lr_decay_reaches_the_accuracy_target_before_constant_1e3(lr_decay_report):
+    assert lr_decay_report["steps_to_accuracy_target"]["adam-decay-5e-5"]["reached"] == 3
+    assert _mean_steps(lr_decay_report, "adam-decay-5e-5") < _mean_steps(lr_decay_report, "adam-constant-1e-3")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured here twice (2026-11-26): within one short epoch, constant 5e-5 reaches the accuracy "
+    "target no later than the decay, whose rate is never higher; XPASS means that changed"))
+def test_lr_decay_reaches_the_accuracy_target_before_constant_5e5(lr_decay_report):
+    assert _mean_steps(lr_decay_report, "adam-decay-5e-5") < _mean_steps(lr_decay_report, "adam-constant-5e-5")
