@@ -1,8 +1,9 @@
 """Steady-state fit and predict throughput, per device, preset and input pipeline.
 
 `suite` is this suite's pipeline (length-bucketed tf.data, [CLS]-only last layer, predict
-batch 64); `verbatim` is the course's (`to_tf_dataset` + `DataCollatorWithPadding`,
-batch 8, plain compile). Fit rounds train on the same cached sample of each pipeline's
+batch 64, XLA for predict only); `suite-xla` XLA-compiles training too, on a few fixed
+lengths; `verbatim` is the course's (`to_tf_dataset` + `DataCollatorWithPadding`, batch 8,
+plain compile). Fit rounds train on the same cached sample of each pipeline's
 own batches (its padding included, its per-batch Python excluded: whole runs measure that),
 so rounds differ only by noise. Warm-up rounds absorb tf.function tracing and XLA
 compilation; every round ends with its results on the host (fit returns its history,
@@ -80,7 +81,8 @@ def _record(benchmark, s: Setup, device, examples: float, flop: float, tokens: f
     achieved = flop / seconds / 1e9
     benchmark.extra_info.update(
         device=device, preset=s.config.preset, input_pipeline=s.config.input_pipeline, xla=s.config.xla,
-        precision=s.config.precision, examples=examples, examples_per_second=examples / seconds,
+        xla_predict=s.config.xla_predict, precision=s.config.precision, examples=examples,
+        examples_per_second=examples / seconds,
         tokens_per_second=tokens / seconds, padding_fraction=s.padding_fraction,
         gflop_per_example=flop / examples / 1e9, gflops_per_second=achieved, peak_gflops=peak, mfu=achieved / peak,
         # examples/s had the sample held the split's mean real length: comparable across pipelines
