@@ -45,7 +45,7 @@ class Setup:
     fit_lengths: np.ndarray  # real-token lengths of the examples in fit_batches
     train_lengths: np.ndarray
     val_lengths: np.ndarray
-    padding_fraction: float  # of the training batches, over one epoch
+    padding_fraction: dict  # "train" (over one epoch) and "validation": padded share of the batches
 
 
 _setups: dict = {}
@@ -63,27 +63,32 @@ def setup_for(device: str, preset_name: str, pipeline_name: str, glue_dir) -> Se
         with tf.device(device):
             tokenizer, inputs = pipeline.tokenize(config, splits)
             model = pipeline.build(config, tokenizer, inputs.steps_per_epoch)
-        real = padded = 0
-        for x, _ in inputs.train:
-            real += int(np.sum(x["attention_mask"]))
-            padded += int(np.size(x["attention_mask"]))
+        padding = {split: _padding_fraction(getattr(inputs, split)) for split in ("train", "validation")}
         fit_batches = inputs.train.take(FIT_STEPS).cache()
         fit_lengths = np.concatenate([np.sum(x["attention_mask"], axis=1) for x, _ in fit_batches])  # fills cache
         tokens = pipeline.batches.tokenize(splits, tokenizer, config.max_length)
         lengths = {k: np.array([len(ids) for ids in tokens[k]["input_ids"]]) for k in ("train", "validation")}
         _setups[key] = Setup(config, model, inputs, fit_batches, fit_lengths, lengths["train"], lengths["validation"],
-                             1 - real / padded)
+                             padding)
     return _setups[key]
 
 
-def _record(benchmark, s: Setup, device, examples: float, flop: float, tokens: float, peak: float):
+def _padding_fraction(dataset) -> float:
+    real = padded = 0
+    for x, _ in dataset:
+        real += int(np.sum(x["attention_mask"]))
+        padded += int(np.size(x["attention_mask"]))
+    return 1 - real / padded
+
+
+def _record(benchmark, s: Setup, device, split: str, examples: float, flop: float, tokens: float, peak: float):
     seconds = benchmark.stats.stats.median
     achieved = flop / seconds / 1e9
     benchmark.extra_info.update(
         device=device, preset=s.config.preset, input_pipeline=s.config.input_pipeline, xla=s.config.xla,
         xla_predict=s.config.xla_predict, precision=s.config.precision, examples=examples,
         examples_per_second=examples / seconds,
-        tokens_per_second=tokens / seconds, padding_fraction=s.padding_fraction,
+        tokens_per_second=tokens / seconds, padding_fraction=s.padding_fraction[split],
         gflop_per_example=flop / examples / 1e9, gflops_per_second=achieved, peak_gflops=peak, mfu=achieved / peak,
         # examples/s had the sample held the split's mean real length: comparable across pipelines
         examples_per_second_at_mean_length=tokens / seconds / s.train_lengths.mean(),
@@ -104,7 +109,7 @@ def test_fit(benchmark, device, preset_name, pipeline_name, glue_dir, peak_gflop
 
     benchmark.group = f"fit {preset_name}"
     benchmark.pedantic(fit, rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    _record(benchmark, s, device, len(s.fit_lengths), flops.train_flops(s.model.config, s.fit_lengths),
+    _record(benchmark, s, device, "train", len(s.fit_lengths), flops.train_flops(s.model.config, s.fit_lengths),
             s.fit_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.precision]))
 
 
@@ -123,5 +128,5 @@ def test_predict(benchmark, device, preset_name, pipeline_name, glue_dir, peak_g
     benchmark.group = f"predict {preset_name}"
     logits = benchmark.pedantic(predict, rounds=ROUNDS, warmup_rounds=1, iterations=1)
     assert np.asarray(logits).shape == (len(s.val_lengths), 2)
-    _record(benchmark, s, device, len(s.val_lengths), flops.forward_flops(s.model.config, s.val_lengths),
+    _record(benchmark, s, device, "validation", len(s.val_lengths), flops.forward_flops(s.model.config, s.val_lengths),
             s.val_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.precision]))

@@ -72,9 +72,6 @@ def tf_datasets(config, tokenized: datasets.DatasetDict, tokenizer) -> Inputs:
             validation_order=None,
         )
     columns, pad_id = model_columns(tokenizer), tokenizer.pad_token_id
-    # XLA compiles once per input shape: give it a few fixed lengths
-    train = buckets.train_dataset(tokenized["train"], columns, config.batch_size, pad_id, fixed_lengths=config.xla)
-    validation = buckets.eval_dataset(
-        tokenized["validation"], columns, config.eval_batch_size, pad_id, fixed_lengths=config.xla
-    )
+    train = buckets.train_dataset(tokenized["train"], columns, config.batch_size, pad_id)
+    validation = buckets.eval_dataset(tokenized["validation"], columns, config.eval_batch_size, pad_id)
     return Inputs(train.dataset, validation.dataset, train.steps, validation.order)

@@ -30,39 +30,33 @@ def test_predict_keeps_the_last_partial_batch(tiny, small_pairs):
     assert np.all(np.isfinite(logits))
 
 
-@pytest.mark.parametrize("fixed_lengths", [False, True])
 @pytest.mark.parametrize("batch_size", [8, 64])
-def test_bucketed_predictions_match_the_course_pipeline_in_order(tiny, small_pairs, batch_size, fixed_lengths):
+def test_bucketed_predictions_match_the_course_pipeline_in_order(tiny, small_pairs, batch_size):
     from glue_repro import buckets
     from glue_repro.train import predict_logits
 
     tokenizer, classifier = tiny
     tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
     course = batches.course_dataset(tokenized["validation"], tokenizer, batch_size=8, shuffle=False)
-    fast = buckets.eval_dataset(tokenized["validation"], batches.model_columns(tokenizer), batch_size,
-                                fixed_lengths=fixed_lengths)
+    fast = buckets.eval_dataset(tokenized["validation"], batches.model_columns(tokenizer), batch_size)
     want = predict_logits(classifier, course, verbose=0)
     got = buckets.unsort(predict_logits(classifier, fast.dataset, verbose=0), fast.order)
     assert got.shape == (13, 2)
     np.testing.assert_allclose(got, want, atol=1e-5)  # padding is masked: same logits, same order
+    for x, _ in fast.dataset:  # each batch padded to its own longest pair only
+        assert x["input_ids"].shape[1] == int(np.max(np.sum(x["attention_mask"].numpy(), axis=1)))
 
 
-@pytest.mark.parametrize("fixed_lengths", [False, True])
-def test_bucketed_train_batches_cover_every_example_once(tiny, small_pairs, fixed_lengths):
+def test_bucketed_train_batches_cover_every_example_once(tiny, small_pairs):
     from glue_repro import buckets
 
     tokenizer, _ = tiny
     tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
-    train = buckets.train_dataset(tokenized["train"], batches.model_columns(tokenizer), batch_size=4,
-                                  fixed_lengths=fixed_lengths)
+    train = buckets.train_dataset(tokenized["train"], batches.model_columns(tokenizer), batch_size=4)
     seen, steps = [], 0
     for x, _ in train.dataset:
         steps += 1
-        longest = int(np.max(np.sum(x["attention_mask"].numpy(), axis=1)))
-        if fixed_lengths:
-            assert x["input_ids"].shape[1] in buckets.padded_lengths(32)
-        else:
-            assert x["input_ids"].shape[1] == longest  # padded to its own longest pair only
+        assert x["input_ids"].shape[1] in buckets.padded_lengths(32)
         seen.extend(tuple(int(t) for t in row if t) for row in x["input_ids"].numpy())
     assert steps == train.steps
     assert sorted(seen) == sorted(tuple(ids) for ids in tokenized["train"]["input_ids"])
