@@ -56,9 +56,7 @@ class Curves(tf_keras.callbacks.Callback):
 
     def evaluate(self):
         logits = self.inputs.in_dataset_order(self.model.predict(self.inputs.validation, verbose=0)["logits"])
-        predictions = metric.predictions_from_logits(logits)
-        self.evals.append({"step": self.step, "loss": metric.cross_entropy(logits, self.references),
-                           **metric.mrpc_metrics(predictions, self.references)})
+        self.evals.append({"step": self.step, **metric.validation_scores(logits, self.references)})
 
 
 def first_step(evals: list[dict], key: str, target: float, higher_is_better: bool) -> int | None:

@@ -70,6 +70,16 @@ def cross_entropy(logits, labels) -> float:
     return float(-log_probs[np.arange(len(labels)), np.asarray(labels)].mean())
 
 
+def validation_scores(logits, labels) -> dict[str, float]:
+    """Loss, accuracy and F1 of logits against their labels.
+
+    >>> validation_scores([[0.0, 0.0], [0.0, 1.0]], [1, 1])["accuracy"]
+    0.5
+    """
+    predictions = predictions_from_logits(logits)
+    return {"loss": cross_entropy(logits, labels), **mrpc_metrics(predictions, labels)}
+
+
 def is_collapsed(predictions) -> bool:
     """True when every prediction is the same class: the model learned nothing.
 

@@ -71,9 +71,7 @@ class PredictValidation(tf_keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         # History runs after this callback and records what it adds to `logs`.
         logits = predict_logits(self.model, self.dataset, verbose=0)
-        predictions = metric.predictions_from_logits(logits)
-        logs["val_loss"] = metric.cross_entropy(logits, self.labels)
-        logs.update({f"val_{k}": v for k, v in metric.mrpc_metrics(predictions, self.labels).items()})
+        logs.update({f"val_{k}": v for k, v in metric.validation_scores(logits, self.labels).items()})
 
 
 def fit(
