@@ -47,6 +47,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile steps")
     run.add_argument("--xla-predict", action=argparse.BooleanOptionalAction, default=None,
                      help="XLA-compile predict's forward pass only (default on; off with --deterministic)")
+    run.add_argument("--xla-optimizer", action=argparse.BooleanOptionalAction, default=None,
+                     help="XLA-compile Adam's update on every device, the CPU too (default on; off with --deterministic)")
     run.add_argument("--precision", choices=PRECISIONS)
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
@@ -94,7 +96,7 @@ def config_from(args: argparse.Namespace):
     """The preset with every option the user gave on the command line applied."""
     fields = ("model", "seed", "epochs", "batch_size", "learning_rate", "limit", "max_length",
               "predict_batch_size", "input_pipeline", "cls_only_last_layer", "validate_with_predict", "xla",
-              "xla_predict", "precision", "deterministic")
+              "xla_predict", "xla_optimizer", "precision", "deterministic")
     changes = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
     base = preset(args.preset)
     if getattr(args, "verbatim", False):

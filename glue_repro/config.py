@@ -39,6 +39,7 @@ class RecipeConfig:
     validate_with_predict: bool = True  # per-epoch validation by model.predict, not fit's validation_data
     xla: bool = False  # compile the train/predict steps with XLA (jit_compile)
     xla_predict: bool = True  # XLA for predict's forward pass only (no dropout: seeds unaffected); off if deterministic
+    xla_optimizer: bool = True  # XLA for Adam's update on every device (Keras: GPU only); off if deterministic
     precision: str = "float32"  # Keras mixed-precision policy
     deterministic: bool = False  # op determinism; forces XLA off
 
@@ -64,8 +65,9 @@ class RecipeConfig:
             not (self.deterministic and self.xla),
             "xla", self.xla, "cannot be combined with deterministic (XLA ignores dropout seeds)",
         )
-        if self.deterministic and self.xla_predict:
-            object.__setattr__(self, "xla_predict", False)  # deterministic means no XLA at all
+        if self.deterministic:  # deterministic means no XLA at all
+            object.__setattr__(self, "xla_predict", False)
+            object.__setattr__(self, "xla_optimizer", False)
 
     @property
     def eval_batch_size(self) -> int:
@@ -117,6 +119,7 @@ VERBATIM = {
     "cls_only_last_layer": False,
     "validate_with_predict": False,
     "xla_predict": False,
+    "xla_optimizer": False,
 }
 
 PRESETS = {c.preset: c for c in (COURSE, COURSE_CASED, MINILM_PRESET, MINILM_CI, TINY_PRESET)}

@@ -28,7 +28,7 @@ FLOOR_STANDARD_ERRORS = 2.5
 MIN_STD = 0.01
 P_THRESHOLD = 0.05
 # Fields that may differ between runs and baseline without changing what is learned.
-NOT_RECIPE = ("seed", "predict_batch_size", "validate_with_predict", "xla_predict")
+NOT_RECIPE = ("seed", "predict_batch_size", "validate_with_predict", "xla_predict", "xla_optimizer")
 
 
 def recipe_of(config: dict) -> dict:

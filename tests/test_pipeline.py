@@ -70,9 +70,10 @@ def test_cli_runs_and_prints_summary(glue_dir, tmp_path, capsys, pipeline):
 
 def test_cli_overrides_preset_values():
     args = cli.parser().parse_args(["run", "--preset", "tiny", "--seed", "7", "--epochs", "1", "--batch-size", "4",
-                                    "--no-xla"])
+                                    "--no-xla", "--no-xla-optimizer"])
     config = cli.config_from(args)
     assert (config.seed, config.epochs, config.batch_size, config.xla) == (7, 1, 4, False)
+    assert not config.xla_optimizer and TINY_PRESET.xla_optimizer
     assert config.model == TINY_PRESET.model
 
 
