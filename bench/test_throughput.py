@@ -86,7 +86,8 @@ def _record(benchmark, s: Setup, device, split: str, examples: float, flop: floa
     achieved = flop / seconds / 1e9
     benchmark.extra_info.update(
         device=device, preset=s.config.preset, input_pipeline=s.config.input_pipeline, xla=s.config.xla,
-        xla_predict=s.config.xla_predict, precision=s.config.precision, examples=examples,
+        xla_predict=s.config.xla_predict, xla_optimizer=s.config.xla_optimizer, precision=s.config.precision,
+        examples=examples,
         examples_per_second=examples / seconds,
         tokens_per_second=tokens / seconds, padding_fraction=s.padding_fraction[split],
         gflop_per_example=flop / examples / 1e9, gflops_per_second=achieved, peak_gflops=peak, mfu=achieved / peak,

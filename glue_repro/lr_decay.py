@@ -72,7 +72,9 @@ def first_step(evals: list[dict], key: str, target: float, higher_is_better: boo
 
 
 def train_arm(experiment: Experiment, arm: str, seed: int, data_dir=None, verbose=0) -> dict:
-    config = experiment.recipe.replace(seed=seed, epochs=experiment.epochs, **ARMS[arm])
+    # Each arm builds a fresh model, so predict's XLA compiles (one per validation batch shape,
+    # ~20 s here) would not pay back over a short arm's few validation passes.
+    config = experiment.recipe.replace(seed=seed, epochs=experiment.epochs, xla_predict=False, **ARMS[arm])
     pipeline.setup(config)
     splits, _ = pipeline.load(config, data_dir)
     if experiment.train_rows:

@@ -49,6 +49,7 @@ def test_cli_lr_decay_on_tiny_records_all_curves(glue_dir, tmp_path, capsys):
         assert run["steps"] == len(run["train_loss"]) >= 5
         assert [e["step"] for e in run["evals"]][:2] == [2, 4] and run["evals"][-1]["step"] == run["steps"]
         assert all(np.isfinite(run["train_loss"]))
+        assert run["config"]["xla_optimizer"] and not run["config"]["xla_predict"]  # as each arm ran
     # same seed, same data order and budget in every arm
     assert len({run["steps"] for run in report["runs"]}) == 1
 
