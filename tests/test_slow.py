@@ -16,7 +16,7 @@ def test_minilm_loads_its_pretrained_weights():
 
 
 def test_minilm_course_recipe_reaches_the_known_accuracy(glue_dir, tmp_path):
-    """The full 3-epoch recipe, seed 42 (~17 min on 2 CPU cores); measured 0.8211 / 0.8735 on 2026-11-25."""
+    """The full 3-epoch recipe, seed 42 (~11 min on 2 CPU cores); measured 0.8211 / 0.8735 on 2026-11-25 and -26."""
     result, _ = run(MINILM_PRESET.replace(seed=42), data_dir=glue_dir, runs_dir=tmp_path, verbose=2)
     assert result["logits_shape"] == [408, 2]
     assert not result["collapsed"]
@@ -46,7 +46,7 @@ def test_deterministic_short_real_run_is_bit_identical(glue_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def lr_decay_report(glue_dir, tmp_path_factory):
-    """The experiment on real MRPC, 3 seeds x 3 arms (about 30 min on 2 CPU cores).
+    """The experiment on real MRPC, 3 seeds x 3 arms (about 33 min on 2 CPU cores, 2026-11-26).
 
     Sized by the Experiment defaults: one epoch over the first 2,000 training rows (253 steps).
     """
