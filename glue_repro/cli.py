@@ -48,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--xla-predict", action=argparse.BooleanOptionalAction, default=None,
                      help="XLA-compile predict's forward pass only (default on; off with --deterministic)")
     run.add_argument("--xla-optimizer", action=argparse.BooleanOptionalAction, default=None,
-                     help="XLA-compile Adam's update on every device, the CPU too (default on; off with --deterministic)")
+                     help="XLA-compile Adam's update on the CPU too (default on; off with --deterministic)")
     run.add_argument("--precision", choices=PRECISIONS)
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
