@@ -11,7 +11,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-import glue_repro  # noqa: E402,F401  (sets the Keras 2 switch before TensorFlow loads)
+from glue_repro import runtime  # noqa: E402  (the package sets the Keras 2 switch before TensorFlow loads)
+
+# Both pipelines run in this one process, so both get the suite's runtime: the benchmark compares
+# pipelines; whole runs (`glue-repro run --verbatim`) compare what each user gets.
+runtime.prefer_onednn()
 
 STORAGE = Path(__file__).resolve().parents[1] / "results" / "benchmarks"
 
@@ -61,6 +65,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "tensorflow": tf.__version__,
         "cuda": build.get("cuda_version"),
         "cudnn": build.get("cudnn_version"),
+        "onednn": info["onednn"],
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "tf_xla_flags": os.environ.get("TF_XLA_FLAGS", ""),
         "bench_precision": os.environ.get("GLUE_REPRO_BENCH_PRECISION", "float32"),

@@ -6,12 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from glue_repro import runtime
 from glue_repro.config import INPUT_PIPELINES, PRECISIONS, PRESETS, VERBATIM, Experiment, preset
 from glue_repro.errors import GlueReproError
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if not getattr(args, "verbatim", False):
+        # Before anything imports TensorFlow. --verbatim keeps TF's own default, as the course gets it.
+        runtime.prefer_onednn()
     try:
         return args.command(args)
     except GlueReproError as err:
@@ -136,6 +140,7 @@ def print_summary(result: dict, path) -> None:
         ("collapsed", "yes" if result["collapsed"] else "no"),
         ("fit", f"{t['fit_seconds']:.1f} s, {t['fit_examples_per_second']:.1f} examples/s"),
         ("predict", f"{t['predict_seconds']:.1f} s, {t['predict_examples_per_second']:.1f} examples/s"),
+        ("oneDNN", "on" if result["device"]["onednn"] else "off"),
         ("result", str(path)),
     ]
     width = max(len(k) for k, _ in rows)
@@ -274,7 +279,7 @@ def devices_command(args) -> int:
     for name in info["gpus"]:
         print(f"GPU: {name}")
     print(f"TensorFlow {tf.__version__}, built with CUDA {build.get('cuda_version', 'none')}, "
-          f"cuDNN {build.get('cudnn_version', 'none')}")
+          f"cuDNN {build.get('cudnn_version', 'none')}; oneDNN CPU kernels {'on' if info['onednn'] else 'off'}")
     if args.require_gpu and not info["gpus"]:
         print("glue-repro: error: TensorFlow sees no GPU (check the driver, CUDA_VISIBLE_DEVICES and that "
               "tensorflow[and-cuda] is installed); refusing to run the GPU suite on the CPU", file=sys.stderr)

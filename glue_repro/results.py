@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypedDict
 
+from glue_repro.runtime import onednn_enabled
+
 SCHEMA_VERSION = 1
 VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy")
 
@@ -34,6 +36,7 @@ class Device(TypedDict):
     cpu: str  # CPU model name
     cpu_cores: int  # logical cores the process may use
     gpus: list[str]  # names of the GPUs TensorFlow sees (empty on CPU)
+    onednn: bool  # TensorFlow's oneDNN CPU kernels on (TF_ENABLE_ONEDNN_OPTS, read at import)
 
 
 class Git(TypedDict):
@@ -93,7 +96,7 @@ def device() -> Device:
     for gpu in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(gpu)
         gpus.append(details.get("device_name", gpu.name))
-    return Device(cpu=cpu_model(), cpu_cores=len(os.sched_getaffinity(0)), gpus=gpus)
+    return Device(cpu=cpu_model(), cpu_cores=len(os.sched_getaffinity(0)), gpus=gpus, onednn=onednn_enabled())
 
 
 def cpu_model() -> str:

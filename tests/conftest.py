@@ -7,6 +7,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # unit tests never touch the network
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+from glue_repro import runtime  # noqa: E402
+
+runtime.prefer_onednn()  # test the kernels `glue-repro run` runs on
+
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
 

@@ -1,13 +1,19 @@
 """The whole recipe end to end on the tiny model and a slice of real MRPC."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from glue_repro import cli
+from glue_repro import cli, runtime
 from glue_repro.config import TINY_PRESET
 from glue_repro.pipeline import run
 from glue_repro.results import Result
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +111,22 @@ def test_devices_require_gpu_fails_clearly_without_one(capsys):
     assert "CPU:" in captured.out
     if not has_gpu:
         assert "TensorFlow sees no GPU" in captured.err and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [([], "1"), (["--verbatim"], None)])
+def test_cli_asks_for_onednn_except_verbatim(argv, expected, tmp_path, monkeypatch):
+    monkeypatch.delenv(runtime.ONEDNN, raising=False)
+    # A missing data folder stops the run before any work; the choice is made before that.
+    cli.main(["run", "--preset", "tiny", "--data-dir", str(tmp_path / "none"), *argv])
+    assert os.environ.get(runtime.ONEDNN) == expected
+
+
+@pytest.mark.parametrize(("env", "state"), [(None, "on"), ("0", "off")])
+def test_devices_report_the_onednn_state_tensorflow_loaded_with(env, state):
+    environment = {k: v for k, v in os.environ.items() if k != runtime.ONEDNN}
+    if env is not None:
+        environment[runtime.ONEDNN] = env
+    out = subprocess.run([sys.executable, "-m", "glue_repro.cli", "devices"], env=environment, cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert f"oneDNN CPU kernels {state}" in out.stdout
