@@ -190,8 +190,8 @@ def test_deterministic_turns_all_xla_off():
     from glue_repro import train
     from glue_repro.config import TINY_PRESET, VERBATIM
 
-    assert TINY_PRESET.xla_predict and TINY_PRESET.xla_optimizer
-    deterministic = TINY_PRESET.replace(deterministic=True)
+    assert TINY_PRESET.xla_optimizer
+    deterministic = TINY_PRESET.replace(xla_predict=True, deterministic=True)
     assert not deterministic.xla_predict and not deterministic.xla_optimizer
     assert not TINY_PRESET.replace(**VERBATIM).xla_optimizer
     classifier = model.build_model("tiny")
