@@ -1,8 +1,8 @@
 """Steady-state fit and predict throughput, per device, preset and input pipeline.
 
-`suite` is this suite's pipeline (length-bucketed tf.data, [CLS]-only last layer, predict
-batch 64, XLA for predict only); `suite-xla` XLA-compiles training too, on a few fixed
-lengths; `verbatim` is the course's (`to_tf_dataset` + `DataCollatorWithPadding`, batch 8,
+`suite` is this suite's pipeline (length-bucketed tf.data without autotuning, [CLS]-only
+last layer, predict batch 64, XLA only for Adam's update); `suite-xla` XLA-compiles the
+train and predict steps too, on a few fixed lengths; `verbatim` is the course's (`to_tf_dataset` + `DataCollatorWithPadding`, batch 8,
 plain compile). Fit rounds train on the same cached sample of each pipeline's
 own batches (its padding included, its per-batch Python excluded: whole runs measure that),
 so rounds differ only by noise. Warm-up rounds absorb tf.function tracing and XLA

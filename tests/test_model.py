@@ -62,6 +62,19 @@ def test_bucketed_train_batches_cover_every_example_once(tiny, small_pairs):
     assert sorted(seen) == sorted(tuple(ids) for ids in tokenized["train"]["input_ids"])
 
 
+def test_bucketed_pipelines_run_without_tf_data_autotuning(tiny, small_pairs):
+    # its background thread stalled the end of predict passes to its next tick (5.13 s, 10.26 s)
+    from glue_repro import buckets
+
+    tokenizer, _ = tiny
+    tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
+    columns = batches.model_columns(tokenizer)
+    train = buckets.train_dataset(tokenized["train"], columns, batch_size=4).dataset
+    validation = buckets.eval_dataset(tokenized["validation"], columns, batch_size=4).dataset
+    for dataset in (train, validation):
+        assert dataset.options().autotune.enabled is False
+
+
 def test_tiny_tokenizer_pairs(tiny):
     tokenizer, _ = tiny
     encoded = tokenizer("A cat .", "Dogs!")

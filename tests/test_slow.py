@@ -46,17 +46,13 @@ def test_deterministic_short_real_run_is_bit_identical(glue_dir, tmp_path):
 
 @pytest.fixture(scope="module")
 def lr_decay_report(glue_dir, tmp_path_factory):
-    """The experiment on real MRPC, 3 seeds x 3 arms, sized toward the issue's 30 min on 2 CPU cores.
+    """The experiment on real MRPC, 3 seeds x 3 arms, as `glue-repro lr-decay --preset minilm` runs it.
 
-    The CLI's defaults (one epoch over the first 2,000 training rows, 253 steps) but validation
-    every 64 steps rather than 32: a validation pass over the 408 pairs costs ~5 s, and the
-    default's eight per arm put the experiment at ~33 min here. Same training; steps-to-target
-    is then known to the nearest 64 steps. Measured 2026-11-26: 30.0 min, not yet under (arms of
-    the same work took 152-224 s); final metrics equal seed by seed to the CLI's 32-step report.
+    One epoch over the first 2,000 training rows (253 steps), validation every 32 steps.
     """
     from glue_repro import lr_decay
 
-    experiment = Experiment(recipe=MINILM_PRESET, seeds=(1, 2, 3), train_rows=2000, eval_every=64)
+    experiment = Experiment(recipe=MINILM_PRESET)
     report, _ = lr_decay.run(experiment, data_dir=glue_dir, out_dir=tmp_path_factory.mktemp("lr_decay"))
     return report
 
