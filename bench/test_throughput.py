@@ -2,12 +2,12 @@
 
 `suite` is this suite's pipeline (length-bucketed tf.data without autotuning, [CLS]-only
 last layer, predict batch 64, XLA only for Adam's update); `suite-xla` XLA-compiles the
-train and predict steps too, on a few fixed lengths; `verbatim` is the course's (`to_tf_dataset` + `DataCollatorWithPadding`, batch 8,
-plain compile). Fit rounds train on the same cached sample of each pipeline's
-own batches (its padding included, its per-batch Python excluded: whole runs measure that),
-so rounds differ only by noise. Warm-up rounds absorb tf.function tracing and XLA
-compilation; every round ends with its results on the host (fit returns its history,
-predict returns numpy arrays).
+train and predict steps too, on a few fixed lengths; `verbatim` is the course's
+(`to_tf_dataset` + `DataCollatorWithPadding`, batch 8, plain compile). Fit rounds train on
+the same cached sample of each pipeline's own batches (its padding included, its per-batch
+Python excluded: whole runs measure that), so rounds differ only by noise. Warm-up rounds
+absorb tf.function tracing and XLA compilation; every round ends with its results on the
+host (fit returns its history, predict returns numpy arrays).
 """
 
 from __future__ import annotations

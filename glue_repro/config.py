@@ -38,7 +38,7 @@ class RecipeConfig:
     cls_only_last_layer: bool = True  # last encoder layer for [CLS] only: same outputs, less work
     validate_with_predict: bool = True  # per-epoch validation by model.predict, not fit's validation_data
     xla: bool = False  # compile the train/predict steps with XLA (jit_compile)
-    xla_predict: bool = False  # XLA for predict's forward pass only (no dropout: seeds unaffected); off if deterministic
+    xla_predict: bool = False  # XLA for predict's forward pass only (no dropout: seeds unaffected)
     xla_optimizer: bool = True  # XLA for Adam's update on every device (Keras: GPU only); off if deterministic
     precision: str = "float32"  # Keras mixed-precision policy
     deterministic: bool = False  # op determinism; forces XLA off
