@@ -89,9 +89,8 @@ def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -
             pad_to_bucket_boundary=True,
         )
         .apply(tf.data.experimental.assert_cardinality(steps))  # lets Keras show progress
-        .prefetch(PREFETCH)
     )
-    return Bucketed(without_autotune(dataset), steps, order=None)
+    return Bucketed(_feed(dataset), steps, order=None)
 
 
 def eval_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -> Bucketed:
@@ -99,23 +98,23 @@ def eval_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) ->
     order = np.argsort(lengths_of(split), kind="stable")
     examples, lengths = _examples(split.select(order), columns)
     dataset = examples.padded_batch(batch_size, padding_values=_padding(columns, pad_id))
-    return Bucketed(without_autotune(dataset.prefetch(PREFETCH)), steps=-(-len(lengths) // batch_size), order=order)
+    return Bucketed(_feed(dataset), steps=-(-len(lengths) // batch_size), order=order)
 
 
-def without_autotune(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """The dataset with tf.data's autotuning off.
+def _feed(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """The dataset prefetched into a fixed buffer, with tf.data's autotuning off.
 
     Autotuning runs a background thread that re-plans the pipeline at 10 ms, 20 ms, 40 ms, ...
-    after an iterator starts, the period doubling up to 60 s. Here an iterator's end waited for
-    that thread's next tick: predict passes over MRPC validation that ran 3.6-4.6 s took
-    5.13 s or 10.26 s instead (ticks at 5.11 s and 10.23 s), and whole 3-epoch runs spent
+    after an iterator starts, the period doubling up to 60 s. Here passes ended on that
+    thread's ticks: predict passes over MRPC validation whose batches took 3.5-4.6 s returned
+    after 5.13 s or 10.26 s (ticks at 5.11 s and 10.23 s), and whole 3-epoch runs spent
     43-89 s inside `fit` between epochs. With autotuning off, two processes' nine passes after
     the first (tracing) one ran 3.58-4.09 s and 3.78-4.21 s, none stalled, and a whole run spent
     0.4 s between epochs. This pipeline has nothing to tune.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
-    return dataset.with_options(options)
+    return dataset.prefetch(PREFETCH).with_options(options)
 
 
 def unsort(rows: np.ndarray, order: np.ndarray) -> np.ndarray:

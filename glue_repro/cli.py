@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
                      help="the course's pipeline verbatim: to_tf_dataset + collator, predict batch = batch size")
     run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile steps")
     run.add_argument("--xla-predict", action=argparse.BooleanOptionalAction, default=None,
-                     help="XLA-compile predict's forward pass only (default off; off with --deterministic)")
+                     help="XLA-compile predict's forward pass only (default off; never with --deterministic)")
     run.add_argument("--xla-optimizer", action=argparse.BooleanOptionalAction, default=None,
                      help="XLA-compile Adam's update on the CPU too (default on; off with --deterministic)")
     run.add_argument("--precision", choices=PRECISIONS)
