@@ -1,8 +1,8 @@
-"""Steady-state fit and predict throughput, per device, preset and input pipeline.
+"""Steady-state fit and predict throughput, per device, task, preset and input pipeline.
 
-`suite` is this suite's pipeline (length-bucketed tf.data without autotuning, [CLS]-only
-last layer, predict batch 64, XLA only for Adam's update); `suite-xla` XLA-compiles the
-train and predict steps too, on a few fixed lengths; `verbatim` is the course's
+`bucketed` is the suite's default (length-bucketed tf.data without autotuning, [CLS]-only
+last layer, predict batch 64, XLA only for Adam's update); `bucketed-xla` XLA-compiles the
+train and predict steps too, on a few fixed lengths; `course` runs as the course does
 (`to_tf_dataset` + `DataCollatorWithPadding`, batch 8, plain compile). Fit rounds train on
 the same cached sample of each pipeline's own batches (its padding included, its per-batch
 Python excluded: whole runs measure that), so rounds differ only by noise. Warm-up rounds
@@ -12,6 +12,7 @@ host (fit returns its history, predict returns numpy arrays).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -19,15 +20,17 @@ import numpy as np
 import pytest
 from conftest import visible_devices
 
-from glue_repro import flops, pipeline
-from glue_repro.config import VERBATIM, preset
+from glue_repro import flops
+from glue_repro.config import COURSE_SPEED, Speed, preset
+from glue_repro.run import prepare
 
 PRESETS = os.environ.get("GLUE_REPRO_BENCH_PRESETS", "tiny,minilm").split(",")
+TASK = os.environ.get("GLUE_REPRO_BENCH_TASK", "mrpc")
 FIT_STEPS = int(os.environ.get("GLUE_REPRO_BENCH_FIT_STEPS", "16"))  # optimizer steps per timed round
 ROUNDS = int(os.environ.get("GLUE_REPRO_BENCH_ROUNDS", "5"))
 # On a GPU, e.g. GLUE_REPRO_BENCH_PRECISION=mixed_bfloat16; the peak is then measured in that dtype.
 PRECISION = os.environ.get("GLUE_REPRO_BENCH_PRECISION", "float32")
-PIPELINES = {"suite": {}, "verbatim": VERBATIM, "suite-xla": {"xla": True}}
+PIPELINES = {"bucketed": Speed(), "course": COURSE_SPEED, "bucketed-xla": Speed(xla=True)}
 PEAK_DTYPE = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
 
 
@@ -56,20 +59,19 @@ def setup_for(device: str, preset_name: str, pipeline_name: str, glue_dir) -> Se
 
     key = (device, preset_name, pipeline_name)
     if key not in _setups:
-        precision = PRECISION if "GPU" in device and pipeline_name != "verbatim" else "float32"
-        config = preset(preset_name).replace(precision=precision, **PIPELINES[pipeline_name])
-        pipeline.setup(config)
-        splits, _ = pipeline.load(config, glue_dir)
+        precision = PRECISION if "GPU" in device and pipeline_name != "course" else "float32"
+        config = dataclasses.replace(preset(preset_name), speed=PIPELINES[pipeline_name])
+        config = config.replace(task=TASK, precision=precision)
         with tf.device(device):
-            tokenizer, inputs = pipeline.tokenize(config, splits)
-            model = pipeline.build(config, tokenizer, inputs.steps_per_epoch)
+            p = prepare(config, glue_dir)
+        inputs = p.inputs
         padding = {split: _padding_fraction(getattr(inputs, split)) for split in ("train", "validation")}
         fit_batches = inputs.train.take(FIT_STEPS).cache()
         fit_lengths = np.concatenate([np.sum(x["attention_mask"], axis=1) for x, _ in fit_batches])  # fills cache
-        tokens = pipeline.batches.tokenize(splits, tokenizer, config.max_length)
-        lengths = {k: np.array([len(ids) for ids in tokens[k]["input_ids"]]) for k in ("train", "validation")}
-        _setups[key] = Setup(config, model, inputs, fit_batches, fit_lengths, lengths["train"], lengths["validation"],
-                             padding)
+        validation = p.spec.validation_splits[0]
+        lengths = {k: np.array([len(ids) for ids in p.tokenized[k]["input_ids"]]) for k in ("train", validation)}
+        _setups[key] = Setup(config, p.classifier, inputs, fit_batches, fit_lengths, lengths["train"],
+                             lengths[validation], padding)
     return _setups[key]
 
 
@@ -85,8 +87,9 @@ def _record(benchmark, s: Setup, device, split: str, examples: float, flop: floa
     seconds = benchmark.stats.stats.median
     achieved = flop / seconds / 1e9
     benchmark.extra_info.update(
-        device=device, preset=s.config.preset, input_pipeline=s.config.input_pipeline, xla=s.config.xla,
-        xla_predict=s.config.xla_predict, xla_optimizer=s.config.xla_optimizer, precision=s.config.precision,
+        device=device, task=s.config.recipe.task, preset=s.config.preset, config=s.config.to_dict(),
+        input_pipeline=s.config.speed.input_pipeline, xla=s.config.speed.xla, xla_predict=s.config.speed.xla_predict,
+        xla_optimizer=s.config.speed.xla_optimizer, precision=s.config.recipe.precision,
         examples=examples,
         examples_per_second=examples / seconds,
         tokens_per_second=tokens / seconds, padding_fraction=s.padding_fraction[split],
@@ -96,7 +99,7 @@ def _record(benchmark, s: Setup, device, split: str, examples: float, flop: floa
     )
 
 
-@pytest.mark.parametrize("pipeline_name", ["suite", "verbatim"])
+@pytest.mark.parametrize("pipeline_name", ["bucketed", "course"])
 @pytest.mark.parametrize("preset_name", PRESETS)
 @pytest.mark.parametrize("device", _device_params())
 def test_fit(benchmark, device, preset_name, pipeline_name, glue_dir, peak_gflops):
@@ -108,13 +111,13 @@ def test_fit(benchmark, device, preset_name, pipeline_name, glue_dir, peak_gflop
         with tf.device(device):
             s.model.fit(s.fit_batches, epochs=1, verbose=0)
 
-    benchmark.group = f"fit {preset_name}"
+    benchmark.group = f"fit {TASK} {preset_name}"
     benchmark.pedantic(fit, rounds=ROUNDS, warmup_rounds=1, iterations=1)
     _record(benchmark, s, device, "train", len(s.fit_lengths), flops.train_flops(s.model.config, s.fit_lengths),
-            s.fit_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.precision]))
+            s.fit_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.recipe.precision]))
 
 
-@pytest.mark.parametrize("pipeline_name", ["suite", "suite-xla", "verbatim"])
+@pytest.mark.parametrize("pipeline_name", ["bucketed", "bucketed-xla", "course"])
 @pytest.mark.parametrize("preset_name", PRESETS)
 @pytest.mark.parametrize("device", _device_params())
 def test_predict(benchmark, device, preset_name, pipeline_name, glue_dir, peak_gflops):
@@ -126,8 +129,8 @@ def test_predict(benchmark, device, preset_name, pipeline_name, glue_dir, peak_g
         with tf.device(device):
             return s.model.predict(s.inputs.validation, verbose=0)["logits"]
 
-    benchmark.group = f"predict {preset_name}"
+    benchmark.group = f"predict {TASK} {preset_name}"
     logits = benchmark.pedantic(predict, rounds=ROUNDS, warmup_rounds=1, iterations=1)
-    assert np.asarray(logits).shape == (len(s.val_lengths), 2)
+    assert np.asarray(logits).shape == (len(s.val_lengths), s.model.config.num_labels)
     _record(benchmark, s, device, "validation", len(s.val_lengths), flops.forward_flops(s.model.config, s.val_lengths),
-            s.val_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.precision]))
+            s.val_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.recipe.precision]))

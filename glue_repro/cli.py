@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from glue_repro import runtime
-from glue_repro.config import INPUT_PIPELINES, PRECISIONS, PRESETS, VERBATIM, Experiment, preset
+from glue_repro.config import COURSE_SPEED, INPUT_PIPELINES, PRECISIONS, PRESETS, Experiment, preset
 from glue_repro.errors import GlueReproError
+from glue_repro.tasks import TASKS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="glue-repro", description=__doc__)
     commands = top.add_subparsers(required=True)
-    run = commands.add_parser("run", help="fine-tune and evaluate on GLUE MRPC, write a result file")
+    run = commands.add_parser("run", help="fine-tune and evaluate on a GLUE task, write a result file")
     run.add_argument("--preset", default="minilm", choices=sorted(PRESETS), help="recipe preset (default: minilm)")
+    run.add_argument("--task", choices=list(TASKS), help="GLUE task (default: the preset's, mrpc)")
     run.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
     run.add_argument("--model", help="Hub id or local folder, overriding the preset's")
     seeds = run.add_mutually_exclusive_group()
@@ -38,16 +40,17 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int)
     run.add_argument("--learning-rate", type=float)
     run.add_argument("--limit", type=int, help="use only the first N train and validation rows")
-    run.add_argument("--max-length", type=int, help="truncate pairs to N tokens")
+    run.add_argument("--max-length", type=int, help="truncate each row (sentence or pair) to N tokens")
     run.add_argument("--predict-batch-size", type=int)
     run.add_argument("--input-pipeline", choices=INPUT_PIPELINES,
-                     help="bucketed: the fast path (default); course: to_tf_dataset + DataCollatorWithPadding")
+                     help="bucketed: length-bucketed tf.data (default); course: to_tf_dataset + DataCollatorWithPadding")
     run.add_argument("--cls-only-last-layer", action=argparse.BooleanOptionalAction, default=None,
                      help="compute the last encoder layer for [CLS] only (default on; same outputs)")
     run.add_argument("--validate-with-predict", action=argparse.BooleanOptionalAction, default=None,
-                     help="per-epoch validation by model.predict, with F1 (default on); off: fit's validation_data")
+                     help="per-epoch validation by model.predict, with the task's metrics (default on); "
+                          "off: fit's validation_data")
     run.add_argument("--verbatim", action="store_true",
-                     help="the course's pipeline verbatim: to_tf_dataset + collator, predict batch = batch size")
+                     help="run as the course does: course input pipeline, predict batch = batch size, Keras defaults")
     run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile steps")
     run.add_argument("--xla-predict", action=argparse.BooleanOptionalAction, default=None,
                      help="XLA-compile predict's forward pass only (default off; never with --deterministic)")
@@ -63,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
 
     decay = commands.add_parser("lr-decay", help="constant Adam 1e-3 / 5e-5 vs polynomial decay, same seeds and data")
     decay.add_argument("--preset", default="minilm", choices=sorted(PRESETS))
+    decay.add_argument("--task", choices=list(TASKS), help="GLUE task (default: the preset's, mrpc)")
     decay.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
     decay.add_argument("--seeds", default="1,2,3", help="e.g. '1,2,3' (default) or '1-5'")
     decay.add_argument("--train-rows", type=int, default=Experiment.train_rows,
@@ -70,25 +74,33 @@ def parser() -> argparse.ArgumentParser:
     decay.add_argument("--epochs", type=int, default=Experiment.epochs)
     decay.add_argument("--limit", type=int, help="use only the first N train and validation rows")
     decay.add_argument("--eval-every", type=int, default=Experiment.eval_every, help="steps between validations")
-    decay.add_argument("--accuracy-target", type=float, default=Experiment.accuracy_target)
-    decay.add_argument("--loss-target", type=float, default=Experiment.loss_target)
+    decay.add_argument("--target", type=float,
+                       help="validation value of the task's primary metric to reach (default: the task's, "
+                            "mrpc accuracy 0.70)")
+    decay.add_argument("--loss-target", type=float, help="validation loss to reach (default: the task's)")
     decay.add_argument("--results-dir", default="results/lr_decay")
     decay.set_defaults(command=lr_decay_command)
 
     base = commands.add_parser("baseline", help="make a baseline file from result files of several seeds")
     base.add_argument("runs", nargs="+", help="result files, aggregate files, or folders of result files")
-    base.add_argument("--out", help="baseline file (default: results/baselines/<preset>-<cpu|gpu>.json)")
+    base.add_argument("--out", help="baseline file (default: results/baselines/<task>-<preset>-<cpu|gpu>.json)")
     base.set_defaults(command=baseline_command)
 
     gate = commands.add_parser("gate", help="fail when runs score worse than the baseline")
     gate.add_argument("runs", nargs="+", help="result files, aggregate files, or folders of result files")
-    gate.add_argument("--baseline", help="baseline file (default: results/baselines/<preset>-<cpu|gpu>.json)")
+    gate.add_argument("--baseline", help="baseline file (default: results/baselines/<task>-<preset>-<cpu|gpu>.json)")
     gate.set_defaults(command=gate_command)
 
     plot = commands.add_parser("plot", help="plot an lr-decay result file to PNG")
     plot.add_argument("report", help="a results/lr_decay/*.json file")
     plot.add_argument("--out", help="PNG file (default: beside the report)")
     plot.set_defaults(command=plot_command)
+
+    show = commands.add_parser("data", help="what a GLUE folder (or the Hub) holds for a task, per split")
+    show.add_argument("--task", default="mrpc", choices=list(TASKS), help="GLUE task (default: mrpc)")
+    show.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.set_defaults(command=data_command)
 
     devices = commands.add_parser("devices", help="list the devices TensorFlow sees")
     devices.add_argument("--require-gpu", action="store_true", help="exit 1 unless TensorFlow sees a GPU")
@@ -98,20 +110,23 @@ def parser() -> argparse.ArgumentParser:
 
 def config_from(args: argparse.Namespace):
     """The preset with every option the user gave on the command line applied."""
-    fields = ("model", "seed", "epochs", "batch_size", "learning_rate", "limit", "max_length",
-              "predict_batch_size", "input_pipeline", "cls_only_last_layer", "validate_with_predict", "xla",
-              "xla_predict", "xla_optimizer", "precision", "deterministic")
+    from dataclasses import replace
+
+    from glue_repro.config import RECIPE_FIELDS, SPEED_FIELDS
+
+    fields = ("seed", *RECIPE_FIELDS, *SPEED_FIELDS)
     changes = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
     base = preset(args.preset)
     if getattr(args, "verbatim", False):
-        base = base.replace(**VERBATIM)
+        base = replace(base, speed=COURSE_SPEED)
     return base.replace(**changes)
 
 
 def run_command(args) -> int:
     from pathlib import Path
 
-    from glue_repro import multiseed, pipeline
+    from glue_repro import multiseed
+    from glue_repro.run import run
 
     config = config_from(args)
     verbose = "auto" if args.verbose is None else args.verbose
@@ -121,7 +136,7 @@ def run_command(args) -> int:
             raise GlueReproError(f"--num-seeds {args.num_seeds}: must be >= 1")
         seeds = list(range(1, args.num_seeds + 1))
     if seeds is None:
-        result, path = pipeline.run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir), verbose=verbose)
+        result, path = run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir), verbose=verbose)
         print_summary(result, path)
         return 0
     summary, path = multiseed.run_seeds(config, seeds, data_dir=args.data_dir, runs_dir=Path(args.results_dir),
@@ -131,12 +146,12 @@ def run_command(args) -> int:
 
 
 def print_summary(result: dict, path) -> None:
-    m, t = result["metrics"], result["timing"]
+    t = result["timing"]
     rows = [
+        ("task", result["task"]),
         ("preset", result["config"]["preset"]),
         ("seed", result["seed"]),
-        ("accuracy", f"{m['accuracy']:.4f}"),
-        ("F1", f"{m['f1']:.4f}"),
+        *((name, f"{value:.4f}") for name, value in result["metrics"].items()),
         ("collapsed", "yes" if result["collapsed"] else "no"),
         ("fit", f"{t['fit_seconds']:.1f} s, {t['fit_examples_per_second']:.1f} examples/s"),
         ("predict", f"{t['predict_seconds']:.1f} s, {t['predict_examples_per_second']:.1f} examples/s"),
@@ -155,11 +170,12 @@ def lr_decay_command(args) -> int:
 
     if args.eval_every < 1 or args.train_rows < 0:
         raise GlueReproError("--eval-every must be >= 1 and --train-rows >= 0")
+    config = preset(args.preset).replace(epochs=args.epochs, limit=args.limit)
+    if args.task:
+        config = config.replace(task=args.task)
     experiment = Experiment(
-        recipe=preset(args.preset).replace(epochs=args.epochs, limit=args.limit),
-        seeds=tuple(multiseed.parse_seeds(args.seeds)),
-        train_rows=args.train_rows or None, epochs=args.epochs, eval_every=args.eval_every,
-        accuracy_target=args.accuracy_target, loss_target=args.loss_target,
+        config=config, seeds=tuple(multiseed.parse_seeds(args.seeds)), train_rows=args.train_rows or None,
+        epochs=args.epochs, eval_every=args.eval_every, target=args.target, loss_target=args.loss_target,
     )
     report, path = lr_decay.run(experiment, data_dir=args.data_dir, out_dir=Path(args.results_dir))
     print_lr_decay(report, path)
@@ -167,17 +183,17 @@ def lr_decay_command(args) -> int:
 
 
 def print_lr_decay(report: dict, path) -> None:
-    exp = report["experiment"]
-    print(f"{'arm':<20} {'accuracy':>16} {'F1':>16} {'steps to acc':>13} {'steps to loss':>14} {'decay speedup':>14}")
+    metrics = [m for m in next(iter(report["final"].values())) if m != "loss"]
+    print(f"{'arm':<20} " + " ".join(f"{m:>20}" for m in metrics)
+          + f" {'steps to target':>16} {'steps to loss':>14} {'decay speedup':>14}")
     for arm, final in report["final"].items():
-        acc, f1 = final["accuracy"], final["f1"]
-        to_acc, to_loss = report["steps_to_accuracy_target"][arm], report["steps_to_loss_target"][arm]
-
-        ratio = to_acc.get("speedup_of_decay")
-        speed = "-" if ratio is None else f"{ratio:.2f}x" + ("+" if to_acc.get("speedup_is_lower_bound") else "")
-        print(f"{arm:<20} {_pm(acc):>16} {_pm(f1):>16} {_steps(to_acc):>13} {_steps(to_loss):>14} {speed:>14}")
-    print(f"targets: validation accuracy >= {exp['accuracy_target']}, validation loss <= {exp['loss_target']}; "
-          "'+' marks a lower bound (an arm missed the target in some seed)")
+        to_target, to_loss = report["steps_to_target"][arm], report["steps_to_loss_target"][arm]
+        ratio = to_target.get("speedup_of_decay")
+        speed = "-" if ratio is None else f"{ratio:.2f}x" + ("+" if to_target.get("speedup_is_lower_bound") else "")
+        print(f"{arm:<20} " + " ".join(f"{_pm(final[m]):>20}" for m in metrics)
+              + f" {_steps(to_target):>16} {_steps(to_loss):>14} {speed:>14}")
+    print(f"targets: validation {report['target_metric']} >= {report['target']}, validation loss <= "
+          f"{report['loss_target']}; '+' marks a lower bound (an arm missed the target in some seed)")
     print(f"result: {path}")
 
 
@@ -196,8 +212,6 @@ def _pm(summary: dict) -> str:
 
 def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
     """Result files, with aggregate files expanded into the runs they list."""
-    import json
-
     from glue_repro import results
 
     runs, files = [], []
@@ -212,11 +226,8 @@ def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
         else:
             expanded.append(path)
     for path in expanded:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise GlueReproError(f"{path}: not a readable result file ({err})") from err
-        listed = [Path(f) for f in data["files"]] if isinstance(data, dict) and "files" in data else [path]
+        data = results.read_json(path, "result file")
+        listed = [Path(f) for f in data["files"]] if "files" in data else [path]
         for file in listed:
             runs.append(results.read(file))
             files.append(file)
@@ -232,7 +243,7 @@ def baseline_command(args) -> int:
     if out.exists():
         raise GlueReproError(f"{out}: exists; baselines are never overwritten (remove it or pass --out)")
     path = results.write_new(baseline, out.parent, out.stem)
-    for m in ("accuracy", "f1"):
+    for m in baseline["summary"]:
         s = baseline["summary"][m]
         print(f"{m}: mean {s['mean']:.4f} std {s['std']:.4f} over {s['n']} seeds")
     print(f"baseline: {path}")
@@ -253,16 +264,14 @@ def gate_command(args) -> int:
 
 
 def plot_command(args) -> int:
-    import json
-
     from glue_repro.plots import plot_lr_decay
+    from glue_repro.results import read_json
 
     path = Path(args.report)
-    try:
-        report = json.loads(path.read_text())
-        report["runs"], report["experiment"]  # noqa: B018 (fail early on another kind of file)
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
-        raise GlueReproError(f"{path}: not an lr-decay result file ({err})") from err
+    report = read_json(path, "lr-decay result file")
+    missing = [key for key in ("runs", "experiment") if key not in report]
+    if missing:
+        raise GlueReproError(f"{path}: not an lr-decay result file (no {', '.join(missing)})")
     out = Path(args.out) if args.out else path.with_suffix(".png")
     print(f"figure: {plot_lr_decay(report, out)}")
     return 0
@@ -287,11 +296,37 @@ def devices_command(args) -> int:
     return 0
 
 
+def data_command(args) -> int:
+    import json
+
+    from glue_repro import data
+
+    described = data.describe(*data.load(args.task, args.data_dir))
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return 0
+    source = described["source"]
+    where = f"{source['location']} ({source['layout']} files)" if source["kind"] == "local" else (
+        f"the Hub: {source['location']} at {source['revision']}")
+    vouched = "every file matches SHA256SUMS" if source["checksums_verified"] else "no SHA256SUMS vouched for them"
+    print(f"{described['task']} from {where}; {vouched}")
+    for split, row in described["splits"].items():
+        labels = row.get("label_counts") or (f"scores {row['score_range'][0]:g}-{row['score_range'][1]:g}"
+                                             if row.get("score_range") else "")
+        if isinstance(labels, dict):
+            labels = ", ".join(f"{name} {n}" for name, n in labels.items())
+        unlabelled = f", {row['unlabelled']} unlabelled" if row["unlabelled"] else ""
+        print(f"  {split:<22} {row['rows']:>6} rows  {labels}{unlabelled}")
+    return 0
+
+
 def print_aggregate(summary: dict, path) -> None:
-    print(f"{'seed':>6}  {'accuracy':>8}  {'F1':>6}  collapsed")
+    names = list(summary["summary"])
+    print(f"{'seed':>6}  " + "  ".join(f"{n:>10}" for n in names) + "  collapsed")
     for row in summary["per_seed"]:
-        print(f"{row['seed']:>6}  {row['accuracy']:>8.4f}  {row['f1']:>6.4f}  {'yes' if row['collapsed'] else ''}")
-    for name in ("accuracy", "f1"):
+        print(f"{row['seed']:>6}  " + "  ".join(f"{row[n]:>10.4f}" for n in names)
+              + f"  {'yes' if row['collapsed'] else ''}")
+    for name in names:
         s = summary["summary"][name]
         if s["n"] == 0:
             print(f"{name}: no healthy run")

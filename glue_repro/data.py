@@ -1,9 +1,11 @@
-"""GLUE MRPC as a `datasets.DatasetDict` with the Hub's schema, from the Hub or a local folder.
+"""A GLUE task as a `datasets.DatasetDict` with the Hub's schema, from the Hub or a local folder.
 
-The local path reads the same raw files the Hub's GLUE builder reads
-(`msr_paraphrase_{train,test}.txt` and `dev_ids.tsv`) with the same rules: train is the
-train file minus the dev ids, validation is the dev ids, test is the test file, and `idx`
-is the row's position in its file. It also accepts the GLUE `{train,dev,test}.tsv` layout.
+The local path reads GLUE's own files (`{train,dev,test}.tsv` under the task's folder) with the
+rules of the Hub's `nyu-mll/glue` builder: `idx` is the row's position in its file, a label
+that is not a class name is read as the class index, and a file without the label column
+(GLUE's test files) gets label -1. For MRPC it reads the raw files the Hub's builder reads
+(`msr_paraphrase_{train,test}.txt` and `dev_ids.tsv`: train is the train file minus the dev
+ids, validation the dev ids) when they are there.
 """
 
 from __future__ import annotations
@@ -17,21 +19,20 @@ from pathlib import Path
 import datasets
 
 from glue_repro.errors import GlueReproError
+from glue_repro.tasks import LocalFiles, TaskSpec, task
 
 HUB_REPO = "nyu-mll/glue"
 HUB_REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"  # pinned for reproducibility
-LABEL_NAMES = ["not_equivalent", "equivalent"]
-FEATURES = datasets.Features(
-    {
-        "sentence1": datasets.Value("string"),
-        "sentence2": datasets.Value("string"),
-        "label": datasets.ClassLabel(names=LABEL_NAMES),
-        "idx": datasets.Value("int32"),
-    }
-)
-RAW_FILES = {"train": "msr_paraphrase_train.txt", "test": "msr_paraphrase_test.txt", "dev_ids": "dev_ids.tsv"}
-TSV_FILES = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
-COLUMNS = ("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String")
+MSR_FILES = {"train": "msr_paraphrase_train.txt", "test": "msr_paraphrase_test.txt", "dev_ids": "dev_ids.tsv"}
+MSR_COLUMNS = {"label": "Quality", "id1": "#1 ID", "id2": "#2 ID", "sentence1": "#1 String", "sentence2": "#2 String"}
+
+
+def features(spec: TaskSpec) -> datasets.Features:
+    """The Hub's schema: text columns, label (ClassLabel, or float32 for regression), idx."""
+    label = datasets.Value("float32") if spec.is_regression else datasets.ClassLabel(names=list(spec.label_names))
+    return datasets.Features(
+        {**{c: datasets.Value("string") for c in spec.text_columns}, "label": label, "idx": datasets.Value("int32")}
+    )
 
 
 @dataclass
@@ -40,72 +41,135 @@ class DataSource:
 
     kind: str  # "hub" or "local"
     location: str  # Hub repo id or local folder
+    task: str = "mrpc"  # the GLUE task (the Hub config)
     revision: str | None = None  # Hub revision (None for local)
-    layout: str | None = None  # local only: "raw" (msr_paraphrase_*) or "tsv" (GLUE tsv)
+    layout: str | None = None  # local only: "msr" (MRPC's raw files) or "tsv" (GLUE's tsv files)
     sha256: dict[str, str] = field(default_factory=dict)  # file name -> checksum
     checksums_verified: bool = False  # True when a SHA256SUMS file vouched for every file read
 
 
-def load_mrpc(data_dir: str | os.PathLike | None = None) -> tuple[datasets.DatasetDict, DataSource]:
-    """Load MRPC from `data_dir`, else `$GLUE_DIR`, else the Hub.
+def load(task_name: str = "mrpc", data_dir: str | os.PathLike | None = None):
+    """Load a task from `data_dir`, else `$GLUE_DIR`, else the Hub.
 
     Args:
-        data_dir: a GLUE folder (holding `MRPC/`) or the MRPC folder itself.
+        task_name: a name in `tasks.TASKS`.
+        data_dir: a GLUE folder (holding the task's folder, e.g. `SST-2/`) or that folder itself.
 
     Returns:
-        The splits `train`, `validation`, `test`, and where they came from.
+        The splits (train, the validation split(s), test) and where they came from.
     """
+    spec = task(task_name)
     data_dir = data_dir or os.environ.get("GLUE_DIR")
     if data_dir:
-        return load_local(data_dir)
-    return load_hub()
+        return load_local(data_dir, spec.name)
+    return load_hub(spec.name)
 
 
-def load_hub(revision: str = HUB_REVISION) -> tuple[datasets.DatasetDict, DataSource]:
-    """The real Hub loading code: `load_dataset("nyu-mll/glue", "mrpc")` at a pinned revision."""
+def load_hub(task_name: str = "mrpc", revision: str = HUB_REVISION) -> tuple[datasets.DatasetDict, DataSource]:
+    """The real Hub loading code: `load_dataset("nyu-mll/glue", task)` at a pinned revision."""
     try:
-        splits = datasets.load_dataset(HUB_REPO, "mrpc", revision=revision)
+        splits = datasets.load_dataset(HUB_REPO, task_name, revision=revision)
     except (ConnectionError, OSError) as err:
         raise GlueReproError(
-            f"could not load {HUB_REPO}/mrpc from the Hugging Face Hub ({err}); "
+            f"could not load {HUB_REPO}/{task_name} from the Hugging Face Hub ({err}); "
             "offline, point --data-dir or GLUE_DIR at a local GLUE folder"
         ) from err
-    return splits, DataSource(kind="hub", location=HUB_REPO, revision=revision)
+    return splits, DataSource(kind="hub", location=HUB_REPO, task=task_name, revision=revision)
 
 
-def load_local(data_dir: str | os.PathLike) -> tuple[datasets.DatasetDict, DataSource]:
-    """Read MRPC from a local GLUE folder (raw MSR files or GLUE tsv files)."""
-    folder = _mrpc_folder(Path(data_dir))
-    if all((folder / name).is_file() for name in RAW_FILES.values()):
-        layout, names = "raw", list(RAW_FILES.values())
-        splits = _read_raw(folder)
-    elif all((folder / name).is_file() for name in TSV_FILES.values()):
-        layout, names = "tsv", list(TSV_FILES.values())
-        splits = {split: [row for _, row in _read_table(folder / name)] for split, name in TSV_FILES.items()}
+def load_local(data_dir: str | os.PathLike, task_name: str = "mrpc") -> tuple[datasets.DatasetDict, DataSource]:
+    """Read a task from a local GLUE folder."""
+    spec = task(task_name)
+    if spec.local is None:
+        raise GlueReproError(f"task {spec.name!r} has no local layout; load it from the Hub (unset GLUE_DIR)")
+    folder = _task_folder(Path(data_dir), spec.local)
+    if spec.local.msr and all((folder / name).is_file() for name in MSR_FILES.values()):
+        layout, names, rows = "msr", list(MSR_FILES.values()), _read_msr(folder, spec)
+    elif all((folder / name).is_file() for name in spec.local.files.values()):
+        layout, names = "tsv", list(spec.local.files.values())
+        rows = {split: _read_tsv(folder / name, spec, split) for split, name in spec.local.files.items()}
     else:
-        raise GlueReproError(
-            f"{folder}: no MRPC files found; expected {', '.join(RAW_FILES.values())} "
-            f"or {', '.join(TSV_FILES.values())}"
-        )
+        expected = ", ".join(spec.local.files.values())
+        if spec.local.msr:
+            expected = f"{', '.join(MSR_FILES.values())} or {expected}"
+        raise GlueReproError(f"{folder}: no {spec.name} files found; expected {expected}")
     sha256 = {name: _sha256(folder / name) for name in names}
     verified = verify_checksums(folder, sha256)
-    dataset = datasets.DatasetDict(
-        {split: datasets.Dataset.from_list(rows, features=FEATURES) for split, rows in splits.items()}
-    )
-    source = DataSource("local", str(folder.resolve()), layout=layout, sha256=sha256, checksums_verified=verified)
+    schema = features(spec)
+    dataset = datasets.DatasetDict({split: datasets.Dataset.from_list(r, features=schema) for split, r in rows.items()})
+    source = DataSource("local", str(folder.resolve()), task=spec.name, layout=layout, sha256=sha256,
+                        checksums_verified=verified)
     return dataset, source
 
 
-def _mrpc_folder(path: Path) -> Path:
+def _task_folder(path: Path, local: LocalFiles) -> Path:
     if not path.is_dir():
         raise GlueReproError(f"{path}: data folder does not exist (set by --data-dir or GLUE_DIR)")
-    return path / "MRPC" if (path / "MRPC").is_dir() else path
+    return path / local.folder if (path / local.folder).is_dir() else path
 
 
-def _read_raw(folder: Path) -> dict[str, list[dict]]:
-    dev_ids = _read_dev_ids(folder / RAW_FILES["dev_ids"])
+def _read_tsv(path: Path, spec: TaskSpec, split: str) -> list[dict]:
+    """Rows of one GLUE tsv file in the Hub's schema; `idx` is the row's position in the file."""
+    local = spec.local
+    rows = []
+    with _LineFile(path) as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if split in local.headerless:
+            width, col = None, dict(local.positions)
+        else:
+            header = next(reader, None)
+            if header is None:
+                raise GlueReproError(f"{path}: file is empty")
+            width, col = len(header), _header_columns(path, header, local, labelled=split != "test")
+        for fields in reader:
+            if not fields:
+                continue
+            width = width or len(fields)
+            if len(fields) != width:
+                raise GlueReproError(f"{path} line {f.line}: expected {width} tab-separated fields, got {len(fields)}")
+            row = {c: fields[col[c]] for c in spec.text_columns}
+            row["label"] = _label(fields[col["label"]], spec, path, f.line) if "label" in col else _unlabelled(spec)
+            row["idx"] = len(rows)
+            rows.append(row)
+    if not rows:
+        raise GlueReproError(f"{path}: no data rows" + ("" if split in local.headerless else " after the header"))
+    return rows
+
+
+def _header_columns(path: Path, header: list[str], local: LocalFiles, labelled: bool) -> dict[str, int]:
+    """Field position of each Hub column (and of the label, when the file has one)."""
+    wanted = dict(local.columns)
+    if labelled or local.label in header:
+        wanted["label"] = local.label
+    for name in wanted.values():
+        if name not in header:
+            raise GlueReproError(f"{path} line 1: missing column {name!r} (header: {header!r})")
+    return {hub: header.index(name) for hub, name in wanted.items()}
+
+
+def _unlabelled(spec: TaskSpec):
+    return -1.0 if spec.is_regression else -1
+
+
+def _label(text: str, spec: TaskSpec, path: Path, line: int):
+    """A class index (from a class name or its index) or, for regression, a float score."""
+    if spec.is_regression:
+        try:
+            return float(text)
+        except ValueError:
+            raise GlueReproError(f"{path} line {line}: score {text!r} is not a number") from None
+    if text in spec.label_names:
+        return spec.label_names.index(text)
+    if text.isdigit() and int(text) < len(spec.label_names):
+        return int(text)
+    allowed = ", ".join([*map(str, range(len(spec.label_names))), *spec.label_names])
+    raise GlueReproError(f"{path} line {line}: label {text!r} is not one of {allowed}")
+
+
+def _read_msr(folder: Path, spec: TaskSpec) -> dict[str, list[dict]]:
+    dev_ids = _read_dev_ids(folder / MSR_FILES["dev_ids"])
     train, validation, seen = [], [], set()
-    for ids, row in _read_table(folder / RAW_FILES["train"]):
+    for ids, row in _read_msr_table(folder / MSR_FILES["train"], spec):
         if ids in dev_ids:
             validation.append(row)
             seen.add(ids)
@@ -114,10 +178,10 @@ def _read_raw(folder: Path) -> dict[str, list[dict]]:
     missing = [ids for ids in dev_ids if ids not in seen]
     if missing:
         raise GlueReproError(
-            f"{folder / RAW_FILES['dev_ids']} line {dev_ids[missing[0]]}: pair {missing[0]} "
-            f"is not in {RAW_FILES['train']}"
+            f"{folder / MSR_FILES['dev_ids']} line {dev_ids[missing[0]]}: pair {missing[0]} "
+            f"is not in {MSR_FILES['train']}"
         )
-    test = [row for _, row in _read_table(folder / RAW_FILES["test"])]
+    test = [row for _, row in _read_msr_table(folder / MSR_FILES["test"], spec)]
     return {"train": train, "validation": validation, "test": test}
 
 
@@ -136,23 +200,19 @@ def _read_dev_ids(path: Path) -> dict[tuple[str, str], int]:
     return ids
 
 
-def _read_table(path: Path) -> list[tuple[tuple[str, str], dict]]:
-    """Read an MSR/GLUE MRPC table into (id pair, row) items.
-
-    `idx` is the row's position in the file, as in the Hub builder.
-    """
+def _read_msr_table(path: Path, spec: TaskSpec) -> list[tuple[tuple[str, str], dict]]:
+    """An MSR paraphrase file as (id pair, row) items; `idx` is the row's position in the file."""
     rows = []
     with _LineFile(path) as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None:
             raise GlueReproError(f"{path}: file is empty")
-        has_labels = "Quality" in header
-        needed = COLUMNS if has_labels else COLUMNS[1:]
-        for name in needed:
+        needed = {k: v for k, v in MSR_COLUMNS.items() if k != "label" or v in header}
+        for name in needed.values():
             if name not in header:
                 raise GlueReproError(f"{path} line 1: missing column {name!r} (header: {header!r})")
-        col = {name: header.index(name) for name in needed}
+        col = {key: header.index(name) for key, name in needed.items()}
         for fields in reader:
             if not fields:
                 continue
@@ -160,26 +220,13 @@ def _read_table(path: Path) -> list[tuple[tuple[str, str], dict]]:
                 raise GlueReproError(
                     f"{path} line {f.line}: expected {len(header)} tab-separated fields, got {len(fields)}"
                 )
-            label = -1  # GLUE's test.tsv carries no labels
-            if has_labels:
-                label = _label(fields[col["Quality"]], path, f.line)
-            ids = (fields[col["#1 ID"]], fields[col["#2 ID"]])
-            row = {
-                "sentence1": fields[col["#1 String"]],
-                "sentence2": fields[col["#2 String"]],
-                "label": label,
-                "idx": len(rows),
-            }
-            rows.append((ids, row))
+            label = _label(fields[col["label"]], spec, path, f.line) if "label" in col else -1
+            row = {"sentence1": fields[col["sentence1"]], "sentence2": fields[col["sentence2"]], "label": label,
+                   "idx": len(rows)}
+            rows.append(((fields[col["id1"]], fields[col["id2"]]), row))
     if not rows:
         raise GlueReproError(f"{path}: no data rows after the header")
     return rows
-
-
-def _label(text: str, path: Path, line: int) -> int:
-    if text not in ("0", "1"):
-        raise GlueReproError(f"{path} line {line}: label {text!r} is not 0 or 1")
-    return int(text)
 
 
 class _LineFile:
@@ -220,7 +267,7 @@ def _sha256(path: Path) -> str:
 
 
 def verify_checksums(folder: Path, sha256: dict[str, str]) -> bool:
-    """Check files against a `SHA256SUMS` in the MRPC folder or the GLUE folder above it.
+    """Check files against a `SHA256SUMS` in the task's folder or the GLUE folder above it.
 
     Returns:
         True when a SHA256SUMS lists every file read and all match; False when there is none.
@@ -254,3 +301,19 @@ def _read_sums(path: Path) -> dict[str, str]:
                 raise GlueReproError(f"{path} line {f.line}: expected '<sha256>  <file>', got {text.strip()!r}")
             listed[name.removeprefix("./")] = digest.lower()
     return listed
+
+
+def describe(splits: datasets.DatasetDict, source: DataSource) -> dict:
+    """What a loaded task holds, per split: rows and label counts (or the score range)."""
+    spec = task(source.task)
+    out = {"task": spec.name, "source": {k: v for k, v in vars(source).items() if k != "task"}, "splits": {}}
+    for name, split in splits.items():
+        labels = split["label"]
+        labelled = [y for y in labels if y != -1]
+        row = {"rows": len(split), "unlabelled": len(labels) - len(labelled)}
+        if spec.is_regression:
+            row["score_range"] = [min(labelled), max(labelled)] if labelled else None
+        else:
+            row["label_counts"] = {n: sum(1 for y in labelled if y == i) for i, n in enumerate(spec.label_names)}
+        out["splits"][name] = row
+    return out

@@ -1,7 +1,7 @@
 """Regression gating: do these runs score as well as the committed baseline?
 
-A change fails the gate when any run collapsed, when the mean accuracy or F1 falls below
-the baseline's floor, or when a one-sided Welch t-test says the runs score lower than the
+A change fails the gate when any run collapsed, when the mean of any of the task's metrics
+falls below the baseline's floor, or when a one-sided Welch t-test says the runs score lower than the
 baseline (p < 0.05). The floor sits `FLOOR_STANDARD_ERRORS` standard errors of the
 difference of two means under the baseline mean:
 
@@ -9,31 +9,27 @@ difference of two means under the baseline mean:
 
 so seed noise (runs drawn from the baseline's spread) passes, and a shift of a few points fails.
 A std estimated from a handful of seeds can come out far too small, so the gate never
-assumes less seed noise than `MIN_STD` (one point; healthy MRPC runs spread by about
-+-1.5 points across seeds).
+assumes less seed noise than `MIN_STD` (one point). Runs are compared only with a baseline
+of the same task, preset and recipe (`config.Recipe`); speed options may differ.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 from glue_repro import results, stats
+from glue_repro.config import recipe_of
 from glue_repro.errors import GlueReproError
+from glue_repro.tasks import task
 
-BASELINES_DIR = Path("results") / "baselines"
-METRICS = ("accuracy", "f1")
 FLOOR_STANDARD_ERRORS = 2.5
 MIN_STD = 0.01
 P_THRESHOLD = 0.05
-# Fields that may differ between runs and baseline without changing what is learned.
-NOT_RECIPE = ("seed", "predict_batch_size", "validate_with_predict", "xla_predict", "xla_optimizer")
 
 
-def recipe_of(config: dict) -> dict:
-    """The part of a run's config that must match the baseline's."""
-    return {k: v for k, v in config.items() if k not in NOT_RECIPE}
+def task_of(result: dict) -> str:
+    return result.get("task") or recipe_of(result["config"]).get("task", "mrpc")
 
 
 def device_class(result: dict) -> str:
@@ -41,12 +37,14 @@ def device_class(result: dict) -> str:
 
 
 def default_baseline_path(result: dict) -> Path:
-    return BASELINES_DIR / f"{result['config']['preset']}-{device_class(result)}.json"
+    """`results/baselines/<task>-<preset>-<cpu|gpu>.json`."""
+    return results.BASELINES_DIR / f"{task_of(result)}-{result['config']['preset']}-{device_class(result)}.json"
 
 
 def make_baseline(runs: list[dict]) -> dict:
     """A baseline from healthy runs of one recipe: per-seed figures, mean and std."""
     _check_same_recipe(runs, recipe_of(runs[0]["config"]), "the first run")
+    metrics = task(task_of(runs[0])).metrics
     collapsed = [r["seed"] for r in runs if r["collapsed"]]
     if collapsed:
         raise GlueReproError(f"runs with seeds {collapsed} collapsed; a baseline needs healthy runs only")
@@ -56,7 +54,7 @@ def make_baseline(runs: list[dict]) -> dict:
         "schema_version": results.SCHEMA_VERSION,
         "created": results.now(),
         "preset": runs[0]["config"]["preset"],
-        "task": runs[0]["config"]["task"],
+        "task": task_of(runs[0]),
         "device_class": device_class(runs[0]),
         "device": runs[0]["device"],
         "recipe": recipe_of(runs[0]["config"]),
@@ -64,7 +62,7 @@ def make_baseline(runs: list[dict]) -> dict:
         "git": runs[0]["git"],
         "seeds": [r["seed"] for r in runs],
         "per_seed": [{"seed": r["seed"], **r["metrics"]} for r in runs],
-        "summary": {m: stats.summarize([r["metrics"][m] for r in runs]) for m in METRICS},
+        "summary": {m: stats.summarize([r["metrics"][m] for r in runs]) for m in metrics},
     }
 
 
@@ -91,15 +89,16 @@ def floor(baseline_summary: dict, n_runs: int) -> float:
 
 def judge(runs: list[dict], baseline: dict) -> dict:
     """Compare runs with a baseline; the verdict says pass or fail and why."""
-    if baseline["task"] != runs[0]["config"]["task"] or baseline["preset"] != runs[0]["config"]["preset"]:
-        raise GlueReproError(
-            f"runs are {runs[0]['config']['preset']}/{runs[0]['config']['task']} but the baseline is "
-            f"{baseline['preset']}/{baseline['task']}: refusing to compare"
-        )
-    _check_same_recipe(runs, baseline["recipe"], "the baseline")
+    for run in runs:
+        if baseline["task"] != task_of(run) or baseline["preset"] != run["config"]["preset"]:
+            raise GlueReproError(
+                f"run with seed {run['seed']} is {run['config']['preset']}/{task_of(run)} but the baseline is "
+                f"{baseline['preset']}/{baseline['task']}: refusing to compare"
+            )
+    _check_same_recipe(runs, recipe_of(baseline["recipe"]), "the baseline")
     reasons = [f"seed {r['seed']} collapsed (constant predictions)" for r in runs if r["collapsed"]]
     rows = {}
-    for m in METRICS:
+    for m in baseline["summary"]:
         now = [r["metrics"][m] for r in runs]
         base = baseline["summary"][m]
         low = floor(base, len(now))
@@ -127,14 +126,9 @@ def judge(runs: list[dict], baseline: dict) -> dict:
 
 
 def read_baseline(path: Path) -> dict:
-    import json
-
-    try:
-        baseline = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise GlueReproError(f"{path}: no such baseline; make one with `glue-repro baseline RUNS...`") from None
-    except (OSError, json.JSONDecodeError) as err:
-        raise GlueReproError(f"{path}: not a readable baseline ({err})") from err
+    if not Path(path).exists():
+        raise GlueReproError(f"{path}: no such baseline; make one with `glue-repro baseline RUNS...`")
+    baseline = results.read_json(path, "baseline")
     for key in ("preset", "task", "recipe", "summary"):
         if key not in baseline:
             raise GlueReproError(f"{path}: baseline lacks field {key!r}")
@@ -143,7 +137,7 @@ def read_baseline(path: Path) -> dict:
 
 def write_verdict(verdict: dict, runs_paths: list[Path]) -> Path:
     folder = Path(runs_paths[0]).parent
-    return results.write_new(verdict, folder, f"gate-{time.strftime('%Y%m%d-%H%M%S')}")
+    return results.write_new(verdict, folder, f"gate-{results.timestamp()}")
 
 
 def table(verdict: dict) -> str:

@@ -3,8 +3,8 @@
 Three arms train with the same seeds, data order and step budget:
 (a) Adam at the Keras default constant 1e-3, (b) Adam at constant 5e-5,
 (c) Adam with `PolynomialDecay(5e-5 -> 0)`. Each records the training loss of every step
-and the validation loss, accuracy and F1 every `eval_every` steps; the speedup of (c) over
-a constant arm is that arm's steps-to-target divided by (c)'s.
+and the validation loss and task metrics every `eval_every` steps; the speedup of (c) over
+a constant arm is that arm's steps-to-target (on the task's primary metric) divided by (c)'s.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import tf_keras
 
-from glue_repro import metric, pipeline, results, stats
+from glue_repro import metric, results, stats
 from glue_repro.config import Experiment
+from glue_repro.run import prepare
+from glue_repro.tasks import TaskSpec, task
 
-RESULTS_DIR = Path("results") / "lr_decay"
 ARMS = {
     "adam-constant-1e-3": {"schedule": "constant", "learning_rate": 1e-3},
     "adam-constant-5e-5": {"schedule": "constant", "learning_rate": 5e-5},
@@ -29,11 +30,11 @@ DECAY_ARM = "adam-decay-5e-5"
 
 
 class Curves(tf_keras.callbacks.Callback):
-    """Per-step training loss, and validation loss/accuracy/F1 every `every` steps."""
+    """Per-step training loss, and validation loss and task metrics every `every` steps."""
 
-    def __init__(self, inputs, references, every: int):
+    def __init__(self, spec: TaskSpec, inputs, references, every: int):
         super().__init__()
-        self.inputs, self.references, self.every = inputs, np.asarray(references), every
+        self.spec, self.inputs, self.references, self.every = spec, inputs, np.asarray(references), every
         self.step, self.train_loss, self.evals = 0, [], []
         self._previous_mean = 0.0
 
@@ -56,7 +57,7 @@ class Curves(tf_keras.callbacks.Callback):
 
     def evaluate(self):
         logits = self.inputs.in_dataset_order(self.model.predict(self.inputs.validation, verbose=0)["logits"])
-        self.evals.append({"step": self.step, **metric.validation_scores(logits, self.references)})
+        self.evals.append({"step": self.step, **metric.validation_scores(self.spec, logits, self.references)})
 
 
 def first_step(evals: list[dict], key: str, target: float, higher_is_better: bool) -> int | None:
@@ -71,19 +72,23 @@ def first_step(evals: list[dict], key: str, target: float, higher_is_better: boo
     return None
 
 
+def targets(experiment: Experiment) -> tuple[str, float, float | None]:
+    """The primary metric, its target, and the loss target: the experiment's, else the task's."""
+    spec = task(experiment.config.recipe.task)
+    target = spec.lr_decay_target if experiment.target is None else experiment.target
+    loss_target = spec.lr_decay_loss_target if experiment.loss_target is None else experiment.loss_target
+    return spec.primary_metric, target, loss_target
+
+
 def train_arm(experiment: Experiment, arm: str, seed: int, data_dir=None, verbose=0) -> dict:
-    # Each arm builds a fresh model, so predict's XLA compiles (one per validation batch shape,
-    # ~20 s here) would not pay back over a short arm's few validation passes.
-    config = experiment.recipe.replace(seed=seed, epochs=experiment.epochs, xla_predict=False, **ARMS[arm])
-    pipeline.setup(config)
-    splits, _ = pipeline.load(config, data_dir)
-    if experiment.train_rows:
-        splits["train"] = splits["train"].select(range(min(experiment.train_rows, len(splits["train"]))))
-    tokenizer, inputs = pipeline.tokenize(config, splits)
-    classifier = pipeline.build(config, tokenizer, inputs.steps_per_epoch)
-    curves = Curves(inputs, splits["validation"]["label"], experiment.eval_every)
+    # Each arm builds a fresh model, so predict's XLA compiles (one per validation batch shape)
+    # would not pay back over a short arm's few validation passes.
+    config = experiment.config.replace(seed=seed, epochs=experiment.epochs, xla_predict=False, **ARMS[arm])
+    p = prepare(config, data_dir, train_rows=experiment.train_rows)
+    primary, target, loss_target = targets(experiment)
+    curves = Curves(p.spec, p.inputs, p.splits[p.spec.validation_splits[0]]["label"], experiment.eval_every)
     start = time.perf_counter()
-    classifier.fit(inputs.train, epochs=config.epochs, callbacks=[curves], verbose=verbose)
+    p.classifier.fit(p.inputs.train, epochs=config.recipe.epochs, callbacks=[curves], verbose=verbose)
     final = curves.evals[-1]
     return {
         "arm": arm,
@@ -91,9 +96,9 @@ def train_arm(experiment: Experiment, arm: str, seed: int, data_dir=None, verbos
         "config": config.to_dict(),
         "seconds": time.perf_counter() - start,
         "steps": curves.step,
-        "final": {k: final[k] for k in ("loss", "accuracy", "f1")},
-        "steps_to_accuracy": first_step(curves.evals, "accuracy", experiment.accuracy_target, True),
-        "steps_to_loss": first_step(curves.evals, "loss", experiment.loss_target, False),
+        "final": {k: final[k] for k in ("loss", *p.spec.metrics)},
+        "steps_to_target": first_step(curves.evals, primary, target, True),
+        "steps_to_loss": None if loss_target is None else first_step(curves.evals, "loss", loss_target, False),
         "train_loss": curves.train_loss,
         "evals": curves.evals,
     }
@@ -124,29 +129,37 @@ def speedups(runs: list[dict], key: str) -> dict:
     return out
 
 
-def run(experiment: Experiment, data_dir=None, out_dir: Path = RESULTS_DIR, verbose=0, log=print) -> tuple[dict, Path]:
+def run(experiment: Experiment, data_dir=None, out_dir: Path = results.LR_DECAY_DIR, verbose=0,
+        log=print) -> tuple[dict, Path]:
+    spec = task(experiment.config.recipe.task)
+    primary, target, loss_target = targets(experiment)
     runs = []
     for seed in experiment.seeds:
         for arm in ARMS:
             result = train_arm(experiment, arm, seed, data_dir, verbose)
-            log(f"seed {seed} {arm:<20} acc {result['final']['accuracy']:.4f} f1 {result['final']['f1']:.4f} "
-                f"steps-to-acc {result['steps_to_accuracy']} ({result['seconds']:.0f} s)")
+            shown = " ".join(f"{m} {v:.4f}" for m, v in result["final"].items())
+            log(f"seed {seed} {arm:<20} {shown} steps-to-target {result['steps_to_target']} "
+                f"({result['seconds']:.0f} s)")
             runs.append(result)
     summary = {
-        arm: {m: stats.summarize([r["final"][m] for r in runs if r["arm"] == arm]) for m in ("accuracy", "f1", "loss")}
+        arm: {m: stats.summarize([r["final"][m] for r in runs if r["arm"] == arm]) for m in (*spec.metrics, "loss")}
         for arm in ARMS
     }
     report = {
         "schema_version": results.SCHEMA_VERSION,
         "created": results.now(),
+        "task": spec.name,
         "experiment": asdict(experiment),
+        "target_metric": primary,
+        "target": target,
+        "loss_target": loss_target,
         "final": summary,
-        "steps_to_accuracy_target": speedups(runs, "steps_to_accuracy"),
+        "steps_to_target": speedups(runs, "steps_to_target"),
         "steps_to_loss_target": speedups(runs, "steps_to_loss"),
         "runs": runs,
         "versions": results.versions(),
         "device": results.device(),
         "git": results.git_info(),
     }
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{experiment.recipe.preset}-lr-decay"
+    stem = results.stem(spec.name, experiment.config.preset, "lr-decay")
     return report, results.write_new(report, Path(out_dir), stem)

@@ -1,7 +1,8 @@
-"""Scoring: logits to classes, and the GLUE MRPC metric (accuracy and F1).
+"""Scoring: model outputs to predictions, and the GLUE metric of every task.
 
-The pure functions below are the metric's definition, small enough to read and doctest;
-`load_metric` is the same metric as an `evaluate` module, which the pipeline uses.
+The metric computes what `evaluate.load("glue", config)` computes, for every GLUE config, as
+small pure functions; the same functions score the validation pass after each epoch and the
+final predictions. `load_metric` wraps them as an `evaluate` module that loads offline.
 """
 
 from __future__ import annotations
@@ -9,19 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 
-MODULE_PATH = str(Path(__file__).parent / "evaluate_modules" / "glue_mrpc")
+from glue_repro.tasks import TaskSpec
+
+MODULE_PATH = str(Path(__file__).parent / "evaluate_modules" / "glue")
 # What a collapsed run scores on MRPC validation: every pair predicted "equivalent".
 COLLAPSED_MRPC_VALIDATION = {"accuracy": 0.6838, "f1": 0.8122}
-
-
-def predictions_from_logits(logits) -> np.ndarray:
-    """Class predictions: the index of the largest logit (the first one on ties).
-
-    >>> predictions_from_logits([[0.1, 2.0], [3.0, -1.0], [1.0, 1.0]]).tolist()
-    [1, 0, 0]
-    """
-    return np.argmax(np.asarray(logits), axis=1)
+# A regression run counts as collapsed when its predictions spread less than this (label units).
+REGRESSION_COLLAPSE_STD = 0.01
 
 
 def accuracy(predictions, references) -> float:
@@ -35,7 +32,7 @@ def accuracy(predictions, references) -> float:
 
 
 def f1(predictions, references) -> float:
-    """F1 of the positive class; 0.0 when there are no true positives.
+    """F1 of the positive class (1); 0.0 when there are no true positives.
 
     >>> f1([1, 0, 1, 1], [1, 0, 0, 1])
     0.8
@@ -44,53 +41,137 @@ def f1(predictions, references) -> float:
     """
     predictions, references = np.asarray(predictions), np.asarray(references)
     tp = int(np.sum((predictions == 1) & (references == 1)))
-    fp = int(np.sum((predictions == 1) & (references == 0)))
-    fn = int(np.sum((predictions == 0) & (references == 1)))
+    fp = int(np.sum((predictions == 1) & (references != 1)))
+    fn = int(np.sum((predictions != 1) & (references == 1)))
     return 0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn)
 
 
-def mrpc_metrics(predictions, references) -> dict[str, float]:
-    """The GLUE MRPC metric, as plain floats.
+def matthews_correlation(predictions, references) -> float:
+    """Matthews correlation of class predictions (any number of classes); 0.0 when undefined.
 
-    >>> mrpc_metrics([1, 1, 1], [1, 0, 1])
+    >>> matthews_correlation([1, 0, 1, 0], [1, 0, 1, 0])
+    1.0
+    >>> matthews_correlation([1, 1, 1, 1], [1, 0, 1, 0])  # constant predictions
+    0.0
+    >>> round(matthews_correlation([1, 0, 1, 1], [1, 0, 0, 1]), 4)  # tp 2, tn 1, fp 1, fn 0
+    0.5774
+    """
+    predictions, references = np.asarray(predictions), np.asarray(references)
+    classes, codes = np.unique(np.concatenate([references, predictions]), return_inverse=True)
+    truth, guess = codes[: len(references)], codes[len(references):]
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.float64)
+    np.add.at(confusion, (truth, guess), 1)
+    n, correct = confusion.sum(), np.trace(confusion)
+    true_sum, pred_sum = confusion.sum(axis=1), confusion.sum(axis=0)
+    cov_tp = correct * n - true_sum @ pred_sum
+    cov_pp = n * n - pred_sum @ pred_sum
+    cov_tt = n * n - true_sum @ true_sum
+    return 0.0 if cov_pp * cov_tt == 0 else float(cov_tp / np.sqrt(cov_tt * cov_pp))
+
+
+def pearson(predictions, references) -> float:
+    """Pearson correlation; NaN when either side is constant (as scipy gives).
+
+    >>> pearson([1.0, 2.0, 3.0], [2.0, 4.0, 7.0]) > 0.98
+    True
+    """
+    x, y = np.asarray(predictions, dtype=np.float64), np.asarray(references, dtype=np.float64)
+    x, y = x - x.mean(), y - y.mean()
+    denominator = np.sqrt((x @ x) * (y @ y))
+    return float("nan") if denominator == 0 else float(np.clip((x @ y) / denominator, -1.0, 1.0))
+
+
+def spearmanr(predictions, references) -> float:
+    """Spearman rank correlation: Pearson's of the ranks, ties sharing their mean rank.
+
+    >>> spearmanr([1.0, 2.0, 3.0], [2.0, 4.0, 7.0])
+    1.0
+    """
+    return pearson(rankdata(predictions), rankdata(references))
+
+
+FUNCTIONS = {"accuracy": accuracy, "f1": f1, "matthews_correlation": matthews_correlation, "pearson": pearson,
+             "spearmanr": spearmanr}
+# `evaluate`'s glue metric: what each of its configs returns.
+GLUE_CONFIGS = {
+    "cola": ("matthews_correlation",), "sst2": ("accuracy",), "mrpc": ("accuracy", "f1"), "qqp": ("accuracy", "f1"),
+    "stsb": ("pearson", "spearmanr"), "mnli": ("accuracy",), "mnli_matched": ("accuracy",),
+    "mnli_mismatched": ("accuracy",), "qnli": ("accuracy",), "rte": ("accuracy",), "wnli": ("accuracy",),
+    "hans": ("accuracy",),
+}
+
+
+def glue(config: str, predictions, references) -> dict[str, float]:
+    """The GLUE metric of one config, as plain floats.
+
+    >>> glue("mrpc", [1, 1, 1], [1, 0, 1])
     {'accuracy': 0.6666666666666666, 'f1': 0.8}
     """
-    return {"accuracy": accuracy(predictions, references), "f1": f1(predictions, references)}
+    return {name: FUNCTIONS[name](predictions, references) for name in GLUE_CONFIGS[config]}
 
 
-def cross_entropy(logits, labels) -> float:
-    """Mean sparse categorical cross-entropy of logits.
+def scores(spec: TaskSpec, predictions, references) -> dict[str, float]:
+    """The task's metrics of its predictions."""
+    return glue(spec.metric_config, predictions, references)
 
-    >>> round(cross_entropy(np.array([[0.0, 0.0]]), np.array([1])), 4)
+
+def predictions_from_outputs(spec: TaskSpec, logits) -> np.ndarray:
+    """Classes (index of the largest logit, the first on ties) or, for regression, the scores.
+
+    >>> from glue_repro.tasks import TASKS
+    >>> predictions_from_outputs(TASKS["mrpc"], [[0.1, 2.0], [3.0, -1.0], [1.0, 1.0]]).tolist()
+    [1, 0, 0]
+    >>> predictions_from_outputs(TASKS["stsb"], [[4.5], [0.25]]).tolist()
+    [4.5, 0.25]
+    """
+    logits = np.asarray(logits)
+    return logits[:, 0] if spec.is_regression else np.argmax(logits, axis=1)
+
+
+def loss(spec: TaskSpec, logits, labels) -> float:
+    """The training loss on these outputs: cross-entropy of logits, or mean squared error.
+
+    >>> from glue_repro.tasks import TASKS
+    >>> round(loss(TASKS["mrpc"], np.array([[0.0, 0.0]]), np.array([1])), 4)
     0.6931
+    >>> loss(TASKS["stsb"], np.array([[1.0], [3.0]]), np.array([2.0, 2.0]))
+    1.0
     """
     logits = np.asarray(logits, dtype=np.float64)
+    if spec.is_regression:
+        return float(np.mean((logits[:, 0] - np.asarray(labels, dtype=np.float64)) ** 2))
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return float(-log_probs[np.arange(len(labels)), np.asarray(labels)].mean())
 
 
-def validation_scores(logits, labels) -> dict[str, float]:
-    """Loss, accuracy and F1 of logits against their labels.
+def validation_scores(spec: TaskSpec, logits, labels) -> dict[str, float]:
+    """Loss and the task's metrics of outputs against their labels.
 
-    >>> validation_scores([[0.0, 0.0], [0.0, 1.0]], [1, 1])["accuracy"]
+    >>> from glue_repro.tasks import TASKS
+    >>> validation_scores(TASKS["mrpc"], [[0.0, 0.0], [0.0, 1.0]], [1, 1])["accuracy"]
     0.5
     """
-    predictions = predictions_from_logits(logits)
-    return {"loss": cross_entropy(logits, labels), **mrpc_metrics(predictions, labels)}
+    return {"loss": loss(spec, logits, labels), **scores(spec, predictions_from_outputs(spec, logits), labels)}
 
 
-def is_collapsed(predictions) -> bool:
-    """True when every prediction is the same class: the model learned nothing.
+def is_collapsed(spec: TaskSpec, predictions) -> bool:
+    """True when the model learned nothing: one class for every row, or near-constant scores.
 
-    >>> is_collapsed([1, 1, 1]), is_collapsed([1, 0, 1])
+    >>> from glue_repro.tasks import TASKS
+    >>> is_collapsed(TASKS["mrpc"], [1, 1, 1]), is_collapsed(TASKS["mrpc"], [1, 0, 1])
+    (True, False)
+    >>> is_collapsed(TASKS["stsb"], [2.501, 2.5, 2.502]), is_collapsed(TASKS["stsb"], [1.0, 4.0])
     (True, False)
     """
-    return len(np.unique(np.asarray(predictions))) <= 1
+    predictions = np.asarray(predictions)
+    if spec.is_regression:
+        return float(np.std(predictions)) < REGRESSION_COLLAPSE_STD
+    return len(np.unique(predictions)) <= 1
 
 
-def load_metric():
-    """The GLUE MRPC metric as an `evaluate` module, loaded from this package (no network)."""
+def load_metric(spec: TaskSpec):
+    """The task's GLUE metric as an `evaluate` module, loaded from this package (no network)."""
     import evaluate
 
-    return evaluate.load(MODULE_PATH)
+    return evaluate.load(MODULE_PATH, spec.metric_config)

@@ -1,4 +1,4 @@
-"""The classifier and its tokenizer: `TFAutoModelForSequenceClassification(num_labels=2)`.
+"""The classifier and its tokenizer: `TFAutoModelForSequenceClassification(num_labels=...)`.
 
 Sources: a Hub id, a local folder (TF weights or PyTorch-format safetensors), an installed
 package's model folder (`package:<module>/<dir>`), or "tiny" for a random two-layer BERT.
@@ -13,7 +13,6 @@ from pathlib import Path
 
 from glue_repro.errors import GlueReproError
 
-NUM_LABELS = 2
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -43,24 +42,25 @@ def load_tokenizer(model: str):
         raise GlueReproError(f"model {model!r}: cannot load its tokenizer ({err})") from err
 
 
-def build_model(model: str, vocab_size: int | None = None):
-    """Build the sequence classifier with a freshly initialised 2-class head.
+def build_model(model: str, num_labels: int = 2, vocab_size: int | None = None):
+    """Build the sequence classifier with a freshly initialised head.
 
     Args:
         model: see the module docstring.
+        num_labels: the head's outputs: the task's classes, or 1 for regression.
         vocab_size: the tokenizer's vocabulary size (used by "tiny" only).
     """
     from transformers import TFAutoModelForSequenceClassification
 
     if model == "tiny":
-        return _tiny_model(vocab_size or len(_tiny_vocab()))
+        return _tiny_model(vocab_size or len(_tiny_vocab()), num_labels)
     path = Path(resolve(model))
     if path.is_dir():
-        return _from_folder(path)
+        return _from_folder(path, num_labels)
     if model.startswith((".", "/")) or model.startswith("package:"):
         raise GlueReproError(f"model {model!r}: folder {path} does not exist")
     try:
-        return TFAutoModelForSequenceClassification.from_pretrained(model, num_labels=NUM_LABELS)
+        return TFAutoModelForSequenceClassification.from_pretrained(model, num_labels=num_labels)
     except OSError as err:
         raise GlueReproError(
             f"model {model!r}: cannot load it from the Hugging Face Hub ({err}); "
@@ -68,16 +68,16 @@ def build_model(model: str, vocab_size: int | None = None):
         ) from err
 
 
-def _from_folder(path: Path):
+def _from_folder(path: Path, num_labels: int):
     from transformers import AutoConfig, TFAutoModelForSequenceClassification
 
     if (path / "tf_model.h5").is_file():
-        return TFAutoModelForSequenceClassification.from_pretrained(path, num_labels=NUM_LABELS)
+        return TFAutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
     weights = path / "model.safetensors"
     if not weights.is_file():
         raise GlueReproError(f"{path}: no tf_model.h5 or model.safetensors to load")
     try:
-        config = AutoConfig.from_pretrained(path, num_labels=NUM_LABELS)
+        config = AutoConfig.from_pretrained(path, num_labels=num_labels)
     except (OSError, ValueError) as err:
         raise GlueReproError(f"{path / 'config.json'}: {err}") from err
     model = TFAutoModelForSequenceClassification.from_config(config)
@@ -123,7 +123,7 @@ def _tiny_vocab_file() -> str:
     return str(path)
 
 
-def _tiny_model(vocab_size: int):
+def _tiny_model(vocab_size: int, num_labels: int):
     from transformers import BertConfig, TFBertForSequenceClassification
 
     config = BertConfig(
@@ -133,7 +133,7 @@ def _tiny_model(vocab_size: int):
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
-        num_labels=NUM_LABELS,
+        num_labels=num_labels,
     )
     model = TFBertForSequenceClassification(config)
     model(model.dummy_inputs)

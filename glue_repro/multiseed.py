@@ -2,54 +2,50 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from glue_repro import pipeline, results, stats
-from glue_repro.config import RecipeConfig
-
-AGGREGATES_DIR = Path("results") / "aggregates"
-METRICS = ("accuracy", "f1")
+from glue_repro import results, stats
+from glue_repro.config import RunConfig, recipe_of
 
 
 def aggregate(runs: list[dict], files: list[str] | None = None) -> dict:
-    """Summaries of accuracy and F1 over the healthy runs; collapsed runs counted apart.
+    """Summaries of the task's metrics over the healthy runs; collapsed runs counted apart.
 
     A collapsed run (constant predictions) is excluded from the mean, std and interval,
     so it can never silently pull the figures down: it is reported in `collapsed_seeds`.
     """
     healthy = [r for r in runs if not r["collapsed"]]
-    configs = {_recipe_key(r["config"]) for r in runs}
+    recipes = {repr(sorted(recipe_of(r["config"]).items())) for r in runs}
+    metrics = list(runs[0]["metrics"])
     return {
         "schema_version": results.SCHEMA_VERSION,
         "created": results.now(),
-        "config": {k: v for k, v in runs[0]["config"].items() if k != "seed"},  # shared by all runs
-        "same_recipe": len(configs) == 1,
+        "task": runs[0].get("task", "mrpc"),
+        "config": {k: v for k, v in runs[0]["config"].items() if k != "seed"},  # the first run's, seed aside
+        "same_recipe": len(recipes) == 1,
         "seeds": [r["seed"] for r in runs],
         "num_runs": len(runs),
         "num_collapsed": len(runs) - len(healthy),
         "collapsed_seeds": [r["seed"] for r in runs if r["collapsed"]],
         "per_seed": [{"seed": r["seed"], "collapsed": r["collapsed"], **r["metrics"]} for r in runs],
-        "summary": {m: stats.summarize([r["metrics"][m] for r in healthy]) for m in METRICS},
+        "summary": {m: stats.summarize([r["metrics"][m] for r in healthy]) for m in metrics},
         "files": files or [],
     }
 
 
-def _recipe_key(config: dict) -> tuple:
-    return tuple(sorted((k, str(v)) for k, v in config.items() if k != "seed"))
-
-
-def run_seeds(config: RecipeConfig, seeds: list[int], data_dir=None, runs_dir: Path = pipeline.RUNS_DIR,
-              aggregates_dir: Path = AGGREGATES_DIR, verbose="auto") -> tuple[dict, Path]:
+def run_seeds(config: RunConfig, seeds: list[int], data_dir=None, runs_dir: Path = results.RUNS_DIR,
+              aggregates_dir: Path = results.AGGREGATES_DIR, verbose="auto") -> tuple[dict, Path]:
     """One run per seed (each keeps its own result file), then the aggregate file."""
+    from glue_repro.run import run
+
     runs, files = [], []
     for seed in seeds:
-        result, path = pipeline.run(config.replace(seed=seed), data_dir=data_dir, runs_dir=runs_dir, verbose=verbose)
+        result, path = run(config.replace(seed=seed), data_dir=data_dir, runs_dir=runs_dir, verbose=verbose)
         runs.append(result)
         files.append(str(path))
     summary = aggregate(runs, files)
     seeds_label = "-".join(map(str, seeds)) if len(seeds) <= 6 else f"{len(seeds)}seeds"
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.preset}-seeds{seeds_label}"
+    stem = results.stem(config.recipe.task, config.preset, f"seeds{seeds_label}")
     return summary, results.write_new(summary, Path(aggregates_dir), stem)
 
 

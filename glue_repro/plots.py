@@ -26,17 +26,20 @@ def plot_lr_decay(report: dict, out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Reports before schema 2 were MRPC's, with an accuracy target.
+    metric = report.get("target_metric", "accuracy")
+    target = report.get("target", report["experiment"].get("accuracy_target"))
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
     colours = dict(zip(sorted({r["arm"] for r in report["runs"]}), ("C0", "C1", "C2", "C3"), strict=False))
     for run in report["runs"]:
         label = run["arm"] if run["seed"] == report["runs"][0]["seed"] else None
         loss_ax.plot(smooth(run["train_loss"]), color=colours[run["arm"]], alpha=0.7, label=label)
         steps = [e["step"] for e in run["evals"]]
-        acc_ax.plot(steps, [e["accuracy"] for e in run["evals"]], marker="o", color=colours[run["arm"]], alpha=0.7,
+        acc_ax.plot(steps, [e[metric] for e in run["evals"]], marker="o", color=colours[run["arm"]], alpha=0.7,
                     label=label)
-    acc_ax.axhline(report["experiment"]["accuracy_target"], color="grey", linestyle="--", label="target")
+    acc_ax.axhline(target, color="grey", linestyle="--", label="target")
     loss_ax.set(xlabel="optimizer step", ylabel="training loss (16-step mean)", title="training loss")
-    acc_ax.set(xlabel="optimizer step", ylabel="validation accuracy", title="validation accuracy")
+    acc_ax.set(xlabel="optimizer step", ylabel=f"validation {metric}", title=f"validation {metric}")
     loss_ax.legend()
     acc_ax.legend()
     fig.tight_layout()

@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import tempfile
+import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -15,13 +16,15 @@ from typing import TypedDict
 
 from glue_repro.runtime import onednn_enabled
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: task-generic metrics, config split into recipe and speed
 VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy")
 
-
-class Metrics(TypedDict):
-    accuracy: float  # fraction of validation pairs classified correctly
-    f1: float  # F1 of the "equivalent" class on validation
+# Where each kind of result goes, relative to the working directory.
+RESULTS_DIR = Path("results")
+RUNS_DIR = RESULTS_DIR / "runs"
+AGGREGATES_DIR = RESULTS_DIR / "aggregates"
+BASELINES_DIR = RESULTS_DIR / "baselines"
+LR_DECAY_DIR = RESULTS_DIR / "lr_decay"
 
 
 class Timing(TypedDict):
@@ -47,17 +50,19 @@ class Git(TypedDict):
 class Result(TypedDict):
     schema_version: int  # bumped on any incompatible change to this layout
     created: str  # UTC time the run finished, ISO 8601
-    config: dict  # the full RecipeConfig of the run
+    task: str  # the GLUE task (tasks.TASKS), also in config.recipe
+    config: dict  # the full RunConfig of the run: preset, recipe, speed, seed
     seed: int  # the seed of Python, numpy and TensorFlow (also in config)
     deterministic: bool  # whether TF op determinism was on
     data: dict  # DataSource: Hub repo and revision, or local folder with file checksums
     num_examples: dict[str, int]  # rows per split actually used (after --limit)
-    metrics: Metrics  # GLUE MRPC metric on validation
-    collapsed: bool  # all predictions one class (MRPC validation: 0.6838 / 0.8122)
-    history: dict[str, list[float]]  # Keras per-epoch loss/accuracy, train and val_
+    metrics: dict[str, float]  # the task's GLUE metric on its (first) validation split
+    metrics_by_split: dict[str, dict[str, float]]  # the same for every validation split (MNLI has two)
+    collapsed: bool  # constant predictions: one class for every row, or near-constant scores
+    history: dict[str, list[float]]  # Keras per-epoch loss (and accuracy), train and val_
     logits_shape: list[int]  # shape of predict(validation)["logits"], e.g. [408, 2]
     logits_sha256: str  # SHA-256 of the float32 logits bytes: equal only if bit-identical
-    predictions: list[int]  # argmax class per validation pair, in dataset order
+    predictions: list  # class per validation row (or score, for regression), in dataset order
     timing: Timing  # fit and predict wall times and throughput
     versions: dict[str, str]  # python and the libraries that decide the numbers
     device: Device  # where it ran
@@ -126,6 +131,39 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def timestamp() -> str:
+    """Local time as it starts every result file's name: YYYYmmdd-HHMMSS."""
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def stem(*parts: str) -> str:
+    """A result file's name without `.json`: the time, then the parts.
+
+    >>> stem("mrpc", "minilm", "seed42")[15:]
+    '-mrpc-minilm-seed42'
+    """
+    return "-".join([timestamp(), *parts])
+
+
+def run_stem(config) -> str:
+    return stem(config.recipe.task, config.preset, f"seed{config.seed}")
+
+
+def read_json(path: Path, what: str) -> dict:
+    """A JSON object from a file, or a GlueReproError naming the file and `what` it should be."""
+    from glue_repro.errors import GlueReproError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise GlueReproError(f"{path}: no such file (expected {what})") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise GlueReproError(f"{path}: not a readable {what} ({err})") from err
+    if not isinstance(data, dict):
+        raise GlueReproError(f"{path}: not a readable {what} (not a JSON object)")
+    return data
+
+
 def write_new(data: dict, folder: Path, stem: str) -> Path:
     """Write `data` as JSON to a new file `folder/stem[-N].json`, atomically.
 
@@ -156,13 +194,22 @@ def write_new(data: dict, folder: Path, stem: str) -> Path:
 
 
 def read(path: Path) -> dict:
+    """A run's result file, schema version 1 (MRPC only) upgraded to the current layout."""
     from glue_repro.errors import GlueReproError
 
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise GlueReproError(f"{path}: not a readable result file ({err})") from err
+    data = read_json(path, "result file")
+    if data.get("schema_version") == 1:
+        data = upgrade_v1(data)
     missing = [key for key in Result.__annotations__ if key not in data]
     if missing:
         raise GlueReproError(f"{path}: result file lacks field(s) {', '.join(missing)}")
     return data
+
+
+def upgrade_v1(data: dict) -> dict:
+    """Schema 1 (MRPC only, a flat config) in the current layout; the file itself is left as it is."""
+    from glue_repro.config import from_dict
+
+    upgraded = {"task": "mrpc", **data, "config": from_dict(data["config"]).to_dict()}
+    upgraded.setdefault("metrics_by_split", {"validation": data.get("metrics")})
+    return {key: upgraded.get(key) for key in Result.__annotations__} | {"schema_version": 1}

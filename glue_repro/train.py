@@ -9,37 +9,44 @@ import tensorflow as tf
 import tf_keras
 
 from glue_repro import metric
-from glue_repro.config import RecipeConfig
+from glue_repro.config import Recipe, RunConfig
+from glue_repro.tasks import TaskSpec, task
 
 
-def learning_rate(config: RecipeConfig, total_steps: int):
+def learning_rate(recipe: Recipe, total_steps: int):
     """The course's `PolynomialDecay(lr -> end_lr)` over all training steps, or a constant."""
-    if config.schedule == "constant":
-        return config.learning_rate
+    if recipe.schedule == "constant":
+        return recipe.learning_rate
     return tf_keras.optimizers.schedules.PolynomialDecay(
-        initial_learning_rate=config.learning_rate,
-        end_learning_rate=config.end_learning_rate,
+        initial_learning_rate=recipe.learning_rate,
+        end_learning_rate=recipe.end_learning_rate,
         decay_steps=total_steps,
     )
 
 
-def compile_model(model, config: RecipeConfig, steps_per_epoch: int) -> None:
-    """Adam on the schedule, sparse cross-entropy on logits, accuracy."""
-    total_steps = steps_per_epoch * config.epochs
+def loss_and_metrics(spec: TaskSpec) -> tuple:
+    """The course's sparse cross-entropy on logits with accuracy; mean squared error for regression.
+
+    Regression is trained as transformers' `run_glue` trains STS-B: one output, squared error.
+    """
+    if spec.is_regression:
+        return tf_keras.losses.MeanSquaredError(), []
+    return tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"]
+
+
+def compile_model(model, config: RunConfig, steps_per_epoch: int) -> None:
+    """Adam on the schedule over all training steps, and the task's loss."""
+    recipe, speed = config.recipe, config.speed
+    total_steps = steps_per_epoch * recipe.epochs
     # Keras' own default compiles the update with XLA on a GPU; deterministic runs use no XLA at all.
-    optimizer = tf_keras.optimizers.Adam(learning_rate(config, total_steps), jit_compile=not config.deterministic)
-    if config.xla_optimizer:
-        # On the CPU Keras leaves it unfused: about ten passes over every weight-sized tensor,
-        # the 11.7M-entry word embeddings included. That was 300 ms of a 640 ms minilm step
-        # on the 2-core CPU here; fused, 50 ms. Same Adam, and no randomness in it.
+    optimizer = tf_keras.optimizers.Adam(learning_rate(recipe, total_steps), jit_compile=not speed.deterministic)
+    if speed.xla_optimizer:
+        # On the CPU Keras leaves Adam unfused: about ten passes over every weight-sized
+        # tensor, the word embeddings included. Fused, it is the same update in one pass.
         optimizer.jit_compile = True
-    model.compile(
-        optimizer=optimizer,
-        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=config.xla,
-    )
-    if config.xla_predict and not config.xla:
+    loss, metrics = loss_and_metrics(task(recipe.task))
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=speed.xla)
+    if speed.xla_predict and not speed.xla:
         # Keras' jit_compile would compile training too; wrapping the predict step compiles
         # the forward pass alone, as Keras wraps each step itself. One compile per input shape:
         # the validation batches have the same shapes in every pass.
@@ -60,17 +67,18 @@ class EpochTimer(tf_keras.callbacks.Callback):
 
 
 class PredictValidation(tf_keras.callbacks.Callback):
-    """Validation loss, accuracy and F1 after each epoch, from `model.predict`.
+    """Validation loss and the task's metrics after each epoch, from `model.predict`.
 
     Keras' `validation_data` runs `evaluate`, whose traced function is not `predict`'s, so a
     run would trace the model twice for the same forward pass. Predicting here traces it once,
-    during fit, for the final predict too, and puts F1 in the history. (transformers'
-    `KerasMetricCallback` calls `predict_on_batch`, which traces again for each batch shape.)
+    during fit, for the final predict too, and puts the task's metrics in the history.
+    (transformers' `KerasMetricCallback` calls `predict_on_batch`, which traces again for each
+    batch shape.)
     """
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, spec: TaskSpec):
         super().__init__()
-        self.dataset = dataset
+        self.dataset, self.spec = dataset, spec
 
     def on_train_begin(self, logs=None):
         self.labels = np.concatenate([np.asarray(y) for _, y in self.dataset])
@@ -78,11 +86,13 @@ class PredictValidation(tf_keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         # History runs after this callback and records what it adds to `logs`.
         logits = predict_logits(self.model, self.dataset, verbose=0)
-        logs.update({f"val_{k}": v for k, v in metric.validation_scores(logits, self.labels).items()})
+        scores = metric.validation_scores(self.spec, logits, self.labels)
+        logs.update({f"val_{k}": v for k, v in scores.items()})
 
 
 def fit(
-    model, train, validation, epochs: int, validate_with_predict: bool = False, verbose: int | str = "auto"
+    model, train, validation, spec: TaskSpec, epochs: int, validate_with_predict: bool = False,
+    verbose: int | str = "auto",
 ) -> tuple[dict, list[float]]:
     """`model.fit` with validation after each epoch: Keras' `validation_data`, or `PredictValidation`.
 
@@ -91,7 +101,7 @@ def fit(
     """
     timer = EpochTimer()
     if validate_with_predict:
-        callbacks, validation_data = [PredictValidation(validation), timer], None
+        callbacks, validation_data = [PredictValidation(validation, spec), timer], None
     else:
         callbacks, validation_data = [timer], validation
     history = model.fit(train, validation_data=validation_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
@@ -99,5 +109,5 @@ def fit(
 
 
 def predict_logits(model, dataset, verbose: int | str = "auto") -> np.ndarray:
-    """`model.predict(dataset)["logits"]` as a float32 array of shape (N, 2)."""
+    """`model.predict(dataset)["logits"]` as a float32 array of shape (N, num_labels)."""
     return np.asarray(model.predict(dataset, verbose=verbose)["logits"], dtype=np.float32)

@@ -1,9 +1,9 @@
 """GPU-only checks (`python -m pytest -m gpu`, or `tox -e gpu`)."""
 
 import pytest
+from glue_repro.pipeline import run
 
 from glue_repro.config import TINY_PRESET
-from glue_repro.pipeline import run
 
 pytestmark = pytest.mark.gpu
 

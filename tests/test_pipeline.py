@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from glue_repro.pipeline import run
 
 from glue_repro import cli, runtime
 from glue_repro.config import TINY_PRESET
-from glue_repro.pipeline import run
 from glue_repro.results import Result
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,9 +1,9 @@
 """Real fine-tuning runs on real MRPC (minutes each): `python -m pytest -m slow`."""
 
 import pytest
+from glue_repro.pipeline import run
 
 from glue_repro.config import MINILM_PRESET, Experiment
-from glue_repro.pipeline import run
 
 pytestmark = pytest.mark.slow
 

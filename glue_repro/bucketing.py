@@ -1,11 +1,10 @@
-"""The fast input pipeline: tokenize once, then pure `tf.data` with length bucketing.
+"""The bucketed input pipeline: tokenize once, then pure `tf.data` with length bucketing.
 
-There is little padding and no Python per batch. Training batches group pairs
-of similar length and pad them to one of a few fixed lengths, so the train step sees few
-shapes (XLA and oneDNN compile per shape; padding each batch only to its own longest pair
-ran 333-384 s per `minilm` epoch here against 276-297 s). Evaluation sorts pairs by length
-and pads each batch to its longest pair: its batches are the same in every pass, so its
-shapes are few anyway. The caller restores the original order with `Bucketed.order`.
+There is little padding and no Python per batch. Training batches group rows of similar
+length and pad them to one of a few fixed lengths, so the train step sees few shapes
+(XLA and oneDNN compile per shape). Evaluation sorts rows by length and pads each batch to
+its longest row: its batches are the same in every pass, so its shapes are few anyway.
+The caller restores the original order with `Bucketed.order`.
 """
 
 from __future__ import annotations
@@ -45,7 +44,10 @@ class Bucketed:
 
 
 def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]:
-    """(features, label) per example, each feature a 1-D tensor of the example's own length."""
+    """(features, label) per example, each feature a 1-D tensor of the example's own length.
+
+    Labels keep their kind: int32 classes, or float32 scores for regression.
+    """
     lengths = lengths_of(split)
     dense = {}
     for c in columns:
@@ -53,7 +55,7 @@ def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]:
         for i, ids in enumerate(split[c]):
             rows[i, : len(ids)] = ids
         dense[c] = rows
-    labels = np.asarray(split["label"], dtype=np.int32)
+    labels = np.asarray(split["label"], dtype=_label_dtype(split))
 
     def trim(x, n, y):
         return {c: v[:n] for c, v in x.items()}, y
@@ -62,9 +64,14 @@ def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]:
     return dataset, lengths
 
 
-def _padding(columns: list[str], pad_id: int) -> tuple[dict, int]:
-    """Padding values for (features, label): the pad token for ids, 0 for masks and segments."""
-    return {c: pad_id if c == "input_ids" else 0 for c in columns}, 0
+def _padding(columns: list[str], pad_id: int, split) -> tuple[dict, np.ndarray]:
+    """Padding values for (features, label): the pad token for ids, 0 for masks, segments and labels."""
+    return {c: pad_id if c == "input_ids" else 0 for c in columns}, np.zeros((), _label_dtype(split))
+
+
+def _label_dtype(split) -> type:
+    """float32 for regression scores, int32 for class indices."""
+    return np.float32 if split.features["label"].dtype.startswith("float") else np.int32
 
 
 def lengths_of(split) -> np.ndarray:
@@ -72,7 +79,7 @@ def lengths_of(split) -> np.ndarray:
 
 
 def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -> Bucketed:
-    """Shuffled batches of pairs of similar length, padded to the fixed lengths."""
+    """Shuffled batches of rows of similar length, padded to the fixed lengths."""
     examples, lengths = _examples(split, columns)
     boundaries = padded_lengths(int(lengths.max()))
     counts = np.bincount(bucket_of(lengths, boundaries), minlength=len(boundaries))
@@ -85,7 +92,7 @@ def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -
             # tf.data's boundaries are exclusive and pad to boundary - 1
             bucket_boundaries=[b + 1 for b in boundaries],
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padding_values=_padding(columns, pad_id),
+            padding_values=_padding(columns, pad_id, split),
             pad_to_bucket_boundary=True,
         )
         .apply(tf.data.experimental.assert_cardinality(steps))  # lets Keras show progress
@@ -94,23 +101,18 @@ def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -
 
 
 def eval_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -> Bucketed:
-    """Batches of pairs sorted by length, each padded to its longest pair."""
+    """Batches of rows sorted by length, each padded to its longest row."""
     order = np.argsort(lengths_of(split), kind="stable")
     examples, lengths = _examples(split.select(order), columns)
-    dataset = examples.padded_batch(batch_size, padding_values=_padding(columns, pad_id))
+    dataset = examples.padded_batch(batch_size, padding_values=_padding(columns, pad_id, split))
     return Bucketed(_feed(dataset), steps=-(-len(lengths) // batch_size), order=order)
 
 
 def _feed(dataset: tf.data.Dataset) -> tf.data.Dataset:
     """The dataset prefetched into a fixed buffer, with tf.data's autotuning off.
 
-    Autotuning runs a background thread that re-plans the pipeline at 10 ms, 20 ms, 40 ms, ...
-    after an iterator starts, the period doubling up to 60 s. Here passes ended on that
-    thread's ticks: predict passes over MRPC validation whose batches took 3.5-4.6 s returned
-    after 5.13 s or 10.26 s (ticks at 5.11 s and 10.23 s), and whole 3-epoch runs spent
-    43-89 s inside `fit` between epochs. With autotuning off, two processes' nine passes after
-    the first (tracing) one ran 3.58-4.09 s and 3.78-4.21 s, none stalled, and a whole run spent
-    0.4 s between epochs. This pipeline has nothing to tune.
+    This pipeline has nothing to tune, and the autotuner's background thread stalled the end of
+    passes until its next re-planning tick (see the README's measurements).
     """
     options = tf.data.Options()
     options.autotune.enabled = False

@@ -1,10 +1,8 @@
-"""Tokenized sentence pairs to `tf.data` batches.
+"""Tokenized rows to `tf.data` batches, by one of two input pipelines.
 
-Two pipelines feed the same model:
 - "course": the course's own, `to_tf_dataset` with `DataCollatorWithPadding` (Python
-  collation per batch, padding to the longest pair in each batch);
-- "bucketed": tokenize once, then pure `tf.data` with length bucketing
-  (see `buckets.py`).
+  collation per batch, padding to the longest row in each batch);
+- "bucketed": tokenize once, then pure `tf.data` with length bucketing (`bucketing.py`).
 """
 
 from __future__ import annotations
@@ -15,12 +13,16 @@ import datasets
 import numpy as np
 import tensorflow as tf
 
+from glue_repro import bucketing
+from glue_repro.tasks import TaskSpec
 
-def tokenize(splits: datasets.DatasetDict, tokenizer, max_length: int | None) -> datasets.DatasetDict:
-    """Tokenize both sentences of every pair, truncating to `max_length` (or the model's limit)."""
+
+def tokenize(splits: datasets.DatasetDict, tokenizer, spec: TaskSpec, max_length: int | None) -> datasets.DatasetDict:
+    """Tokenize the task's text column(s), one sentence or a pair, truncating to `max_length`."""
 
     def encode(batch):
-        return tokenizer(batch["sentence1"], batch["sentence2"], truncation=True, max_length=max_length)
+        texts = [batch[c] for c in spec.text_columns]
+        return tokenizer(*texts, truncation=True, max_length=max_length)
 
     return splits.map(encode, batched=True, desc="tokenize")
 
@@ -55,23 +57,21 @@ class Inputs:
 
     def in_dataset_order(self, rows: np.ndarray) -> np.ndarray:
         """Rows computed over `validation`, put back in the order of the validation split."""
-        from glue_repro.buckets import unsort
-
-        return rows if self.validation_order is None else unsort(rows, self.validation_order)
+        return rows if self.validation_order is None else bucketing.unsort(rows, self.validation_order)
 
 
-def tf_datasets(config, tokenized: datasets.DatasetDict, tokenizer) -> Inputs:
-    """Train and validation `tf.data` pipelines for the config's `input_pipeline`."""
-    from glue_repro import buckets
-
-    if config.input_pipeline == "course":
+def tf_datasets(config, tokenized: datasets.DatasetDict, tokenizer, validation_split: str) -> Inputs:
+    """Train and validation `tf.data` pipelines for the config's input pipeline."""
+    batch_size = config.recipe.batch_size
+    train_rows, validation_rows = tokenized["train"], tokenized[validation_split]
+    if config.speed.input_pipeline == "course":
         return Inputs(
-            train=course_dataset(tokenized["train"], tokenizer, config.batch_size, shuffle=True),
-            validation=course_dataset(tokenized["validation"], tokenizer, config.eval_batch_size, shuffle=False),
-            steps_per_epoch=-(-len(tokenized["train"]) // config.batch_size),
+            train=course_dataset(train_rows, tokenizer, batch_size, shuffle=True),
+            validation=course_dataset(validation_rows, tokenizer, config.eval_batch_size, shuffle=False),
+            steps_per_epoch=-(-len(train_rows) // batch_size),
             validation_order=None,
         )
     columns, pad_id = model_columns(tokenizer), tokenizer.pad_token_id
-    train = buckets.train_dataset(tokenized["train"], columns, config.batch_size, pad_id)
-    validation = buckets.eval_dataset(tokenized["validation"], columns, config.eval_batch_size, pad_id)
+    train = bucketing.train_dataset(train_rows, columns, batch_size, pad_id)
+    validation = bucketing.eval_dataset(validation_rows, columns, config.eval_batch_size, pad_id)
     return Inputs(train.dataset, validation.dataset, train.steps, validation.order)

@@ -1,0 +1,145 @@
+"""One run of the recipe, top to bottom: load, tokenize, build, fit, predict, score, write."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+from glue_repro import data, inputs, last_layer, metric, model, results, train
+from glue_repro.config import RunConfig
+from glue_repro.errors import GlueReproError
+from glue_repro.tasks import TaskSpec, task
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs before `fit`: seeded, loaded, tokenized and built."""
+
+    config: RunConfig
+    spec: TaskSpec
+    splits: datasets.DatasetDict  # train and the validation split(s), cut to the recipe's limit
+    source: data.DataSource
+    tokenizer: object
+    tokenized: datasets.DatasetDict
+    inputs: inputs.Inputs  # train and the first validation split as tf.data pipelines
+    classifier: object  # compiled
+
+
+def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, verbose="auto") -> tuple[dict, Path]:
+    """Fine-tune and evaluate once; return the result and the path of its new file."""
+    p = prepare(config, data_dir)
+    recipe, spec = config.recipe, p.spec
+
+    # fit
+    start = time.perf_counter()
+    history, epoch_seconds = train.fit(p.classifier, p.inputs.train, p.inputs.validation, spec, recipe.epochs,
+                                       config.speed.validate_with_predict, verbose=verbose)
+    fit_seconds = time.perf_counter() - start
+
+    # predict
+    start = time.perf_counter()
+    logits = p.inputs.in_dataset_order(train.predict_logits(p.classifier, p.inputs.validation, verbose=verbose))
+    predict_seconds = time.perf_counter() - start
+
+    # score: the first validation split, and any other (MNLI's mismatched) predicted the same way
+    first = spec.validation_splits[0]
+    predictions = metric.predictions_from_outputs(spec, logits)
+    by_split = {first: metric.load_metric(spec).compute(predictions=predictions, references=p.splits[first]["label"])}
+    for split in spec.validation_splits[1:]:
+        other = inputs.tf_datasets(config, p.tokenized, p.tokenizer, split)
+        other_logits = other.in_dataset_order(train.predict_logits(p.classifier, other.validation, verbose=0))
+        by_split[split] = metric.scores(spec, metric.predictions_from_outputs(spec, other_logits),
+                                        p.splits[split]["label"])
+
+    # write
+    n_train, n_val = len(p.splits["train"]), len(p.splits[first])
+    result = results.Result(
+        schema_version=results.SCHEMA_VERSION,
+        created=results.now(),
+        task=spec.name,
+        config=config.to_dict(),
+        seed=config.seed,
+        deterministic=config.speed.deterministic,
+        data=vars(p.source),
+        num_examples={split: len(rows) for split, rows in p.splits.items()},
+        metrics=by_split[first],
+        metrics_by_split=by_split,
+        collapsed=metric.is_collapsed(spec, predictions),
+        history=history,
+        logits_shape=list(logits.shape),
+        logits_sha256=hashlib.sha256(logits.tobytes()).hexdigest(),
+        predictions=predictions.tolist(),
+        timing=results.Timing(
+            fit_seconds=fit_seconds,
+            fit_examples_per_second=n_train * recipe.epochs / fit_seconds,
+            epoch_seconds=epoch_seconds,
+            predict_seconds=predict_seconds,
+            predict_examples_per_second=n_val / predict_seconds,
+        ),
+        versions=results.versions(),
+        device=results.device(),
+        git=results.git_info(),
+    )
+    return result, results.write_new(result, Path(runs_dir), results.run_stem(config))
+
+
+def prepare(config: RunConfig, data_dir=None, train_rows: int | None = None) -> Prepared:
+    """Seed, load, tokenize and build: what `run`, `lr-decay` and the benchmarks share.
+
+    Args:
+        train_rows: keep only the first N training rows (on top of the recipe's limit).
+    """
+    setup(config)
+    spec = task(config.recipe.task)
+    splits, source = load(config, data_dir)
+    if train_rows:
+        splits["train"] = splits["train"].select(range(min(train_rows, len(splits["train"]))))
+    tokenizer = model.load_tokenizer(config.recipe.model)
+    tokenized = inputs.tokenize(splits, tokenizer, spec, config.recipe.max_length)
+    fed = inputs.tf_datasets(config, tokenized, tokenizer, spec.validation_splits[0])
+    classifier = build(config, spec, tokenizer, fed.steps_per_epoch)
+    return Prepared(config, spec, splits, source, tokenizer, tokenized, fed, classifier)
+
+
+def setup(config: RunConfig) -> None:
+    """Seed Python, numpy and TF; set determinism and the precision policy."""
+    import tensorflow as tf
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(config.seed)
+    if config.speed.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    precision = config.recipe.precision
+    if precision != "float32" and not tf.config.list_physical_devices("GPU"):
+        raise GlueReproError(
+            f"config field precision={precision!r} needs a GPU, and TensorFlow sees none; "
+            "use --precision float32 on the CPU"
+        )
+    tf_keras.mixed_precision.set_global_policy(precision)
+
+
+def load(config: RunConfig, data_dir=None) -> tuple[datasets.DatasetDict, data.DataSource]:
+    """The task's train and validation split(s), each cut to the recipe's `limit` rows."""
+    spec = task(config.recipe.task)
+    splits, source = data.load(spec.name, data_dir)
+    kept = {name: splits[name] for name in ("train", *spec.validation_splits)}
+    limit = config.recipe.limit
+    if limit:
+        kept = {name: split.select(range(min(limit, len(split)))) for name, split in kept.items()}
+    return datasets.DatasetDict(kept), source
+
+
+def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int):
+    """The classifier with the task's head, compiled with the recipe's optimizer, schedule and loss."""
+    name = config.recipe.model
+    classifier = model.build_model(name, num_labels=spec.num_labels, vocab_size=len(tokenizer))
+    if config.speed.cls_only_last_layer and not last_layer.cls_only_last_layer(classifier):
+        raise GlueReproError(f"model {name!r}: cls_only_last_layer needs a BERT-style encoder; "
+                             "pass --no-cls-only-last-layer")
+    train.compile_model(classifier, config, steps_per_epoch)
+    return classifier
+
