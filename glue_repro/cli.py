@@ -43,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--max-length", type=int, help="truncate each row (sentence or pair) to N tokens")
     run.add_argument("--predict-batch-size", type=int)
     run.add_argument("--input-pipeline", choices=INPUT_PIPELINES,
-                     help="bucketed: length-bucketed tf.data (default); course: to_tf_dataset + DataCollatorWithPadding")
+                     help="bucketed: length-bucketed tf.data (default); "
+                          "course: to_tf_dataset + DataCollatorWithPadding")
     run.add_argument("--cls-only-last-layer", action=argparse.BooleanOptionalAction, default=None,
                      help="compute the last encoder layer for [CLS] only (default on; same outputs)")
     run.add_argument("--validate-with-predict", action=argparse.BooleanOptionalAction, default=None,

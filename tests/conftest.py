@@ -26,9 +26,9 @@ def glue_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def mrpc(glue_dir):
-    from glue_repro.data import load_mrpc
+    from glue_repro.data import load_local
 
-    return load_mrpc(glue_dir)[0]
+    return load_local(glue_dir, "mrpc")[0]
 
 
 def write_raw_mrpc(folder: Path, train_rows, test_rows, dev_ids) -> Path:
@@ -57,12 +57,13 @@ def small_pairs():
     """13 sentence pairs in train and validation: not a multiple of the batch size 8."""
     import datasets
 
-    from glue_repro.data import FEATURES
+    from glue_repro.data import features
+    from glue_repro.tasks import TASKS
 
     rows = [
         {"sentence1": f"sentence number {i} about cats .", "sentence2": "a cat" + " sat" * (i % 5) + " .",
          "label": i % 2, "idx": i}
         for i in range(13)
     ]
-    split = datasets.Dataset.from_list(rows, features=FEATURES)
+    split = datasets.Dataset.from_list(rows, features=features(TASKS["mrpc"]))
     return datasets.DatasetDict({"train": split, "validation": split})

@@ -1,9 +1,13 @@
 import hashlib
+import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from glue_repro.data import FEATURES, load_local
+from glue_repro.data import features, load_local
 from glue_repro.errors import GlueReproError
+from glue_repro.tasks import TASKS
 
 
 def test_real_mrpc_counts_and_positives(mrpc):
@@ -12,9 +16,10 @@ def test_real_mrpc_counts_and_positives(mrpc):
 
 
 def test_real_mrpc_has_hub_schema_and_rows(mrpc):
+    schema = features(TASKS["mrpc"])
     for split in mrpc.values():
-        assert split.features == FEATURES
-    assert FEATURES["label"].names == ["not_equivalent", "equivalent"]
+        assert split.features == schema
+    assert schema["label"].names == ["not_equivalent", "equivalent"]
     row = mrpc["validation"][0]
     assert row["sentence1"] == (
         "He said the foodservice pie business doesn 't fit the company 's long-term growth strategy ."
@@ -125,7 +130,7 @@ def test_missing_folder(tmp_path):
 
 
 def test_folder_without_mrpc_files(tmp_path):
-    with pytest.raises(GlueReproError, match="no MRPC files found"):
+    with pytest.raises(GlueReproError, match="no mrpc files found"):
         load_local(tmp_path)
 
 
@@ -134,3 +139,133 @@ def test_not_utf8(small_mrpc):
     path.write_bytes(path.read_bytes() + b"1\t70\t71\t\xff\xfe\tx\n")
     with pytest.raises(GlueReproError, match="line 6: not valid UTF-8"):
         load_local(small_mrpc)
+
+
+# Every local task: the Hub's row counts, label counts, schema and label order.
+LOCAL_TASKS = {
+    # task: {split: (rows, label counts in the Hub's class order, or None for scores)}
+    "sst2": {"train": (67349, [29780, 37569]), "validation": (872, [428, 444]), "test": (1821, None)},
+    "cola": {"train": (8551, [2528, 6023]), "validation": (1043, [322, 721]), "test": (1063, None)},
+    "rte": {"train": (2490, [1249, 1241]), "validation": (277, [146, 131]), "test": (3000, None)},
+    "wnli": {"train": (635, [323, 312]), "validation": (71, [40, 31]), "test": (146, None)},
+    "stsb": {"train": (5749, None), "validation": (1500, None), "test": (1379, None)},
+}
+
+
+@pytest.fixture(scope="module")
+def local_task(glue_dir, request):
+    return load_local(glue_dir, request.param)
+
+
+@pytest.mark.parametrize("local_task", list(LOCAL_TASKS), indirect=True)
+def test_local_task_counts_labels_and_schema(local_task):
+    splits, source = local_task
+    spec = TASKS[source.task]
+    assert source.layout == "tsv" and source.checksums_verified
+    assert set(splits) == {"train", "validation", "test"}
+    for name, split in splits.items():
+        rows, label_counts = LOCAL_TASKS[spec.name][name]
+        assert split.features == features(spec)
+        assert len(split) == rows
+        assert split["idx"] == list(range(rows))  # position in the file, as the Hub's builder numbers rows
+        labels = np.asarray(split["label"])
+        if name == "test":
+            assert np.all(labels == -1)  # GLUE's test files carry no labels
+        elif spec.is_regression:
+            assert labels.min() == 0.0 and labels.max() == 5.0
+        else:
+            assert np.bincount(labels, minlength=spec.num_labels).tolist() == label_counts
+
+
+def _first_data_row(path, headerless):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines[0 if headerless else 1].split("\t")
+
+
+@pytest.mark.parametrize("local_task", list(LOCAL_TASKS), indirect=True)
+def test_first_row_of_each_split_is_the_files_first_data_row(local_task):
+    splits, source = local_task
+    spec = TASKS[source.task]
+    folder = Path(source.location)
+    for split, file in spec.local.files.items():
+        headerless = split in spec.local.headerless
+        fields = _first_data_row(folder / file, headerless)
+        header = None if headerless else (folder / file).read_text(encoding="utf-8").splitlines()[0].split("\t")
+        row = splits[split][0]
+        for column in spec.text_columns:
+            position = spec.local.positions[column] if headerless else header.index(spec.local.columns[column])
+            assert row[column] == fields[position], (split, column)
+        if split != "test":
+            position = spec.local.positions["label"] if headerless else header.index(spec.local.label)
+            text = fields[position]
+            want = float(text) if spec.is_regression else (
+                spec.label_names.index(text) if text in spec.label_names else int(text))
+            assert row["label"] == want
+
+
+def _task_folder(tmp_path, name, files):
+    folder = tmp_path / name
+    folder.mkdir()
+    for file, text in files.items():
+        (folder / file).write_text(text, encoding="utf-8")
+    return folder
+
+
+RTE_HEADER = "index\tsentence1\tsentence2\tlabel\n"
+RTE_TEST = "index\tsentence1\tsentence2\n0\tA .\tB .\n"
+
+
+def test_word_labels_map_to_the_hub_order(tmp_path):
+    folder = _task_folder(tmp_path, "RTE", {
+        "train.tsv": RTE_HEADER + "0\tA .\tB .\tnot_entailment\n1\tC .\tD .\tentailment\n",
+        "dev.tsv": RTE_HEADER + "0\tE .\tF .\tentailment\n", "test.tsv": RTE_TEST})
+    splits, _ = load_local(folder, "rte")
+    assert splits["train"]["label"] == [1, 0]  # entailment is class 0 on the Hub
+    assert splits["test"]["label"] == [-1]
+
+
+@pytest.mark.parametrize(
+    "task, folder_name, files, message",
+    [
+        ("rte", "RTE", {"train.tsv": RTE_HEADER + "0\tA .\tB .\tmaybe\n", "dev.tsv": RTE_HEADER + "0\tA\tB\t0\n",
+                        "test.tsv": RTE_TEST},
+         "train.tsv line 2: label 'maybe' is not one of 0, 1, entailment, not_entailment"),
+        ("rte", "RTE", {"train.tsv": "index\tsentence1\tsentence2\tlabl\n0\tA .\tB .\t0\n",
+                        "dev.tsv": RTE_HEADER + "0\tA\tB\t0\n", "test.tsv": RTE_TEST},
+         "train.tsv line 1: missing column 'label'"),
+        ("stsb", "STS-B", {"train.tsv": "sentence1\tsentence2\tscore\nA\tB\tfive\n",
+                           "dev.tsv": "sentence1\tsentence2\tscore\nA\tB\t1.0\n",
+                           "test.tsv": "sentence1\tsentence2\nA\tB\n"},
+         "train.tsv line 2: score 'five' is not a number"),
+        ("cola", "CoLA", {"train.tsv": "gj04\t1\t\tFine .\ngj04\t1\tOne too few .\n",
+                          "dev.tsv": "gj04\t0\t*\tBad .\n", "test.tsv": "index\tsentence\n0\tX .\n"},
+         "train.tsv line 2: expected 4 tab-separated fields, got 3"),
+        ("sst2", "SST-2", {"train.tsv": "sentence\tlabel\n", "dev.tsv": "sentence\tlabel\nok\t1\n",
+                           "test.tsv": "index\tsentence\n0\tX\n"},
+         "train.tsv: no data rows after the header"),
+    ],
+)
+def test_bad_task_file_names_file_and_line(tmp_path, task, folder_name, files, message):
+    folder = _task_folder(tmp_path, folder_name, files)
+    with pytest.raises(GlueReproError) as err:
+        load_local(tmp_path, task)
+    assert str(folder) in str(err.value) and message in str(err.value)
+
+
+def test_hub_only_task_says_so(glue_dir):
+    with pytest.raises(GlueReproError, match="task 'qqp' has no local layout"):
+        load_local(glue_dir, "qqp")
+
+
+def test_data_command_describes_a_task(glue_dir, capsys):
+    from glue_repro import cli
+
+    assert cli.main(["data", "--task", "sst2", "--data-dir", str(glue_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "every file matches SHA256SUMS" in out
+    assert "validation" in out and "negative 428, positive 444" in out and "1821 unlabelled" in out
+    assert cli.main(["data", "--task", "stsb", "--data-dir", str(glue_dir), "--json"]) == 0
+    described = json.loads(capsys.readouterr().out)
+    assert described["task"] == "stsb" and described["splits"]["validation"]["rows"] == 1500
+    assert described["splits"]["train"]["score_range"] == [0.0, 5.0]
+    assert described["source"]["checksums_verified"] is True

@@ -1,9 +1,9 @@
 """GPU-only checks (`python -m pytest -m gpu`, or `tox -e gpu`)."""
 
 import pytest
-from glue_repro.pipeline import run
 
 from glue_repro.config import TINY_PRESET
+from glue_repro.run import run
 
 pytestmark = pytest.mark.gpu
 
@@ -19,6 +19,6 @@ def test_tiny_run_on_the_gpu(glue_dir, tmp_path, precision, xla):
     finally:
         tf_keras.mixed_precision.set_global_policy("float32")
     assert result["device"]["gpus"], "the result must name the GPU it ran on"
-    assert result["config"]["precision"] == precision and result["config"]["xla"] == xla
+    assert result["config"]["recipe"]["precision"] == precision and result["config"]["speed"]["xla"] == xla
     assert result["logits_shape"] == [32, 2]
     assert result["history"]["loss"][0] == result["history"]["loss"][0]  # not NaN

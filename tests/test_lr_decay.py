@@ -2,18 +2,20 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from glue_repro import cli, lr_decay, metric
+from glue_repro.tasks import TASKS
 
 
 def _run(arm, seed, steps_to_acc, steps=100):
-    return {"arm": arm, "seed": seed, "steps": steps, "steps_to_accuracy": steps_to_acc}
+    return {"arm": arm, "seed": seed, "steps": steps, "steps_to_target": steps_to_acc}
 
 
 def test_speedup_is_ratio_of_mean_steps_to_target():
     runs = [_run("adam-constant-1e-3", 1, 80), _run("adam-constant-5e-5", 1, 40), _run("adam-decay-5e-5", 1, 20),
             _run("adam-constant-1e-3", 2, 60), _run("adam-constant-5e-5", 2, 40), _run("adam-decay-5e-5", 2, 40)]
-    out = lr_decay.speedups(runs, "steps_to_accuracy")
+    out = lr_decay.speedups(runs, "steps_to_target")
     assert out["adam-decay-5e-5"]["mean_steps"] == 30
     assert out["adam-constant-1e-3"]["speedup_of_decay"] == pytest.approx(70 / 30)
     assert out["adam-constant-5e-5"]["speedup_of_decay"] == pytest.approx(40 / 30)
@@ -22,7 +24,7 @@ def test_speedup_is_ratio_of_mean_steps_to_target():
 
 def test_an_arm_that_never_reaches_the_target_says_so():
     runs = [_run("adam-constant-1e-3", 1, None), _run("adam-constant-5e-5", 1, 50), _run("adam-decay-5e-5", 1, 25)]
-    out = lr_decay.speedups(runs, "steps_to_accuracy")
+    out = lr_decay.speedups(runs, "steps_to_target")
     row = out["adam-constant-1e-3"]
     assert row["mean_steps"] is None and row["missed_seeds"] == [1] and row["reached"] == 0
     assert row["speedup_of_decay"] == pytest.approx(100 / 25) and row["speedup_is_lower_bound"]
@@ -34,7 +36,40 @@ def test_cross_entropy_matches_keras():
     rng = np.random.default_rng(0)
     logits, labels = rng.normal(size=(20, 2)) * 3, rng.integers(0, 2, 20)
     keras_loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, logits)
-    assert metric.cross_entropy(logits, labels) == pytest.approx(float(keras_loss), rel=1e-5)
+    assert metric.loss(TASKS["mrpc"], logits, labels) == pytest.approx(float(keras_loss), rel=1e-5)
+
+
+def test_mean_squared_error_matches_keras():
+    import tf_keras
+
+    rng = np.random.default_rng(0)
+    outputs, scores = rng.normal(size=(20, 1)) * 2, rng.uniform(0, 5, 20)
+    # as fit calls it: tensors, scores (N,) against outputs (N, 1); numpy arrays would broadcast to (N, N)
+    keras_loss = tf_keras.losses.MeanSquaredError()(tf.constant(scores, tf.float32), tf.constant(outputs, tf.float32))
+    assert metric.loss(TASKS["stsb"], outputs, scores) == pytest.approx(float(keras_loss), rel=1e-5)
+
+
+def test_compiled_regression_model_trains_on_squared_error(small_pairs):
+    """The loss Keras reports for a regression batch is the squared error of its single output."""
+    import datasets
+
+    from glue_repro import inputs, model, train
+    from glue_repro.config import TINY_PRESET
+    from glue_repro.data import features
+
+    spec = TASKS["stsb"]
+    rows = [{"sentence1": r["sentence1"], "sentence2": r["sentence2"], "label": float(i % 6), "idx": i}
+            for i, r in enumerate(small_pairs["train"])]
+    split = datasets.Dataset.from_list(rows, features=features(spec))
+    tokenizer = model.load_tokenizer("tiny")
+    tokenized = inputs.tokenize(datasets.DatasetDict(train=split, validation=split), tokenizer, spec, 32)
+    fed = inputs.tf_datasets(TINY_PRESET.replace(task="stsb"), tokenized, tokenizer, "validation")
+    classifier = model.build_model("tiny", num_labels=1, vocab_size=len(tokenizer))
+    train.compile_model(classifier, TINY_PRESET.replace(task="stsb"), fed.steps_per_epoch)
+    outputs = fed.in_dataset_order(train.predict_logits(classifier, fed.validation, verbose=0))
+    assert outputs.shape == (13, 1)
+    reported = classifier.evaluate(fed.validation, verbose=0)
+    assert reported == pytest.approx(metric.loss(spec, outputs, split["label"]), rel=1e-4)
 
 
 def test_cli_lr_decay_on_tiny_records_all_curves(glue_dir, tmp_path, capsys):
@@ -49,7 +84,7 @@ def test_cli_lr_decay_on_tiny_records_all_curves(glue_dir, tmp_path, capsys):
         assert run["steps"] == len(run["train_loss"]) >= 5
         assert [e["step"] for e in run["evals"]][:2] == [2, 4] and run["evals"][-1]["step"] == run["steps"]
         assert all(np.isfinite(run["train_loss"]))
-        assert run["config"]["xla_optimizer"] and not run["config"]["xla_predict"]  # as each arm ran
+        assert run["config"]["speed"]["xla_optimizer"] and not run["config"]["speed"]["xla_predict"]  # as each ran
     # same seed, same data order and budget in every arm
     assert len({run["steps"] for run in report["runs"]}) == 1
 

@@ -1,58 +1,115 @@
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from sklearn.metrics import accuracy_score, f1_score
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from glue_repro import metric
-
-labels = st.lists(st.integers(0, 1), min_size=1, max_size=200)
+from glue_repro.tasks import TASKS
 
 
 @st.composite
-def pairs(draw):
-    refs = draw(labels)
-    preds = draw(st.lists(st.integers(0, 1), min_size=len(refs), max_size=len(refs)))
+def class_pairs(draw, classes=2):
+    refs = draw(st.lists(st.integers(0, classes - 1), min_size=1, max_size=200))
+    preds = draw(st.lists(st.integers(0, classes - 1), min_size=len(refs), max_size=len(refs)))
     return preds, refs
 
 
-@given(pairs())
+@st.composite
+def score_pairs(draw):
+    n = draw(st.integers(3, 100))
+    scores = st.floats(0, 5, allow_nan=False, width=32)
+    refs = draw(st.lists(scores, min_size=n, max_size=n))
+    preds = draw(st.lists(st.one_of(scores, st.sampled_from([1.0, 2.5])), min_size=n, max_size=n))
+    return preds, refs
+
+
+@given(class_pairs())
 @settings(max_examples=200, deadline=None)
-def test_metric_matches_sklearn(pair):
+def test_accuracy_and_f1_match_sklearn(pair):
     preds, refs = pair
-    scores = metric.mrpc_metrics(preds, refs)
-    assert 0.0 <= scores["accuracy"] <= 1.0 and 0.0 <= scores["f1"] <= 1.0
+    scores = metric.glue("mrpc", preds, refs)
     assert scores["accuracy"] == pytest.approx(accuracy_score(refs, preds), abs=1e-12)
     assert scores["f1"] == pytest.approx(f1_score(refs, preds, zero_division=0.0), abs=1e-12)
     assert all(type(v) is float for v in scores.values())  # JSON-safe
 
 
-@pytest.fixture(scope="module")
-def evaluate_metric():
-    return metric.load_metric()
-
-
-@given(pairs())
-@settings(max_examples=25, deadline=None)
-def test_evaluate_module_equals_pure_functions(evaluate_metric, pair):
+@given(st.one_of(class_pairs(2), class_pairs(3)))
+@settings(max_examples=200, deadline=None)
+def test_matthews_correlation_matches_sklearn(pair):
     preds, refs = pair
-    got = evaluate_metric.compute(predictions=preds, references=refs)
-    assert set(got) == {"accuracy", "f1"}
-    want = metric.mrpc_metrics(preds, refs)
+    got = metric.glue("cola", preds, refs)["matthews_correlation"]
+    assert got == pytest.approx(matthews_corrcoef(refs, preds), abs=1e-12)
+    assert type(got) is float
+
+
+@given(score_pairs())
+@settings(max_examples=200, deadline=None)
+def test_pearson_and_spearman_match_scipy(pair):
+    preds, refs = pair
+    got = metric.glue("stsb", preds, refs)
+    constant = len(set(preds)) == 1 or len(set(refs)) == 1
+    if constant:  # undefined: scipy gives NaN, and so does the metric
+        assert math.isnan(got["pearson"]) and math.isnan(got["spearmanr"])
+        return
+    assert got["pearson"] == pytest.approx(pearsonr(preds, refs)[0], abs=1e-6)
+    assert got["spearmanr"] == pytest.approx(spearmanr(preds, refs)[0], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "config, preds, refs, want",
+    [
+        # 3 of 4 right; tp 2, fp 1, fn 0: F1 = 4 / 5
+        ("mrpc", [1, 0, 1, 1], [1, 0, 0, 1], {"accuracy": 0.75, "f1": 0.8}),
+        ("qqp", [0, 0, 1], [0, 1, 1], {"accuracy": 2 / 3, "f1": 2 / 3}),
+        # tp 2, tn 1, fp 1, fn 0: (2*1 - 1*0) / sqrt(3 * 2 * 2 * 1) = 2 / sqrt(12)
+        ("cola", [1, 0, 1, 1], [1, 0, 0, 1], {"matthews_correlation": 2 / math.sqrt(12)}),
+        # ranks equal, values not on a line
+        ("stsb", [1.0, 2.0, 4.0], [1.0, 2.0, 3.0], {"pearson": 0.9819805060619657, "spearmanr": 1.0}),
+        ("sst2", [1, 1, 0, 0], [1, 0, 0, 0], {"accuracy": 0.75}),
+        ("rte", [0, 1], [1, 1], {"accuracy": 0.5}),
+        ("wnli", [0], [0], {"accuracy": 1.0}),
+        ("qnli", [1, 0], [1, 0], {"accuracy": 1.0}),
+        ("mnli", [0, 1, 2], [0, 2, 2], {"accuracy": 2 / 3}),
+        ("mnli_matched", [2], [2], {"accuracy": 1.0}),
+        ("mnli_mismatched", [2], [1], {"accuracy": 0.0}),
+        ("hans", [1, 1], [1, 0], {"accuracy": 0.5}),
+    ],
+)
+def test_every_glue_config_on_hand_checked_inputs(config, preds, refs, want):
+    got = metric.glue(config, preds, refs)
+    assert list(got) == list(want)
     assert got == pytest.approx(want, abs=1e-12)
 
 
-def test_all_correct(evaluate_metric):
-    refs = [0, 1, 1, 0, 1]
-    assert evaluate_metric.compute(predictions=refs, references=refs) == {"accuracy": 1.0, "f1": 1.0}
+def test_every_task_reads_a_metric_its_config_returns():
+    for spec in TASKS.values():
+        assert spec.metrics == metric.GLUE_CONFIGS[spec.metric_config], spec.name
+        assert spec.primary_metric in spec.metrics, spec.name
 
 
-def test_all_equivalent_on_real_validation_is_the_collapse_score(mrpc, evaluate_metric):
+@pytest.mark.parametrize("task", ["mrpc", "cola", "stsb"])
+def test_evaluate_module_equals_pure_functions(task):
+    spec = TASKS[task]
+    rng = np.random.default_rng(0)
+    if spec.is_regression:
+        preds, refs = rng.uniform(0, 5, 50).astype(np.float32), rng.uniform(0, 5, 50).astype(np.float32)
+    else:
+        preds, refs = rng.integers(0, 2, 50), rng.integers(0, 2, 50)
+    got = metric.load_metric(spec).compute(predictions=preds, references=refs)
+    assert got == pytest.approx(metric.scores(spec, preds, refs), abs=1e-12)
+
+
+def test_all_equivalent_on_real_validation_is_the_collapse_score(mrpc):
     refs = mrpc["validation"]["label"]
-    scores = evaluate_metric.compute(predictions=[1] * len(refs), references=refs)
+    scores = metric.scores(TASKS["mrpc"], [1] * len(refs), refs)
     assert round(scores["accuracy"], 4) == metric.COLLAPSED_MRPC_VALIDATION["accuracy"] == 0.6838
     assert round(scores["f1"], 4) == metric.COLLAPSED_MRPC_VALIDATION["f1"] == 0.8122
+    assert metric.is_collapsed(TASKS["mrpc"], [1] * len(refs))
 
 
 def _argmax_reference(logits):
@@ -69,18 +126,23 @@ def _argmax_reference(logits):
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
 
 
-@given(arrays(np.float32, st.tuples(st.integers(1, 50), st.just(2)),
+@given(arrays(np.float32, st.tuples(st.integers(1, 50), st.integers(2, 3)),
               elements=st.one_of(finite, st.sampled_from([0.0, 1.0]))))
 @settings(max_examples=200, deadline=None)
 def test_argmax_matches_reference_ties_included(logits):
-    assert metric.predictions_from_logits(logits).tolist() == _argmax_reference(logits.tolist())
+    spec = TASKS["mnli"] if logits.shape[1] == 3 else TASKS["mrpc"]
+    assert metric.predictions_from_outputs(spec, logits).tolist() == _argmax_reference(logits.tolist())
 
 
-def test_argmax_tie_goes_to_first_class():
-    assert metric.predictions_from_logits(np.array([[0.5, 0.5]], np.float32)).tolist() == [0]
+def test_regression_predictions_are_the_single_output():
+    logits = np.array([[4.5], [0.25], [2.0]], np.float32)
+    assert metric.predictions_from_outputs(TASKS["stsb"], logits).tolist() == [4.5, 0.25, 2.0]
 
 
 def test_collapse_detection():
-    assert metric.is_collapsed(np.ones(408, int))
-    assert metric.is_collapsed(np.zeros(3, int))
-    assert not metric.is_collapsed([0, 1])
+    mrpc, stsb = TASKS["mrpc"], TASKS["stsb"]
+    assert metric.is_collapsed(mrpc, np.ones(408, int))
+    assert metric.is_collapsed(mrpc, np.zeros(3, int))
+    assert not metric.is_collapsed(mrpc, [0, 1])
+    assert metric.is_collapsed(stsb, np.full(100, 2.7) + np.linspace(0, 0.02, 100))  # std 0.006
+    assert not metric.is_collapsed(stsb, np.linspace(0, 5, 100))

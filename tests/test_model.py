@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from glue_repro import batches, model
+from glue_repro import bucketing, inputs, model
 from glue_repro.errors import GlueReproError
+from glue_repro.tasks import TASKS
+
+MRPC = TASKS["mrpc"]
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +24,8 @@ def tiny():
 
 def test_predict_keeps_the_last_partial_batch(tiny, small_pairs):
     tokenizer, classifier = tiny
-    tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
-    dataset = batches.course_dataset(tokenized["validation"], tokenizer, batch_size=8, shuffle=False)
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    dataset = inputs.course_dataset(tokenized["validation"], tokenizer, batch_size=8, shuffle=False)
     from glue_repro.train import predict_logits
 
     logits = predict_logits(classifier, dataset, verbose=0)
@@ -32,15 +35,14 @@ def test_predict_keeps_the_last_partial_batch(tiny, small_pairs):
 
 @pytest.mark.parametrize("batch_size", [8, 64])
 def test_bucketed_predictions_match_the_course_pipeline_in_order(tiny, small_pairs, batch_size):
-    from glue_repro import buckets
     from glue_repro.train import predict_logits
 
     tokenizer, classifier = tiny
-    tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
-    course = batches.course_dataset(tokenized["validation"], tokenizer, batch_size=8, shuffle=False)
-    fast = buckets.eval_dataset(tokenized["validation"], batches.model_columns(tokenizer), batch_size)
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    course = inputs.course_dataset(tokenized["validation"], tokenizer, batch_size=8, shuffle=False)
+    fast = bucketing.eval_dataset(tokenized["validation"], inputs.model_columns(tokenizer), batch_size)
     want = predict_logits(classifier, course, verbose=0)
-    got = buckets.unsort(predict_logits(classifier, fast.dataset, verbose=0), fast.order)
+    got = bucketing.unsort(predict_logits(classifier, fast.dataset, verbose=0), fast.order)
     assert got.shape == (13, 2)
     np.testing.assert_allclose(got, want, atol=1e-5)  # padding is masked: same logits, same order
     for x, _ in fast.dataset:  # each batch padded to its own longest pair only
@@ -48,15 +50,14 @@ def test_bucketed_predictions_match_the_course_pipeline_in_order(tiny, small_pai
 
 
 def test_bucketed_train_batches_cover_every_example_once(tiny, small_pairs):
-    from glue_repro import buckets
 
     tokenizer, _ = tiny
-    tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
-    train = buckets.train_dataset(tokenized["train"], batches.model_columns(tokenizer), batch_size=4)
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    train = bucketing.train_dataset(tokenized["train"], inputs.model_columns(tokenizer), batch_size=4)
     seen, steps = [], 0
     for x, _ in train.dataset:
         steps += 1
-        assert x["input_ids"].shape[1] in buckets.padded_lengths(32)
+        assert x["input_ids"].shape[1] in bucketing.padded_lengths(32)
         seen.extend(tuple(int(t) for t in row if t) for row in x["input_ids"].numpy())
     assert steps == train.steps
     assert sorted(seen) == sorted(tuple(ids) for ids in tokenized["train"]["input_ids"])
@@ -64,13 +65,12 @@ def test_bucketed_train_batches_cover_every_example_once(tiny, small_pairs):
 
 def test_bucketed_pipelines_run_without_tf_data_autotuning(tiny, small_pairs):
     # its background thread stalled the end of predict passes to its next tick (5.13 s, 10.26 s)
-    from glue_repro import buckets
 
     tokenizer, _ = tiny
-    tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
-    columns = batches.model_columns(tokenizer)
-    train = buckets.train_dataset(tokenized["train"], columns, batch_size=4).dataset
-    validation = buckets.eval_dataset(tokenized["validation"], columns, batch_size=4).dataset
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    columns = inputs.model_columns(tokenizer)
+    train = bucketing.train_dataset(tokenized["train"], columns, batch_size=4).dataset
+    validation = bucketing.eval_dataset(tokenized["validation"], columns, batch_size=4).dataset
     for dataset in (train, validation):
         assert dataset.options().autotune.enabled is False
 
@@ -182,12 +182,12 @@ def test_cls_only_last_layer_keeps_logits_and_gradients(small_pairs):
 def test_xla_predict_gives_the_same_logits_and_leaves_training_uncompiled(small_pairs):
     import tf_keras
 
-    from glue_repro import buckets, train
+    from glue_repro import train
     from glue_repro.config import TINY_PRESET
 
     tokenizer = model.load_tokenizer("tiny")
-    tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
-    fast = buckets.eval_dataset(tokenized["validation"], batches.model_columns(tokenizer), batch_size=4)
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    fast = bucketing.eval_dataset(tokenized["validation"], inputs.model_columns(tokenizer), batch_size=4)
     logits = {}
     for xla_predict in (False, True):
         tf_keras.utils.set_random_seed(0)
@@ -201,12 +201,12 @@ def test_xla_predict_gives_the_same_logits_and_leaves_training_uncompiled(small_
 
 def test_deterministic_turns_all_xla_off():
     from glue_repro import train
-    from glue_repro.config import TINY_PRESET, VERBATIM
+    from glue_repro.config import COURSE_SPEED, TINY_PRESET
 
-    assert TINY_PRESET.xla_optimizer
+    assert TINY_PRESET.speed.xla_optimizer
     deterministic = TINY_PRESET.replace(xla_predict=True, deterministic=True)
-    assert not deterministic.xla_predict and not deterministic.xla_optimizer
-    assert not TINY_PRESET.replace(**VERBATIM).xla_optimizer
+    assert not deterministic.speed.xla_predict and not deterministic.speed.xla_optimizer
+    assert not COURSE_SPEED.xla_optimizer
     classifier = model.build_model("tiny")
     train.compile_model(classifier, deterministic, steps_per_epoch=4)
     assert not classifier.optimizer.jit_compile
@@ -216,12 +216,12 @@ def test_xla_optimizer_makes_the_same_updates(small_pairs):
     """The fused Adam update moves every weight as the plain one does."""
     import tf_keras
 
-    from glue_repro import buckets, train
+    from glue_repro import train
     from glue_repro.config import TINY_PRESET
 
     tokenizer = model.load_tokenizer("tiny")
-    tokenized = batches.tokenize(small_pairs, tokenizer, max_length=32)
-    data = buckets.train_dataset(tokenized["train"], batches.model_columns(tokenizer), 4, tokenizer.pad_token_id)
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    data = bucketing.train_dataset(tokenized["train"], inputs.model_columns(tokenizer), 4, tokenizer.pad_token_id)
     x, y = next(iter(data.dataset))
     weights = {}
     for fused in (False, True):

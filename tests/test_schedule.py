@@ -7,7 +7,7 @@ from glue_repro.train import learning_rate
 
 @pytest.mark.parametrize("total_steps", [1, 10, 1377])
 def test_polynomial_decay_from_5e5_to_zero(total_steps):
-    schedule = learning_rate(MINILM_PRESET, total_steps)
+    schedule = learning_rate(MINILM_PRESET.recipe, total_steps)
     rates = np.array([float(schedule(step)) for step in range(total_steps + 1)])
     assert rates[0] == pytest.approx(5e-5, rel=1e-6)
     assert rates[-1] == 0.0
@@ -17,9 +17,9 @@ def test_polynomial_decay_from_5e5_to_zero(total_steps):
 
 def test_course_schedule_length_is_batches_per_epoch_times_epochs():
     # 3,668 rows / batch 8 = 459 batches (the last one partial) x 3 epochs.
-    schedule = learning_rate(MINILM_PRESET, 459 * 3)
+    schedule = learning_rate(MINILM_PRESET.recipe, 459 * 3)
     assert float(schedule(1376)) > 0.0 and float(schedule(1377)) == 0.0
 
 
 def test_constant_schedule():
-    assert learning_rate(MINILM_PRESET.replace(schedule="constant", learning_rate=1e-3), 100) == 1e-3
+    assert learning_rate(MINILM_PRESET.replace(schedule="constant", learning_rate=1e-3).recipe, 100) == 1e-3

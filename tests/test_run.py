@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from glue_repro.pipeline import run
 
 from glue_repro import cli, runtime
 from glue_repro.config import TINY_PRESET
 from glue_repro.results import Result
+from glue_repro.run import run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,16 +71,16 @@ def test_cli_runs_and_prints_summary(glue_dir, tmp_path, capsys, pipeline):
     files = list(tmp_path.glob("*.json"))
     assert len(files) == 1 and str(files[0]) in out
     stored = json.loads(files[0].read_text())
-    assert stored["logits_shape"] == [9, 2] and stored["config"]["input_pipeline"] == pipeline
+    assert stored["logits_shape"] == [9, 2] and stored["config"]["speed"]["input_pipeline"] == pipeline
 
 
 def test_cli_overrides_preset_values():
     args = cli.parser().parse_args(["run", "--preset", "tiny", "--seed", "7", "--epochs", "1", "--batch-size", "4",
                                     "--no-xla", "--no-xla-optimizer"])
     config = cli.config_from(args)
-    assert (config.seed, config.epochs, config.batch_size, config.xla) == (7, 1, 4, False)
-    assert not config.xla_optimizer and TINY_PRESET.xla_optimizer
-    assert config.model == TINY_PRESET.model
+    assert (config.seed, config.recipe.epochs, config.recipe.batch_size, config.speed.xla) == (7, 1, 4, False)
+    assert not config.speed.xla_optimizer and TINY_PRESET.speed.xla_optimizer
+    assert config.recipe.model == TINY_PRESET.recipe.model
 
 
 @pytest.mark.parametrize(
@@ -130,3 +130,31 @@ def test_devices_report_the_onednn_state_tensorflow_loaded_with(env, state):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert f"oneDNN CPU kernels {state}" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "task, metrics, label_kind",
+    [("sst2", ["accuracy"], int), ("stsb", ["pearson", "spearmanr"], float), ("cola", ["matthews_correlation"], int)],
+)
+def test_tiny_run_end_to_end_per_task(glue_dir, tmp_path, task, metrics, label_kind):
+    """Single sentences (SST-2, CoLA) and regression (STS-B) through the whole run."""
+    from glue_repro.tasks import TASKS
+
+    spec = TASKS[task]
+    result, path = run(TINY_PRESET.replace(task=task, limit=24, epochs=1, seed=2), data_dir=glue_dir,
+                       runs_dir=tmp_path, verbose=0)
+    assert path.name.endswith(f"-{task}-tiny-seed2.json")
+    stored = json.loads(path.read_text())
+    assert stored["task"] == task and stored["config"]["recipe"]["task"] == task
+    assert list(stored["metrics"]) == metrics and stored["metrics_by_split"] == {"validation": stored["metrics"]}
+    assert stored["logits_shape"] == [24, spec.num_labels]
+    assert len(stored["predictions"]) == 24 and all(type(p) is label_kind for p in stored["predictions"])
+    assert stored["history"]["val_loss"] and f"val_{metrics[0]}" in stored["history"]
+    from glue_repro import metric
+
+    # the stored metric is the task's metric of the stored predictions, against the split's labels
+    from glue_repro.data import load_local
+
+    labels = load_local(glue_dir, task)[0]["validation"]["label"][:24]
+    assert stored["metrics"] == pytest.approx(metric.scores(spec, stored["predictions"], labels), nan_ok=True)
+    assert stored["collapsed"] == metric.is_collapsed(spec, stored["predictions"])
