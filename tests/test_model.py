@@ -64,7 +64,7 @@ def test_bucketed_train_batches_cover_every_example_once(tiny, small_pairs):
 
 
 def test_bucketed_pipelines_run_without_tf_data_autotuning(tiny, small_pairs):
-    # its background thread stalled the end of predict passes to its next tick (5.13 s, 10.26 s)
+    # its background thread stalled the end of passes until its next re-planning tick
 
     tokenizer, _ = tiny
     tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)

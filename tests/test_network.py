@@ -2,7 +2,11 @@
 
 import os
 
+import numpy as np
 import pytest
+
+from glue_repro import metric
+from glue_repro.tasks import TASKS
 
 pytestmark = pytest.mark.network
 
@@ -14,25 +18,28 @@ def online(monkeypatch):
     assert "HF_HUB_OFFLINE" not in os.environ
 
 
-def test_hub_and_local_folder_give_the_same_rows(mrpc):
-    from glue_repro.data import load_hub
+@pytest.mark.parametrize("task", [name for name, spec in TASKS.items() if spec.local])
+def test_hub_and_local_folder_give_the_same_rows(glue_dir, task):
+    from glue_repro.data import load_hub, load_local
 
-    hub, source = load_hub()
+    hub, source = load_hub(task)
+    local, _ = load_local(glue_dir, task)
     assert source.revision
-    for split in ("train", "validation", "test"):
-        assert hub[split].features == mrpc[split].features
-        assert hub[split]["sentence1"] == mrpc[split]["sentence1"]
-        assert hub[split]["sentence2"] == mrpc[split]["sentence2"]
-        assert hub[split]["label"] == mrpc[split]["label"]
+    for split in local:
+        assert hub[split].features == local[split].features, split
+        for column in (*TASKS[task].text_columns, "label", "idx"):
+            assert hub[split][column] == local[split][column], (split, column)
 
 
-def test_shipped_metric_equals_the_hub_metric(mrpc):
+@pytest.mark.parametrize("config", list(metric.GLUE_CONFIGS))
+def test_the_metric_equals_the_hubs_glue_metric(config):
     import evaluate
 
-    from glue_repro.metric import load_metric
-
-    refs = mrpc["validation"]["label"]
-    preds = [(i * 7) % 3 % 2 for i in range(len(refs))]
-    assert load_metric().compute(predictions=preds, references=refs) == evaluate.load("glue", "mrpc").compute(
-        predictions=preds, references=refs
-    )
+    rng = np.random.default_rng(0)
+    if config == "stsb":
+        preds, refs = rng.uniform(0, 5, 200), rng.uniform(0, 5, 200)
+    else:
+        classes = 3 if config.startswith("mnli") else 2
+        preds, refs = rng.integers(0, classes, 200), rng.integers(0, classes, 200)
+    want = evaluate.load("glue", config).compute(predictions=preds, references=refs)
+    assert metric.glue(config, preds, refs) == pytest.approx(want, abs=1e-6)
