@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from glue_repro import runtime
+from glue_repro import results, runtime
 from glue_repro.config import COURSE_SPEED, INPUT_PIPELINES, PRECISIONS, PRESETS, Experiment, preset
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
@@ -61,8 +61,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
                      help="Keras progress: 1 = bar (default on a terminal), 2 = one line per epoch")
-    run.add_argument("--results-dir", default="results/runs", help="where result files go")
-    run.add_argument("--aggregates-dir", default="results/aggregates", help="where multi-seed aggregates go")
+    run.add_argument("--results-dir", default=str(results.RUNS_DIR), help="where result files go")
+    run.add_argument("--aggregates-dir", default=str(results.AGGREGATES_DIR), help="where multi-seed aggregates go")
     run.set_defaults(command=run_command)
 
     decay = commands.add_parser("lr-decay", help="constant Adam 1e-3 / 5e-5 vs polynomial decay, same seeds and data")
@@ -79,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
                        help="validation value of the task's primary metric to reach (default: the task's, "
                             "mrpc accuracy 0.70)")
     decay.add_argument("--loss-target", type=float, help="validation loss to reach (default: the task's)")
-    decay.add_argument("--results-dir", default="results/lr_decay")
+    decay.add_argument("--results-dir", default=str(results.LR_DECAY_DIR))
     decay.set_defaults(command=lr_decay_command)
 
     base = commands.add_parser("baseline", help="make a baseline file from result files of several seeds")
@@ -213,8 +213,6 @@ def _pm(summary: dict) -> str:
 
 def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
     """Result files, with aggregate files expanded into the runs they list."""
-    from glue_repro import results
-
     runs, files = [], []
     expanded = []
     for name in paths:
@@ -236,7 +234,7 @@ def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
 
 
 def baseline_command(args) -> int:
-    from glue_repro import gate, results
+    from glue_repro import gate
 
     runs, _ = read_runs(args.runs)
     baseline = gate.make_baseline(runs)
@@ -266,10 +264,9 @@ def gate_command(args) -> int:
 
 def plot_command(args) -> int:
     from glue_repro.plots import plot_lr_decay
-    from glue_repro.results import read_json
 
     path = Path(args.report)
-    report = read_json(path, "lr-decay result file")
+    report = results.read_json(path, "lr-decay result file")
     missing = [key for key in ("runs", "experiment") if key not in report]
     if missing:
         raise GlueReproError(f"{path}: not an lr-decay result file (no {', '.join(missing)})")

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from glue_repro import cli, gate, results
 from glue_repro.errors import GlueReproError
 
+REPO = Path(__file__).resolve().parents[1]
 CONFIG = {"preset": "minilm-ci", "task": "mrpc", "model": "m", "epochs": 1, "batch_size": 8, "seed": 0,
           "predict_batch_size": 64}
 
@@ -111,3 +113,35 @@ def test_cli_gate_with_missing_baseline(tmp_path, capsys):
     files = _write_runs(tmp_path, _drawn(2))
     assert cli.main(["gate", *files, "--baseline", str(tmp_path / "none.json")]) == 2
     assert "no such baseline" in capsys.readouterr().err
+
+
+def test_other_task_is_refused(baseline):
+    with pytest.raises(GlueReproError, match="is minilm-ci/sst2 but the baseline is minilm-ci/mrpc: refusing"):
+        gate.judge([_run(1, 0.8, 0.86), _run(2, 0.8, 0.86, task="sst2")], baseline)
+
+
+def test_default_baseline_path_names_task_preset_and_device():
+    assert gate.default_baseline_path(_run(1, 0.8, 0.86)) == results.BASELINES_DIR / "mrpc-minilm-ci-cpu.json"
+
+
+def test_a_baseline_summarizes_the_tasks_metrics():
+    runs = [{**_run(s, 0, 0, task="cola"), "metrics": {"matthews_correlation": m}} for s, m in ((1, 0.4), (2, 0.5))]
+    made = gate.make_baseline(runs)
+    assert made["task"] == "cola" and list(made["summary"]) == ["matthews_correlation"]
+    assert made["summary"]["matthews_correlation"]["mean"] == pytest.approx(0.45)
+    low = [{**_run(s, 0, 0, task="cola"), "metrics": {"matthews_correlation": 0.2}} for s in (3, 4)]
+    verdict = gate.judge(low, made)
+    assert not verdict["passed"] and list(verdict["metrics"]) == ["matthews_correlation"]
+
+
+def test_the_committed_ci_baseline_gates_the_committed_ci_runs():
+    """Schema-1 files (flat config, MRPC only) stay readable: the baseline and the runs it was made from."""
+    from glue_repro.config import recipe_of
+
+    path = REPO / "results" / "baselines" / "mrpc-minilm-ci-cpu.json"
+    baseline = gate.read_baseline(path)
+    runs = [results.read(p) for p in sorted((REPO / "results" / "runs").glob("20261125-2*-minilm-ci-seed*.json"))]
+    assert [r["seed"] for r in runs][:5] == [1, 2, 3, 4, 5]
+    assert all(r["task"] == "mrpc" and "recipe" in r["config"] for r in runs)
+    assert recipe_of(runs[0]["config"]) == recipe_of(baseline["recipe"])
+    assert gate.judge(runs[:5], baseline)["passed"]

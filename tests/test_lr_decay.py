@@ -97,3 +97,17 @@ def test_plot_refuses_other_files(tmp_path, capsys):
     path.write_text("{}")
     assert cli.main(["plot", str(path)]) == 2
     assert "not an lr-decay result file" in capsys.readouterr().err
+
+
+def test_cli_lr_decay_on_a_regression_task(glue_dir, tmp_path, capsys):
+    code = cli.main(["lr-decay", "--preset", "tiny", "--task", "stsb", "--seeds", "1", "--limit", "24",
+                     "--eval-every", "3", "--data-dir", str(glue_dir), "--results-dir", str(tmp_path)])
+    assert code == 0
+    (path,) = tmp_path.glob("*-stsb-tiny-lr-decay.json")
+    report = json.loads(path.read_text())
+    assert report["task"] == "stsb" and report["target_metric"] == "pearson"
+    assert report["target"] == TASKS["stsb"].lr_decay_target and report["loss_target"] is None
+    for run in report["runs"]:
+        assert set(run["final"]) == {"loss", "pearson", "spearmanr"}
+        assert run["steps_to_loss"] is None
+    assert "pearson" in capsys.readouterr().out

@@ -58,3 +58,37 @@ def test_environment_fields():
     assert device["cpu"] and device["cpu_cores"] >= 1 and isinstance(device["gpus"], list)
     git = results.git_info()
     assert git["commit"] is None or len(git["commit"]) == 40
+
+
+def test_every_committed_run_reads_with_the_current_layout():
+    from pathlib import Path
+
+    from glue_repro.config import from_dict
+
+    files = sorted((Path(__file__).resolve().parents[1] / "results" / "runs").glob("*.json"))
+    assert files
+    for path in files:
+        run = results.read(path)
+        config = from_dict(run["config"])  # a valid RunConfig, whichever schema wrote it
+        assert config.seed == run["seed"] and config.recipe.task == run["task"]
+        assert list(run["metrics"]) == (["accuracy", "f1"] if run["task"] == "mrpc" else list(run["metrics"]))
+
+
+def test_config_round_trips_through_its_dict():
+    from glue_repro.config import MINILM_PRESET, from_dict
+
+    config = MINILM_PRESET.replace(task="stsb", seed=7, epochs=1, xla=True, predict_batch_size=None)
+    assert from_dict(config.to_dict()) == config
+    flat = {"preset": "minilm", "seed": 7, **config.to_dict()["recipe"], **config.to_dict()["speed"]}
+    assert from_dict(flat) == config  # schema 1's flat layout
+
+
+def test_replace_routes_fields_and_refuses_unknown_ones():
+    from glue_repro.config import TINY_PRESET
+
+    changed = TINY_PRESET.replace(epochs=2, xla_predict=True, seed=3, preset="x")
+    assert (changed.recipe.epochs, changed.speed.xla_predict, changed.seed, changed.preset) == (2, True, 3, "x")
+    with pytest.raises(GlueReproError, match="config has no field"):
+        TINY_PRESET.replace(epoch=2)
+    with pytest.raises(GlueReproError, match="config field task='mnrl'"):
+        TINY_PRESET.replace(task="mnrl")
