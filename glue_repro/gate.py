@@ -1,16 +1,20 @@
 """Regression gating: do these runs score as well as the committed baseline?
 
-A change fails the gate when any run collapsed, when the mean of any of the task's metrics
-falls below the baseline's floor, or when a one-sided Welch t-test says the runs score lower than the
-baseline (p < 0.05). The floor sits `FLOOR_STANDARD_ERRORS` standard errors of the
+A change fails the gate when any run collapsed, or when the mean of any of the task's
+metrics falls below the baseline's floor, `FLOOR_STANDARD_ERRORS` standard errors of the
 difference of two means under the baseline mean:
 
-    floor = mean_base - 2.5 * std_base * sqrt(1/n_runs + 1/n_base)
+    floor = mean_base - 2.2 * std_base * sqrt(1/n_runs + 1/n_base)
 
-so seed noise (runs drawn from the baseline's spread) passes, and a shift of a few points fails.
 A std estimated from a handful of seeds can come out far too small, so the gate never
-assumes less seed noise than `MIN_STD` (one point). Runs are compared only with a baseline
-of the same task, preset and recipe (`config.Recipe`); speed options may differ.
+assumes less seed noise than `MIN_STD` (one point). The constant sets the error rates: for
+CI's 3 runs against the committed MRPC baseline (5 seeds), honest runs fail about 0.3% of
+the time and a 5-point accuracy drop is caught about 99% of the time (tests/test_gate.py
+simulates both through `judge`; the README gives the figures). A one-sided Welch t-test's
+p-value is reported beside each metric for information: with 3 runs its variance estimate
+is too noisy to decide on (it alone failed 2-4% of honest trials).
+Runs are compared only with a baseline of the same task, preset and recipe (`config.Recipe`);
+speed options may differ.
 """
 
 from __future__ import annotations
@@ -23,9 +27,8 @@ from glue_repro.config import recipe_of
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import task
 
-FLOOR_STANDARD_ERRORS = 2.5
+FLOOR_STANDARD_ERRORS = 2.2
 MIN_STD = 0.01
-P_THRESHOLD = 0.05
 
 
 def task_of(result: dict) -> str:
@@ -78,10 +81,10 @@ def _check_same_recipe(runs: list[dict], recipe: dict, against: str) -> None:
 def floor(baseline_summary: dict, n_runs: int) -> float:
     """The lowest acceptable mean of `n_runs` runs.
 
-    >>> round(floor({"mean": 0.80, "std": 0.02, "n": 5}, 3), 4)
-    0.7635
-    >>> round(floor({"mean": 0.80, "std": 0.001, "n": 5}, 3), 4)  # std below MIN_STD
-    0.7817
+    >>> round(floor({"mean": 0.80, "std": 0.02, "n": 5}, 3), 4)  # 0.80 - 2.2 * 0.02 * sqrt(1/3 + 1/5)
+    0.7679
+    >>> round(floor({"mean": 0.80, "std": 0.001, "n": 5}, 3), 4)  # std below MIN_STD: 0.01 is used
+    0.7839
     """
     se = max(baseline_summary["std"], MIN_STD) * math.sqrt(1 / n_runs + 1 / baseline_summary["n"])
     return baseline_summary["mean"] - FLOOR_STANDARD_ERRORS * se
@@ -108,9 +111,6 @@ def judge(runs: list[dict], baseline: dict) -> dict:
         if mean < low:
             verdict = "fail"
             reasons.append(f"mean {m} {mean:.4f} is below the floor {low:.4f}")
-        if p is not None and p < P_THRESHOLD:
-            verdict = "fail"
-            reasons.append(f"{m} is lower than the baseline (Welch one-sided p = {p:.4f} < {P_THRESHOLD})")
         rows[m] = {"baseline_mean": base["mean"], "baseline_std": base["std"], "baseline_n": base["n"],
                    "mean": mean, "difference": mean - base["mean"], "floor": low, "p_value": p, "verdict": verdict}
     return {

@@ -24,6 +24,24 @@ def test_minilm_course_recipe_reaches_the_known_accuracy(glue_dir, tmp_path):
     assert result["metrics"]["f1"] >= 0.84
 
 
+def test_minilm_sst2_the_courses_exercise(glue_dir, tmp_path):
+    """SST-2 sized for a CPU: one epoch over its first 4,000 training rows (of 67,349), all 872 validation rows."""
+    result, _ = run(MINILM_PRESET.replace(task="sst2", epochs=1, limit=4000, seed=42), data_dir=glue_dir,
+                    runs_dir=tmp_path, verbose=2)
+    assert result["num_examples"] == {"train": 4000, "validation": 872}
+    assert not result["collapsed"]
+    assert result["metrics"]["accuracy"] >= 0.85
+
+
+def test_minilm_stsb_regression(glue_dir, tmp_path):
+    """STS-B sized for a CPU: three epochs over its first 2,000 training rows (of 5,749), all 1,500 validation rows."""
+    result, _ = run(MINILM_PRESET.replace(task="stsb", limit=2000, seed=42), data_dir=glue_dir, runs_dir=tmp_path,
+                    verbose=2)
+    assert result["num_examples"] == {"train": 2000, "validation": 1500}
+    assert result["logits_shape"] == [1500, 1] and not result["collapsed"]
+    assert result["metrics"]["pearson"] >= 0.80 and result["metrics"]["spearmanr"] >= 0.80
+
+
 def test_deterministic_short_real_run_is_bit_identical(glue_dir, tmp_path):
     import subprocess
     import sys
