@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -17,15 +18,34 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "verbatim", False):
         # Before anything imports TensorFlow. --verbatim keeps TF's own default, as the course gets it.
         runtime.prefer_onednn()
+    if args.debug:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     try:
         return args.command(args)
     except GlueReproError as err:
+        if args.debug:
+            raise
         print(f"glue-repro: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        print(f"glue-repro: {interrupted_line(interrupt)}", file=sys.stderr)
+        return 130
+
+
+def interrupted_line(interrupt: KeyboardInterrupt) -> str:
+    """What an interrupted command says: nothing was written, or which seeds finished."""
+    finished = getattr(interrupt, "finished", None)
+    if not finished:
+        return "interrupted; no result written"
+    seeds = ", ".join(str(seed) for seed, _ in finished)
+    return (f"interrupted; seeds {seeds} finished ({', '.join(str(path) for _, path in finished)}); "
+            "run the same command with --resume to run the rest and write the aggregate")
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="glue-repro", description=__doc__)
+    top.add_argument("--debug", action="store_true",
+                     help="show the traceback behind an error, and TensorFlow's own logs")
     commands = top.add_subparsers(required=True)
     run = commands.add_parser("run", help="fine-tune and evaluate on a GLUE task, write a result file")
     run.add_argument("--preset", default="minilm", choices=sorted(PRESETS), help="recipe preset (default: minilm)")
@@ -36,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
     seeds.add_argument("--seed", type=int, help="one run with this seed (default: the preset's, 42)")
     seeds.add_argument("--seeds", help="one run per seed, then an aggregate: '1,2,3' or '1-5'")
     seeds.add_argument("--num-seeds", type=int, help="same as --seeds 1-N")
+    run.add_argument("--resume", action="store_true",
+                     help="with --seeds: reuse each seed's healthy result of the same recipe in --results-dir")
     run.add_argument("--epochs", type=int)
     run.add_argument("--batch-size", type=int)
     run.add_argument("--learning-rate", type=float)
@@ -127,7 +149,6 @@ def run_command(args) -> int:
     from pathlib import Path
 
     from glue_repro import multiseed
-    from glue_repro.run import run
 
     config = config_from(args)
     verbose = "auto" if args.verbose is None else args.verbose
@@ -136,21 +157,42 @@ def run_command(args) -> int:
         if args.num_seeds < 1:
             raise GlueReproError(f"--num-seeds {args.num_seeds}: must be >= 1")
         seeds = list(range(1, args.num_seeds + 1))
+    if args.resume and seeds is None:
+        raise GlueReproError("--resume: only with --seeds or --num-seeds")
+    check_paths(args, config)
+    from glue_repro.run import run  # loads TensorFlow
+
     if seeds is None:
         result, path = run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir), verbose=verbose)
         print_summary(result, path)
         return 0
     summary, path = multiseed.run_seeds(config, seeds, data_dir=args.data_dir, runs_dir=Path(args.results_dir),
-                                        aggregates_dir=Path(args.aggregates_dir), verbose=verbose)
+                                        aggregates_dir=Path(args.aggregates_dir), verbose=verbose,
+                                        resume=args.resume)
     print_aggregate(summary, path)
     return 0
+
+
+def check_paths(args, config) -> None:
+    """The folders and model a command reads or writes, checked before TensorFlow loads."""
+    from glue_repro import model
+
+    for flag in ("results_dir", "aggregates_dir"):
+        value = getattr(args, flag, None)
+        if value and Path(value).exists() and not Path(value).is_dir():
+            raise GlueReproError(f"--{flag.replace('_', '-')} {value}: exists and is not a folder")
+    data_dir = args.data_dir or os.environ.get("GLUE_DIR")
+    if data_dir and not Path(data_dir).is_dir():
+        where = "--data-dir" if args.data_dir else "GLUE_DIR"
+        raise GlueReproError(f"{data_dir}: data folder does not exist (set by {where})")
+    model.check_source(config.recipe.model)
 
 
 def print_summary(result: dict, path) -> None:
     t = result["timing"]
     rows = [
         ("task", result["task"]),
-        ("preset", result["config"]["preset"]),
+        ("preset", result["label"]),
         ("seed", result["seed"]),
         *((name, f"{value:.4f}") for name, value in result["metrics"].items()),
         ("collapsed", "yes" if result["collapsed"] else "no"),
@@ -167,13 +209,16 @@ def print_summary(result: dict, path) -> None:
 def lr_decay_command(args) -> int:
     from pathlib import Path
 
-    from glue_repro import lr_decay, multiseed
+    from glue_repro import multiseed
 
     if args.eval_every < 1 or args.train_rows < 0:
         raise GlueReproError("--eval-every must be >= 1 and --train-rows >= 0")
     config = preset(args.preset).replace(epochs=args.epochs, limit=args.limit)
     if args.task:
         config = config.replace(task=args.task)
+    check_paths(args, config)
+    from glue_repro import lr_decay  # loads TensorFlow
+
     experiment = Experiment(
         config=config, seeds=tuple(multiseed.parse_seeds(args.seeds)), train_rows=args.train_rows or None,
         epochs=args.epochs, eval_every=args.eval_every, target=args.target, loss_target=args.loss_target,
@@ -226,11 +271,17 @@ def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
             expanded.append(path)
     for path in expanded:
         data = results.read_json(path, "result file")
-        listed = [Path(f) for f in data["files"]] if "files" in data else [path]
+        listed = [_listed(path, f) for f in data["files"]] if "files" in data else [path]
         for file in listed:
             runs.append(results.read(file))
             files.append(file)
     return runs, files
+
+
+def _listed(aggregate: Path, name: str) -> Path:
+    """A run an aggregate lists: relative to the aggregate's folder (older ones: to the working directory)."""
+    beside = aggregate.parent / name
+    return beside if beside.exists() or Path(name).is_absolute() else Path(name)
 
 
 def baseline_command(args) -> int:

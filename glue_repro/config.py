@@ -8,7 +8,9 @@ the preset it came from.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
@@ -103,6 +105,19 @@ class RunConfig:
     @property
     def eval_batch_size(self) -> int:
         return self.speed.predict_batch_size or self.recipe.batch_size
+
+    @property
+    def label(self) -> str:
+        """The preset's name, or `<preset>+<model>` when the model is not the preset's own.
+
+        >>> MINILM_PRESET.label, MINILM_PRESET.replace(model="/models/all-mpnet-base-v2/").label
+        ('minilm', 'minilm+all-mpnet-base-v2')
+        """
+        own = PRESETS.get(self.preset)
+        if own is None or own.recipe.model == self.recipe.model:
+            return self.preset
+        name = Path(self.recipe.model.rstrip("/")).name
+        return f"{self.preset}+{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
 
     def replace(self, **changes) -> RunConfig:
         """A copy with fields changed by name, whichever part they belong to.

@@ -169,7 +169,7 @@ def _label(text: str, spec: TaskSpec, path: Path, line: int):
 def _read_msr(folder: Path, spec: TaskSpec) -> dict[str, list[dict]]:
     dev_ids = _read_dev_ids(folder / MSR_FILES["dev_ids"])
     train, validation, seen = [], [], set()
-    for ids, row in _read_msr_table(folder / MSR_FILES["train"], spec):
+    for ids, row in _read_msr_table(folder / MSR_FILES["train"], spec, labelled=True):
         if ids in dev_ids:
             validation.append(row)
             seen.add(ids)
@@ -181,7 +181,7 @@ def _read_msr(folder: Path, spec: TaskSpec) -> dict[str, list[dict]]:
             f"{folder / MSR_FILES['dev_ids']} line {dev_ids[missing[0]]}: pair {missing[0]} "
             f"is not in {MSR_FILES['train']}"
         )
-    test = [row for _, row in _read_msr_table(folder / MSR_FILES["test"], spec)]
+    test = [row for _, row in _read_msr_table(folder / MSR_FILES["test"], spec, labelled=False)]
     return {"train": train, "validation": validation, "test": test}
 
 
@@ -200,15 +200,18 @@ def _read_dev_ids(path: Path) -> dict[tuple[str, str], int]:
     return ids
 
 
-def _read_msr_table(path: Path, spec: TaskSpec) -> list[tuple[tuple[str, str], dict]]:
-    """An MSR paraphrase file as (id pair, row) items; `idx` is the row's position in the file."""
+def _read_msr_table(path: Path, spec: TaskSpec, labelled: bool) -> list[tuple[tuple[str, str], dict]]:
+    """An MSR paraphrase file as (id pair, row) items; `idx` is the row's position in the file.
+
+    The train file must have labels; the test file's are read when it has them (the MSR one does).
+    """
     rows = []
     with _LineFile(path) as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None:
             raise GlueReproError(f"{path}: file is empty")
-        needed = {k: v for k, v in MSR_COLUMNS.items() if k != "label" or v in header}
+        needed = {k: v for k, v in MSR_COLUMNS.items() if k != "label" or labelled or v in header}
         for name in needed.values():
             if name not in header:
                 raise GlueReproError(f"{path} line 1: missing column {name!r} (header: {header!r})")

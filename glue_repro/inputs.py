@@ -27,6 +27,19 @@ def tokenize(splits: datasets.DatasetDict, tokenizer, spec: TaskSpec, max_length
     return splits.map(encode, batched=True, desc="tokenize")
 
 
+def count_truncated(splits: datasets.DatasetDict, tokenized: datasets.DatasetDict, tokenizer, spec: TaskSpec,
+                    max_length: int | None) -> dict[str, int]:
+    """Rows per split that truncation cut: those at the length limit that are longer untruncated."""
+    limit = max_length or tokenizer.model_max_length
+    counts = {}
+    for name, split in tokenized.items():
+        at_limit = [i for i, ids in enumerate(split["input_ids"]) if len(ids) >= limit]
+        rows = splits[name].select(at_limit)
+        full = tokenizer(*[list(rows[c]) for c in spec.text_columns])["input_ids"] if at_limit else []
+        counts[name] = sum(len(ids) > limit for ids in full)
+    return counts
+
+
 def model_columns(tokenizer) -> list[str]:
     """The tokenizer outputs the model takes (e.g. input_ids, token_type_ids, attention_mask)."""
     return list(tokenizer.model_input_names)

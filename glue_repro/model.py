@@ -14,6 +14,7 @@ from pathlib import Path
 from glue_repro.errors import GlueReproError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+TINY = "tiny"
 
 
 def resolve(model: str) -> str:
@@ -30,11 +31,76 @@ def resolve(model: str) -> str:
     return str(Path(spec.origin).parent / sub)
 
 
+WEIGHT_FILES = ("tf_model.h5", "model.safetensors")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+
+
+def check_source(model: str) -> None:
+    """Fail with one line, before TensorFlow loads, on a local model that cannot be loaded.
+
+    A Hub id (anything that is not an existing path, a path-like name or a package) passes:
+    only the Hub can say whether it exists.
+    """
+    if model == TINY:
+        return
+    path = Path(resolve(model))
+    if not (path.exists() or model.startswith((".", "/", "~", "package:"))):
+        return
+    if not path.is_dir():
+        raise GlueReproError(f"model {model!r}: folder {path} does not exist")
+    if not (path / "config.json").is_file():
+        raise GlueReproError(f"{path}: no config.json: not a model folder")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise GlueReproError(f"{path}: no {' or '.join(WEIGHT_FILES)} to load")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise GlueReproError(f"{path}: no tokenizer files (one of {', '.join(TOKENIZER_FILES)})")
+
+
+def weights_sha256(model: str) -> dict[str, str]:
+    """SHA-256 of the weight files a local model is loaded from; {} for a Hub id or "tiny"."""
+    if model == TINY:
+        return {}
+    path = Path(resolve(model))
+    if not path.is_dir():
+        return {}
+    return {name: _sha256(path / name) for name in WEIGHT_FILES if (path / name).is_file()}
+
+
+def source(model: str, classifier) -> dict:
+    """Where a built classifier's weights came from (results.ModelSource)."""
+    from importlib import metadata
+
+    folder = None if model == TINY else Path(resolve(model))
+    local = folder is not None and folder.is_dir()
+    package = None
+    if model.startswith("package:"):
+        module = model.removeprefix("package:").partition("/")[0]
+        dist = metadata.packages_distributions().get(module, [module.replace("_", "-")])[0]
+        package = f"{dist} {metadata.version(dist)}"
+    return {
+        "name": model,
+        "path": str(folder.resolve()) if local else None,
+        "weights_sha256": weights_sha256(model),
+        "revision": None if local or model == TINY else getattr(classifier.config, "_commit_hash", None),
+        "package": package,
+    }
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_tokenizer(model: str):
     """The checkpoint's tokenizer; for "tiny", a character-level WordPiece BERT tokenizer."""
     from transformers import AutoTokenizer, BertTokenizerFast
 
-    if model == "tiny":
+    if model == TINY:
         return BertTokenizerFast(vocab_file=_tiny_vocab_file(), do_lower_case=True)
     try:
         return AutoTokenizer.from_pretrained(resolve(model))

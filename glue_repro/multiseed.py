@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from glue_repro import results, stats
@@ -34,19 +35,52 @@ def aggregate(runs: list[dict], files: list[str] | None = None) -> dict:
 
 
 def run_seeds(config: RunConfig, seeds: list[int], data_dir=None, runs_dir: Path = results.RUNS_DIR,
-              aggregates_dir: Path = results.AGGREGATES_DIR, verbose="auto") -> tuple[dict, Path]:
-    """One run per seed (each keeps its own result file), then the aggregate file."""
+              aggregates_dir: Path = results.AGGREGATES_DIR, verbose="auto", resume: bool = False,
+              log=print) -> tuple[dict, Path]:
+    """One run per seed (each keeps its own result file), then the aggregate file.
+
+    With `resume`, a seed that already has a healthy result of the same recipe in `runs_dir`
+    is not run again. Interrupted, it raises KeyboardInterrupt with `finished`: the
+    (seed, path) of every result written so far.
+    """
     from glue_repro.run import run
 
-    runs, files = [], []
-    for seed in seeds:
-        result, path = run(config.replace(seed=seed), data_dir=data_dir, runs_dir=runs_dir, verbose=verbose)
-        runs.append(result)
-        files.append(str(path))
-    summary = aggregate(runs, files)
+    done = finished_runs(config, runs_dir) if resume else {}
+    finished = []
+    try:
+        for k, seed in enumerate(seeds, start=1):
+            if seed in done:
+                result, path = done[seed]
+                log(f"seed {seed} ({k}/{len(seeds)}): reusing {path}")
+            else:
+                log(f"seed {seed} ({k}/{len(seeds)})")
+                result, path = run(config.replace(seed=seed), data_dir=data_dir, runs_dir=runs_dir, verbose=verbose)
+            finished.append((seed, path, result))
+    except KeyboardInterrupt as interrupt:
+        interrupt.finished = [(seed, path) for seed, path, _ in finished]
+        raise
+    aggregates_dir = Path(aggregates_dir)
+    files = [os.path.relpath(path, aggregates_dir) for _, path, _ in finished]
+    summary = aggregate([result for _, _, result in finished], files)
     seeds_label = "-".join(map(str, seeds)) if len(seeds) <= 6 else f"{len(seeds)}seeds"
     stem = results.stem(config.recipe.task, config.preset, f"seeds{seeds_label}")
-    return summary, results.write_new(summary, Path(aggregates_dir), stem)
+    return summary, results.write_new(summary, aggregates_dir, stem)
+
+
+def finished_runs(config: RunConfig, runs_dir: Path) -> dict[int, tuple[dict, Path]]:
+    """Healthy results in `runs_dir` of this preset and recipe, by seed (the newest of each)."""
+    from glue_repro.errors import GlueReproError
+
+    recipe, found = recipe_of(config.to_dict()), {}
+    for path in sorted(Path(runs_dir).glob("*.json")):
+        try:
+            result = results.read(path)
+        except GlueReproError:
+            continue  # not a run's result (a gate verdict, say)
+        same = result["config"]["preset"] == config.preset and recipe_of(result["config"]) == recipe
+        if same and not result["collapsed"]:
+            found[result["seed"]] = (result, path)
+    return found
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -16,8 +16,11 @@ from typing import TypedDict
 
 from glue_repro.runtime import onednn_enabled
 
-SCHEMA_VERSION = 2  # 2: task-generic metrics, config split into recipe and speed
-VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy")
+# 2: every GLUE task (task, metrics_by_split), config as preset/recipe/speed/seed;
+# 3: label, model (weights' provenance), truncated
+SCHEMA_VERSION = 3
+VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy", "scikit-learn",
+                      "scipy", "safetensors", "tokenizers")
 
 # Where each kind of result goes, relative to the working directory.
 RESULTS_DIR = Path("results")
@@ -42,6 +45,14 @@ class Device(TypedDict):
     onednn: bool  # TensorFlow's oneDNN CPU kernels on (TF_ENABLE_ONEDNN_OPTS, read at import)
 
 
+class ModelSource(TypedDict):
+    name: str  # as given: Hub id, folder, package:<module>/<dir> or "tiny"
+    path: str | None  # the local folder read, None for a Hub id or "tiny"
+    weights_sha256: dict[str, str]  # weight file name -> SHA-256 of the local files read
+    revision: str | None  # the Hub commit the weights came from (None when local)
+    package: str | None  # "<distribution> <version>" for a package:<module>/<dir> model
+
+
 class Git(TypedDict):
     commit: str | None  # HEAD of the suite's repository, None outside a checkout
     dirty: bool | None  # uncommitted changes in the checkout
@@ -51,11 +62,14 @@ class Result(TypedDict):
     schema_version: int  # bumped on any incompatible change to this layout
     created: str  # UTC time the run finished, ISO 8601
     task: str  # the GLUE task (tasks.TASKS), also in config.recipe
+    label: str  # the preset's name, or <preset>+<model> when --model replaced the preset's model
     config: dict  # the full RunConfig of the run: preset, recipe, speed, seed
+    model: ModelSource  # what was learned from: the weights' checksums, Hub revision or package version
     seed: int  # the seed of Python, numpy and TensorFlow (also in config)
     deterministic: bool  # whether TF op determinism was on
     data: dict  # DataSource: Hub repo and revision, or local folder with file checksums
     num_examples: dict[str, int]  # rows per split actually used (after --limit)
+    truncated: dict[str, int]  # rows per split cut to the maximum length by the tokenizer
     metrics: dict[str, float]  # the task's GLUE metric on its (first) validation split
     metrics_by_split: dict[str, dict[str, float]]  # the same for every validation split (MNLI has two)
     collapsed: bool  # constant predictions: one class for every row, or near-constant scores
@@ -146,7 +160,7 @@ def stem(*parts: str) -> str:
 
 
 def run_stem(config) -> str:
-    return stem(config.recipe.task, config.preset, f"seed{config.seed}")
+    return stem(config.recipe.task, config.label, f"seed{config.seed}")
 
 
 def read_json(path: Path, what: str) -> dict:
@@ -169,7 +183,13 @@ def write_new(data: dict, folder: Path, stem: str) -> Path:
 
     The file appears whole or not at all (written to a temporary file, then hard-linked
     into place), and an existing file is never replaced: a taken name gets a -2, -3 suffix.
+    Where the file system has no hard links, the file is created exclusively and written
+    in place; a failed write then removes only the file it created.
     """
+    from glue_repro.errors import GlueReproError
+
+    if folder.exists() and not folder.is_dir():
+        raise GlueReproError(f"{folder}: exists and is not a folder (results go into a folder)")
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".tmp")
@@ -181,35 +201,65 @@ def write_new(data: dict, folder: Path, stem: str) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        for n in range(1, 10_000):
-            path = folder / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
+        for path in _free_names(folder, stem):
             try:
                 os.link(tmp, path)  # fails if the name exists: never overwrite
                 return path
             except FileExistsError:
                 continue
+            except OSError:  # no hard links here (some network and FAT file systems)
+                return _write_exclusive(text, folder, stem)
         raise FileExistsError(f"{folder}: no free name for {stem}")
     finally:
         os.unlink(tmp)
 
 
+def _free_names(folder: Path, stem: str):
+    for n in range(1, 10_000):
+        yield folder / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
+
+
+def _write_exclusive(text: str, folder: Path, stem: str) -> Path:
+    """Create the first free name exclusively and write it; never replaces a file."""
+    for path in _free_names(folder, stem):
+        try:
+            f = open(path, "x")
+        except FileExistsError:
+            continue
+        try:
+            with f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            path.unlink()
+            raise
+        return path
+    raise FileExistsError(f"{folder}: no free name for {stem}")
+
+
 def read(path: Path) -> dict:
-    """A run's result file, schema version 1 (MRPC only) upgraded to the current layout."""
+    """A run's result file, in the current layout whichever schema version wrote it."""
     from glue_repro.errors import GlueReproError
 
-    data = read_json(path, "result file")
-    if data.get("schema_version") == 1:
-        data = upgrade_v1(data)
+    data = upgrade(read_json(path, "result file"))
     missing = [key for key in Result.__annotations__ if key not in data]
     if missing:
         raise GlueReproError(f"{path}: result file lacks field(s) {', '.join(missing)}")
     return data
 
 
-def upgrade_v1(data: dict) -> dict:
-    """Schema 1 (MRPC only, a flat config) in the current layout; the file itself is left as it is."""
+def upgrade(data: dict) -> dict:
+    """A result of an older schema in the current layout, unknown fields None; the file is left as it is.
+
+    `schema_version` keeps the version that wrote it.
+    """
     from glue_repro.config import from_dict
 
-    upgraded = {"task": "mrpc", **data, "config": from_dict(data["config"]).to_dict()}
-    upgraded.setdefault("metrics_by_split", {"validation": data.get("metrics")})
-    return {key: upgraded.get(key) for key in Result.__annotations__} | {"schema_version": 1}
+    version = data.get("schema_version")
+    if version == 1:  # MRPC only, a flat config
+        data = {"task": "mrpc", "metrics_by_split": {"validation": data.get("metrics")}, **data,
+                "config": from_dict(data["config"]).to_dict()}
+    if version in (1, 2):  # early schema-1 files also lack logits_sha256 and predictions
+        data = {key: None for key in Result.__annotations__} | {"label": data["config"]["preset"]} | data
+    return data

@@ -61,11 +61,14 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
         schema_version=results.SCHEMA_VERSION,
         created=results.now(),
         task=spec.name,
+        label=config.label,
         config=config.to_dict(),
+        model=model.source(recipe.model, p.classifier),
         seed=config.seed,
         deterministic=config.speed.deterministic,
         data=vars(p.source),
         num_examples={split: len(rows) for split, rows in p.splits.items()},
+        truncated=inputs.count_truncated(p.splits, p.tokenized, p.tokenizer, spec, recipe.max_length),
         metrics=by_split[first],
         metrics_by_split=by_split,
         collapsed=metric.is_collapsed(spec, predictions),
@@ -137,6 +140,10 @@ def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int):
     """The classifier with the task's head, compiled with the recipe's optimizer, schedule and loss."""
     name = config.recipe.model
     classifier = model.build_model(name, num_labels=spec.num_labels, vocab_size=len(tokenizer))
+    positions = getattr(classifier.config, "max_position_embeddings", None)
+    if config.recipe.max_length and positions and config.recipe.max_length > positions:
+        raise GlueReproError(f"config field max_length={config.recipe.max_length}: above the {positions} positions "
+                             f"model {name!r} has embeddings for")
     if config.speed.cls_only_last_layer and not last_layer.cls_only_last_layer(classifier):
         raise GlueReproError(f"model {name!r}: cls_only_last_layer needs a BERT-style encoder; "
                              "pass --no-cls-only-last-layer")

@@ -92,3 +92,23 @@ def test_replace_routes_fields_and_refuses_unknown_ones():
         TINY_PRESET.replace(epoch=2)
     with pytest.raises(GlueReproError, match="config field task='mnrl'"):
         TINY_PRESET.replace(task="mnrl")
+
+
+def test_without_hard_links_the_result_is_still_written_and_nothing_overwritten(tmp_path, monkeypatch):
+    import errno
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(results.os, "link", no_links)
+    first = results.write_new({"n": 1}, tmp_path, "run")
+    second = results.write_new({"n": 2}, tmp_path, "run")
+    assert (first.name, second.name) == ("run.json", "run-2.json")
+    assert json.loads(first.read_text()) == {"n": 1} and json.loads(second.read_text()) == {"n": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run-2.json", "run.json"]  # no temporary left
+
+
+def test_results_folder_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(GlueReproError, match="taken: exists and is not a folder"):
+        results.write_new({"n": 1}, tmp_path / "taken", "run")
