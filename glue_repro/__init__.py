@@ -4,6 +4,5 @@ import os
 
 # transformers' TF models need Keras 2 (tf-keras); this must precede any TensorFlow import.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"

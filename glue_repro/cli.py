@@ -18,8 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "verbatim", False):
         # Before anything imports TensorFlow. --verbatim keeps TF's own default, as the course gets it.
         runtime.prefer_onednn()
-    if args.debug:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    runtime.quiet_third_party(debug=args.debug)
     try:
         return args.command(args)
     except GlueReproError as err:

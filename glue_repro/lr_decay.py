@@ -36,17 +36,9 @@ class Curves(tf_keras.callbacks.Callback):
         super().__init__()
         self.spec, self.inputs, self.references, self.every = spec, inputs, np.asarray(references), every
         self.step, self.train_loss, self.evals = 0, [], []
-        self._previous_mean = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._batches, self._previous_mean = 0, 0.0
 
     def on_train_batch_end(self, batch, logs=None):
-        # Keras reports the running mean over the epoch; recover this step's own loss from it.
-        self._batches += 1
-        mean = float(logs["loss"])
-        self.train_loss.append(self._batches * mean - (self._batches - 1) * self._previous_mean)
-        self._previous_mean = mean
+        self.train_loss.append(float(logs["batch_loss"]))  # this step's own loss (train.BatchLoss)
         self.step += 1
         if self.step % self.every == 0:
             self.evaluate()
@@ -84,7 +76,7 @@ def train_arm(experiment: Experiment, arm: str, seed: int, data_dir=None, verbos
     # Each arm builds a fresh model, so predict's XLA compiles (one per validation batch shape)
     # would not pay back over a short arm's few validation passes.
     config = experiment.config.replace(seed=seed, epochs=experiment.epochs, xla_predict=False, **ARMS[arm])
-    p = prepare(config, data_dir, train_rows=experiment.train_rows)
+    p = prepare(config, data_dir, train_rows=experiment.train_rows, batch_loss=True)
     primary, target, loss_target = targets(experiment)
     curves = Curves(p.spec, p.inputs, p.splits[p.spec.validation_splits[0]]["label"], experiment.eval_every)
     start = time.perf_counter()

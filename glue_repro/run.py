@@ -90,11 +90,12 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
     return result, results.write_new(result, Path(runs_dir), results.run_stem(config))
 
 
-def prepare(config: RunConfig, data_dir=None, train_rows: int | None = None) -> Prepared:
+def prepare(config: RunConfig, data_dir=None, train_rows: int | None = None, batch_loss: bool = False) -> Prepared:
     """Seed, load, tokenize and build: what `run`, `lr-decay` and the benchmarks share.
 
     Args:
         train_rows: keep only the first N training rows (on top of the recipe's limit).
+        batch_loss: report each training step's own loss (train.BatchLoss).
     """
     setup(config)
     spec = task(config.recipe.task)
@@ -104,7 +105,7 @@ def prepare(config: RunConfig, data_dir=None, train_rows: int | None = None) -> 
     tokenizer = model.load_tokenizer(config.recipe.model)
     tokenized = inputs.tokenize(splits, tokenizer, spec, config.recipe.max_length)
     fed = inputs.tf_datasets(config, tokenized, tokenizer, spec.validation_splits[0])
-    classifier = build(config, spec, tokenizer, fed.steps_per_epoch)
+    classifier = build(config, spec, tokenizer, fed.steps_per_epoch, batch_loss)
     return Prepared(config, spec, splits, source, tokenizer, tokenized, fed, classifier)
 
 
@@ -136,7 +137,7 @@ def load(config: RunConfig, data_dir=None) -> tuple[datasets.DatasetDict, data.D
     return datasets.DatasetDict(kept), source
 
 
-def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int):
+def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int, batch_loss: bool = False):
     """The classifier with the task's head, compiled with the recipe's optimizer, schedule and loss."""
     name = config.recipe.model
     classifier = model.build_model(name, num_labels=spec.num_labels, vocab_size=len(tokenizer))
@@ -147,6 +148,6 @@ def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int):
     if config.speed.cls_only_last_layer and not last_layer.cls_only_last_layer(classifier):
         raise GlueReproError(f"model {name!r}: cls_only_last_layer needs a BERT-style encoder; "
                              "pass --no-cls-only-last-layer")
-    train.compile_model(classifier, config, steps_per_epoch)
+    train.compile_model(classifier, config, steps_per_epoch, batch_loss)
     return classifier
 

@@ -23,3 +23,16 @@ def onednn_enabled() -> bool:
     from tensorflow.python.util import _pywrap_util_port
 
     return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def quiet_third_party(debug: bool = False) -> None:
+    """Keep TensorFlow's C++ logs (the CUDA probe on a CPU machine among them), tokenize progress
+    bars and transformers' advisory banners off stderr, unless debugging or the environment chose.
+
+    They are read when those libraries load, so this must run before they are imported.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "3")
+    if not debug:
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")

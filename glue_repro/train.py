@@ -34,8 +34,34 @@ def loss_and_metrics(spec: TaskSpec) -> tuple:
     return tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True), ["accuracy"]
 
 
-def compile_model(model, config: RunConfig, steps_per_epoch: int) -> None:
-    """Adam on the schedule over all training steps, and the task's loss."""
+class BatchLoss(tf_keras.metrics.Metric):
+    """The loss of the latest training batch alone.
+
+    Keras' own `loss` in the logs is a running mean over the epoch, weighted by batch size,
+    from which one step's loss cannot be recovered when batch sizes differ.
+    """
+
+    def __init__(self, loss_fn, name="batch_loss"):
+        super().__init__(name=name)
+        self.loss_fn = loss_fn
+        self.value = self.add_weight(name="value", initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.value.assign(tf.cast(self.loss_fn(y_true, y_pred, sample_weight), self.dtype))
+
+    def result(self):
+        return tf.identity(self.value)
+
+    def reset_state(self):
+        self.value.assign(0.0)
+
+
+def compile_model(model, config: RunConfig, steps_per_epoch: int, batch_loss: bool = False) -> None:
+    """Adam on the schedule over all training steps, and the task's loss.
+
+    Args:
+        batch_loss: also report each step's own loss as `batch_loss` (see BatchLoss).
+    """
     recipe, speed = config.recipe, config.speed
     total_steps = steps_per_epoch * recipe.epochs
     # Keras' own default compiles the update with XLA on a GPU; deterministic runs use no XLA at all.
@@ -45,6 +71,8 @@ def compile_model(model, config: RunConfig, steps_per_epoch: int) -> None:
         # tensor, the word embeddings included. Fused, it is the same update in one pass.
         optimizer.jit_compile = True
     loss, metrics = loss_and_metrics(task(recipe.task))
+    if batch_loss:
+        metrics = [*metrics, BatchLoss(loss)]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=speed.xla)
     if speed.xla_predict and not speed.xla:
         # Keras' jit_compile would compile training too; wrapping the predict step compiles

@@ -111,3 +111,42 @@ def test_cli_lr_decay_on_a_regression_task(glue_dir, tmp_path, capsys):
         assert set(run["final"]) == {"loss", "pearson", "spearmanr"}
         assert run["steps_to_loss"] is None
     assert "pearson" in capsys.readouterr().out
+
+
+def test_curves_record_each_steps_own_loss(small_pairs):
+    """Against the loss computed by hand before each update, with a partial last batch (4, 4, 4, 1 rows)."""
+    import tf_keras
+
+    from glue_repro import bucketing, inputs, model, train
+    from glue_repro.config import TINY_PRESET
+
+    # a large constant rate, so that the loss moves between steps
+    spec = TASKS["mrpc"]
+    config = TINY_PRESET.replace(deterministic=True, schedule="constant", learning_rate=3e-2)
+    tokenizer = model.load_tokenizer("tiny")
+    tokenized = inputs.tokenize(small_pairs, tokenizer, spec, 32)
+    rows = bucketing.eval_dataset(tokenized["train"], inputs.model_columns(tokenizer), 4, tokenizer.pad_token_id)
+    batches = list(rows.dataset)  # fixed order: the same batches in every pass
+    assert [len(y) for _, y in batches] == [4, 4, 4, 1]
+
+    def fresh():
+        tf_keras.utils.set_random_seed(0)
+        classifier = model.build_model("tiny", vocab_size=len(tokenizer))
+        for layer in classifier.submodules:  # no dropout: the training forward pass equals inference's
+            if isinstance(layer, tf_keras.layers.Dropout):
+                layer.rate = 0.0
+        train.compile_model(classifier, config, steps_per_epoch=len(batches), batch_loss=True)
+        return classifier
+
+    by_hand, classifier = [], fresh()
+    for x, y in batches:
+        by_hand.append(metric.loss(spec, classifier(x, training=False).logits.numpy(), y.numpy()))
+        classifier.train_on_batch(x, y)
+
+    curves = lr_decay.Curves(spec, rows, np.zeros(13), every=1000)
+    curves.evaluate = lambda: None  # only the training losses matter here
+    fresh().fit(rows.dataset, epochs=1, callbacks=[curves], verbose=0)
+    assert curves.train_loss == pytest.approx(by_hand, rel=1e-4)  # float32 training, float64 by hand
+    running = np.cumsum([loss * len(y) for loss, (_, y) in zip(by_hand, batches)]) / np.cumsum([4, 4, 4, 1])
+    assert np.ptp(by_hand) > 0.05
+    assert not np.allclose(curves.train_loss[1:], running[1:], rtol=1e-3)  # not Keras' running mean
