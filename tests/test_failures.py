@@ -1,7 +1,6 @@
 """Known failure classes: one line naming the file, flag or field, exit 2 (130 when interrupted), no result file."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
