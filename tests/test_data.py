@@ -50,6 +50,9 @@ def test_glue_tsv_layout_gives_same_rows(mrpc, tmp_path):
     for split in ("train", "validation", "test"):
         assert splits[split]["sentence1"] == mrpc[split]["sentence1"]
         assert splits[split]["label"] == mrpc[split]["label"]
+        # what differs, as the README says: idx counts rows of each tsv file, not of the MSR train file
+        assert splits[split]["idx"] == list(range(len(mrpc[split])))
+    assert mrpc["validation"]["idx"][:3] != [0, 1, 2]
 
 
 def test_glue_tsv_test_without_labels_gets_minus_one(tmp_path):
