@@ -9,6 +9,7 @@ from pathlib import Path
 
 from glue_repro import results, runtime
 from glue_repro.config import COURSE_SPEED, INPUT_PIPELINES, PRECISIONS, PRESETS, Experiment, preset
+from glue_repro.distribute import STRATEGIES
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
 
@@ -78,6 +79,11 @@ def parser() -> argparse.ArgumentParser:
                      help="XLA-compile predict's forward pass only (default off; never with --deterministic)")
     run.add_argument("--xla-optimizer", action=argparse.BooleanOptionalAction, default=None,
                      help="XLA-compile Adam's update on the CPU too (default on; off with --deterministic)")
+    run.add_argument("--strategy", choices=STRATEGIES,
+                     help="tf.distribute: default (one device), mirrored (every local GPU, or --cpu-replicas "
+                          "logical CPUs), multiworker (the cluster in TF_CONFIG); --batch-size stays the global batch")
+    run.add_argument("--cpu-replicas", type=int, help="mirrored without GPUs: split the CPU into N devices")
+    run.add_argument("--backup-dir", help="back up training there each epoch; rerun the same command to resume")
     run.add_argument("--precision", choices=PRECISIONS)
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
@@ -89,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
     decay = commands.add_parser("lr-decay", help="constant Adam 1e-3 / 5e-5 vs polynomial decay, same seeds and data")
     decay.add_argument("--preset", default="minilm", choices=sorted(PRESETS))
     decay.add_argument("--task", choices=list(TASKS), help="GLUE task (default: the preset's, mrpc)")
+    decay.add_argument("--strategy", choices=STRATEGIES, default="default", help="tf.distribute strategy")
+    decay.add_argument("--cpu-replicas", type=int, default=1, help="mirrored without GPUs: logical CPUs")
     decay.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
     decay.add_argument("--seeds", default="1,2,3", help="e.g. '1,2,3' (default) or '1-5'")
     decay.add_argument("--train-rows", type=int, default=Experiment.train_rows,
@@ -158,12 +166,19 @@ def run_command(args) -> int:
         seeds = list(range(1, args.num_seeds + 1))
     if args.resume and seeds is None:
         raise GlueReproError("--resume: only with --seeds or --num-seeds")
+    if args.backup_dir and seeds is not None:
+        raise GlueReproError("--backup-dir: one run at a time (use --resume for several seeds)")
     check_paths(args, config)
     from glue_repro.run import run  # loads TensorFlow
 
     if seeds is None:
-        result, path = run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir), verbose=verbose)
-        print_summary(result, path)
+        backup = Path(args.backup_dir) if args.backup_dir else None
+        result, path = run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir), verbose=verbose,
+                           backup_dir=backup)
+        if path is None:
+            print("trained as a worker; the chief writes the result")
+        else:
+            print_summary(result, path)
         return 0
     summary, path = multiseed.run_seeds(config, seeds, data_dir=args.data_dir, runs_dir=Path(args.results_dir),
                                         aggregates_dir=Path(args.aggregates_dir), verbose=verbose,
@@ -174,7 +189,7 @@ def run_command(args) -> int:
 
 def check_paths(args, config) -> None:
     """The folders and model a command reads or writes, checked before TensorFlow loads."""
-    from glue_repro import model
+    from glue_repro import distribute, model
 
     for flag in ("results_dir", "aggregates_dir"):
         value = getattr(args, flag, None)
@@ -185,6 +200,7 @@ def check_paths(args, config) -> None:
         where = "--data-dir" if args.data_dir else "GLUE_DIR"
         raise GlueReproError(f"{data_dir}: data folder does not exist (set by {where})")
     model.check_source(config.recipe.model)
+    distribute.check(config.speed.strategy, config.speed.cpu_replicas, config.recipe.batch_size)
 
 
 def print_summary(result: dict, path) -> None:
@@ -212,7 +228,8 @@ def lr_decay_command(args) -> int:
 
     if args.eval_every < 1 or args.train_rows < 0:
         raise GlueReproError("--eval-every must be >= 1 and --train-rows >= 0")
-    config = preset(args.preset).replace(epochs=args.epochs, limit=args.limit)
+    config = preset(args.preset).replace(epochs=args.epochs, limit=args.limit, strategy=args.strategy,
+                                         cpu_replicas=args.cpu_replicas)
     if args.task:
         config = config.replace(task=args.task)
     check_paths(args, config)

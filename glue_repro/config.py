@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from glue_repro.distribute import STRATEGIES
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
 
@@ -70,8 +71,12 @@ class Speed:
     xla_predict: bool = False  # XLA for predict's forward pass only (no dropout: seeds unaffected)
     xla_optimizer: bool = True  # XLA for Adam's update on every device (Keras: GPU only); off if deterministic
     deterministic: bool = False  # TF op determinism: bit-identical reruns; forces all XLA off
+    strategy: str = "default"  # tf.distribute: "default" (one device), "mirrored", "multiworker"
+    cpu_replicas: int = 1  # mirrored without GPUs: logical CPU devices, one replica each
 
     def __post_init__(self) -> None:
+        _check(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {STRATEGIES}")
+        _check(self.cpu_replicas >= 1, "cpu_replicas", self.cpu_replicas, "must be >= 1")
         _check(
             self.predict_batch_size is None or self.predict_batch_size >= 1,
             "predict_batch_size", self.predict_batch_size, "must be >= 1",

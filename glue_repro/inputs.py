@@ -79,7 +79,7 @@ def tf_datasets(config, tokenized: datasets.DatasetDict, tokenizer, validation_s
     train_rows, validation_rows = tokenized["train"], tokenized[validation_split]
     if config.speed.input_pipeline == "course":
         return Inputs(
-            train=course_dataset(train_rows, tokenizer, batch_size, shuffle=True),
+            train=shard_by_data(course_dataset(train_rows, tokenizer, batch_size, shuffle=True)),
             validation=course_dataset(validation_rows, tokenizer, config.eval_batch_size, shuffle=False),
             steps_per_epoch=-(-len(train_rows) // batch_size),
             validation_order=None,
@@ -87,4 +87,11 @@ def tf_datasets(config, tokenized: datasets.DatasetDict, tokenizer, validation_s
     columns, pad_id = model_columns(tokenizer), tokenizer.pad_token_id
     train = bucketing.train_dataset(train_rows, columns, batch_size, pad_id)
     validation = bucketing.eval_dataset(validation_rows, columns, config.eval_batch_size, pad_id)
-    return Inputs(train.dataset, validation.dataset, train.steps, validation.order)
+    return Inputs(shard_by_data(train.dataset), validation.dataset, train.steps, validation.order)
+
+
+def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Across workers, each builds the same batches and trains on its share of each global batch."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

@@ -199,6 +199,12 @@ def _tiny_model(vocab_size: int, num_labels: int):
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
+        # Weights ten times BERT's scale, so that the logits depend on the input far more than any
+        # float32 tolerance; no dropout, so that a training step is a function of the weights and
+        # the batch alone and runs on other devices, replicas or workers compare logit for logit.
+        initializer_range=0.2,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
         num_labels=num_labels,
     )
     model = TFBertForSequenceClassification(config)

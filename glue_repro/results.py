@@ -17,8 +17,8 @@ from typing import TypedDict
 from glue_repro.runtime import onednn_enabled
 
 # 2: every GLUE task (task, metrics_by_split), config as preset/recipe/speed/seed;
-# 3: label, model (weights' provenance), truncated
-SCHEMA_VERSION = 3
+# 3: label, model (weights' provenance), truncated; 4: distribution, resumed_from_epoch, logits
+SCHEMA_VERSION = 4
 VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy", "scikit-learn",
                       "scipy", "safetensors", "tokenizers")
 
@@ -67,6 +67,8 @@ class Result(TypedDict):
     model: ModelSource  # what was learned from: the weights' checksums, Hub revision or package version
     seed: int  # the seed of Python, numpy and TensorFlow (also in config)
     deterministic: bool  # whether TF op determinism was on
+    distribution: dict  # distribute.Placement: strategy, replicas, workers, global and per-replica batch
+    resumed_from_epoch: int | None  # with --backup-dir: the epoch training resumed at (0: from the start)
     data: dict  # DataSource: Hub repo and revision, or local folder with file checksums
     num_examples: dict[str, int]  # rows per split actually used (after --limit)
     truncated: dict[str, int]  # rows per split cut to the maximum length by the tokenizer
@@ -76,6 +78,7 @@ class Result(TypedDict):
     history: dict[str, list[float]]  # Keras per-epoch loss (and accuracy), train and val_
     logits_shape: list[int]  # shape of predict(validation)["logits"], e.g. [408, 2]
     logits_sha256: str  # SHA-256 of the float32 logits bytes: equal only if bit-identical
+    logits: list[list[float]]  # the validation logits themselves, in dataset order: compare runs within a tolerance
     predictions: list  # class per validation row (or score, for regression), in dataset order
     timing: Timing  # fit and predict wall times and throughput
     versions: dict[str, str]  # python and the libraries that decide the numbers
@@ -260,6 +263,6 @@ def upgrade(data: dict) -> dict:
     if version == 1:  # MRPC only, a flat config
         data = {"task": "mrpc", "metrics_by_split": {"validation": data.get("metrics")}, **data,
                 "config": from_dict(data["config"]).to_dict()}
-    if version in (1, 2):  # early schema-1 files also lack logits_sha256 and predictions
+    if version in (1, 2, 3):  # early schema-1 files also lack logits_sha256 and predictions
         data = {key: None for key in Result.__annotations__} | {"label": data["config"]["preset"]} | data
     return data

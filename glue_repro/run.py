@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import datasets
 
-from glue_repro import data, inputs, last_layer, metric, model, results, train
+from glue_repro import data, distribute, inputs, last_layer, metric, model, results, train
 from glue_repro.config import RunConfig
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TaskSpec, task
@@ -26,18 +26,33 @@ class Prepared:
     tokenizer: object
     tokenized: datasets.DatasetDict
     inputs: inputs.Inputs  # train and the first validation split as tf.data pipelines
-    classifier: object  # compiled
+    classifier: object  # compiled, under the strategy's scope
+    placement: distribute.Placement  # strategy, replicas, workers, this worker
 
 
-def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, verbose="auto") -> tuple[dict, Path]:
-    """Fine-tune and evaluate once; return the result and the path of its new file."""
+def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, verbose="auto",
+        backup_dir: Path | None = None) -> tuple[dict, Path | None]:
+    """Fine-tune and evaluate once; return the result and the path of its new file.
+
+    Args:
+        backup_dir: keep a backup of training there (Keras' BackupAndRestore): a run killed
+            midway and started again with the same folder resumes from its last epoch.
+
+    Returns:
+        The result, and its file; None for a worker other than the chief, which writes nothing.
+    """
     p = prepare(config, data_dir)
     recipe, spec = config.recipe, p.spec
 
     # fit
     start = time.perf_counter()
-    history, epoch_seconds = train.fit(p.classifier, p.inputs.train, p.inputs.validation, spec, recipe.epochs,
-                                       config.speed.validate_with_predict, verbose=verbose)
+    try:
+        history, epochs = train.fit(p.classifier, p.inputs.train, p.inputs.validation, spec, recipe.epochs,
+                                    config.speed.validate_with_predict, verbose=verbose, backup_dir=backup_dir)
+    except Exception as err:
+        if p.placement.workers > 1 and _is_peer_failure(err):
+            raise GlueReproError(distribute.lost_worker(err)) from err
+        raise
     fit_seconds = time.perf_counter() - start
 
     # predict
@@ -56,6 +71,8 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
                                         p.splits[split]["label"])
 
     # write
+    if not p.placement.is_chief:
+        return None, None
     n_train, n_val = len(p.splits["train"]), len(p.splits[first])
     result = results.Result(
         schema_version=results.SCHEMA_VERSION,
@@ -66,6 +83,8 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
         model=model.source(recipe.model, p.classifier),
         seed=config.seed,
         deterministic=config.speed.deterministic,
+        distribution=asdict(p.placement),
+        resumed_from_epoch=None if backup_dir is None else epochs.first,
         data=vars(p.source),
         num_examples={split: len(rows) for split, rows in p.splits.items()},
         truncated=inputs.count_truncated(p.splits, p.tokenized, p.tokenizer, spec, recipe.max_length),
@@ -75,11 +94,12 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
         history=history,
         logits_shape=list(logits.shape),
         logits_sha256=hashlib.sha256(logits.tobytes()).hexdigest(),
+        logits=logits.tolist(),
         predictions=predictions.tolist(),
         timing=results.Timing(
             fit_seconds=fit_seconds,
-            fit_examples_per_second=n_train * recipe.epochs / fit_seconds,
-            epoch_seconds=epoch_seconds,
+            fit_examples_per_second=n_train * len(epochs.seconds) / fit_seconds,
+            epoch_seconds=epochs.seconds,
             predict_seconds=predict_seconds,
             predict_examples_per_second=n_val / predict_seconds,
         ),
@@ -97,6 +117,7 @@ def prepare(config: RunConfig, data_dir=None, train_rows: int | None = None, bat
         train_rows: keep only the first N training rows (on top of the recipe's limit).
         batch_loss: report each training step's own loss (train.BatchLoss).
     """
+    strategy = distribute.make_strategy(config.speed.strategy, config.speed.cpu_replicas)  # first TF work
     setup(config)
     spec = task(config.recipe.task)
     splits, source = load(config, data_dir)
@@ -105,8 +126,10 @@ def prepare(config: RunConfig, data_dir=None, train_rows: int | None = None, bat
     tokenizer = model.load_tokenizer(config.recipe.model)
     tokenized = inputs.tokenize(splits, tokenizer, spec, config.recipe.max_length)
     fed = inputs.tf_datasets(config, tokenized, tokenizer, spec.validation_splits[0])
-    classifier = build(config, spec, tokenizer, fed.steps_per_epoch, batch_loss)
-    return Prepared(config, spec, splits, source, tokenizer, tokenized, fed, classifier)
+    with strategy.scope():
+        classifier = build(config, spec, tokenizer, fed.steps_per_epoch, batch_loss)
+    place = distribute.placement(config.speed.strategy, strategy, config.recipe.batch_size)
+    return Prepared(config, spec, splits, source, tokenizer, tokenized, fed, classifier, place)
 
 
 def setup(config: RunConfig) -> None:
@@ -151,3 +174,11 @@ def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int, ba
     train.compile_model(classifier, config, steps_per_epoch, batch_loss)
     return classifier
 
+
+
+def _is_peer_failure(err: Exception) -> bool:
+    """A collective op that failed because another worker stopped answering."""
+    import tensorflow as tf
+
+    return isinstance(err, (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+                            tf.errors.AbortedError, tf.errors.InternalError))

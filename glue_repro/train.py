@@ -82,12 +82,17 @@ def compile_model(model, config: RunConfig, steps_per_epoch: int, batch_loss: bo
 
 
 class EpochTimer(tf_keras.callbacks.Callback):
-    """Wall time of each epoch (its training steps and its validation pass)."""
+    """Wall time of each epoch (its training steps and its validation pass), and the first epoch run.
+
+    `first` is 0 unless a backup resumed training past its first epochs.
+    """
 
     def on_train_begin(self, logs=None):
         self.seconds: list[float] = []
+        self.first: int | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.first = epoch if self.first is None else self.first
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -120,22 +125,40 @@ class PredictValidation(tf_keras.callbacks.Callback):
 
 def fit(
     model, train, validation, spec: TaskSpec, epochs: int, validate_with_predict: bool = False,
-    verbose: int | str = "auto",
-) -> tuple[dict, list[float]]:
+    verbose: int | str = "auto", backup_dir=None,
+) -> tuple[dict, EpochTimer]:
     """`model.fit` with validation after each epoch: Keras' `validation_data`, or `PredictValidation`.
 
+    Args:
+        backup_dir: Keras' BackupAndRestore folder: training resumes from the last epoch saved there.
+
     Returns:
-        Keras' history (metric name -> per-epoch floats) and each epoch's wall seconds.
+        Keras' history (metric name -> per-epoch floats, for the epochs this call ran) and the
+        epoch timer (each epoch's wall seconds, the first epoch run).
     """
     timer = EpochTimer()
     if validate_with_predict:
         callbacks, validation_data = [PredictValidation(validation, spec), timer], None
     else:
         callbacks, validation_data = [timer], validation
+    if backup_dir is not None:
+        callbacks.insert(0, tf_keras.callbacks.BackupAndRestore(str(backup_dir)))
     history = model.fit(train, validation_data=validation_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
-    return {k: [float(v) for v in values] for k, values in history.history.items()}, timer.seconds
+    return {k: [float(v) for v in values] for k, values in history.history.items()}, timer
 
 
 def predict_logits(model, dataset, verbose: int | str = "auto") -> np.ndarray:
-    """`model.predict(dataset)["logits"]` as a float32 array of shape (N, num_labels)."""
+    """`model.predict(dataset)["logits"]` as a float32 array of shape (N, num_labels).
+
+    Across workers Keras would shard `dataset` between them; there each worker predicts every
+    row itself, with the weights all workers share, so that no row is dropped or repeated.
+    """
+    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return _predict_locally(model, dataset)
     return np.asarray(model.predict(dataset, verbose=verbose)["logits"], dtype=np.float32)
+
+
+def _predict_locally(model, dataset) -> np.ndarray:
+    if not hasattr(model, "_local_forward"):
+        model._local_forward = tf.function(lambda x: model(x, training=False).logits, reduce_retracing=True)
+    return np.concatenate([model._local_forward(x).numpy() for x, _ in dataset]).astype(np.float32)

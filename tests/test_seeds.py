@@ -79,4 +79,6 @@ def test_cli_seeds_writes_each_run_and_the_aggregate(glue_dir, tmp_path, capsys)
     (agg,) = list((tmp_path / "agg").glob("*.json"))
     summary = json.loads(agg.read_text())
     assert summary["seeds"] == [1, 2] and len(summary["files"]) == 2
-    assert "95% CI" in out or "no healthy run" in out
+    healthy = summary["summary"]["accuracy"]["n"]
+    expected = {0: "accuracy: no healthy run", 1: "(one healthy run)", 2: "95% CI"}[healthy]
+    assert expected in out and "seed 1 (1/2)" in out and "seed 2 (2/2)" in out
