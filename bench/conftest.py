@@ -37,6 +37,11 @@ def device_class() -> str:
 
 
 def pytest_configure(config):
+    # Mirrored benchmarks without a GPU need the CPU split into logical devices before TF starts.
+    if "mirrored" in os.environ.get("GLUE_REPRO_BENCH_STRATEGIES", ""):
+        from glue_repro.distribute import split_cpu
+
+        split_cpu(int(os.environ.get("GLUE_REPRO_BENCH_CPU_REPLICAS", "2")))
     # Runs before pytest-benchmark opens its storage (its hook is trylast).
     if config.getoption("benchmark_storage", None) == "file://./.benchmarks":
         config.option.benchmark_storage = f"file://{STORAGE / device_class()}"

@@ -26,6 +26,9 @@ from glue_repro.run import prepare
 
 PRESETS = os.environ.get("GLUE_REPRO_BENCH_PRESETS", "tiny,minilm").split(",")
 TASK = os.environ.get("GLUE_REPRO_BENCH_TASK", "mrpc")
+# e.g. "default,mirrored": mirrored over every GPU, or GLUE_REPRO_BENCH_CPU_REPLICAS logical CPUs (2)
+STRATEGIES = os.environ.get("GLUE_REPRO_BENCH_STRATEGIES", "default").split(",")
+CPU_REPLICAS = int(os.environ.get("GLUE_REPRO_BENCH_CPU_REPLICAS", "2"))
 FIT_STEPS = int(os.environ.get("GLUE_REPRO_BENCH_FIT_STEPS", "16"))  # optimizer steps per timed round
 ROUNDS = int(os.environ.get("GLUE_REPRO_BENCH_ROUNDS", "5"))
 # On a GPU, e.g. GLUE_REPRO_BENCH_PRECISION=mixed_bfloat16; the peak is then measured in that dtype.
@@ -34,9 +37,11 @@ PIPELINES = {"bucketed": Speed(), "course": COURSE_SPEED, "bucketed-xla": Speed(
 PEAK_DTYPE = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
 
 
-def _device_params():
+def _placements():
+    """(device, strategy) pairs: each device on its own, and each other strategy once (it places its replicas)."""
     ids = {d: d.strip("/").replace(":", "").lower() for d in visible_devices()}  # /GPU:0 -> gpu0
-    return [pytest.param(d, id=ids[d], marks=[pytest.mark.gpu] if "GPU" in d else []) for d in ids]
+    pairs = [pytest.param(d, "default", id=ids[d], marks=[pytest.mark.gpu] if "GPU" in d else []) for d in ids]
+    return pairs + [pytest.param("/CPU:0", s, id=s) for s in STRATEGIES if s != "default"]
 
 
 @dataclass
@@ -54,14 +59,15 @@ class Setup:
 _setups: dict = {}
 
 
-def setup_for(device: str, preset_name: str, pipeline_name: str, glue_dir) -> Setup:
+def setup_for(device: str, preset_name: str, pipeline_name: str, glue_dir, strategy: str = "default") -> Setup:
     import tensorflow as tf
 
-    key = (device, preset_name, pipeline_name)
+    key = (device, preset_name, pipeline_name, strategy)
     if key not in _setups:
         precision = PRECISION if "GPU" in device and pipeline_name != "course" else "float32"
         config = dataclasses.replace(preset(preset_name), speed=PIPELINES[pipeline_name])
-        config = config.replace(task=TASK, precision=precision)
+        config = config.replace(task=TASK, precision=precision, strategy=strategy,
+                                cpu_replicas=CPU_REPLICAS if strategy == "mirrored" else 1)
         with tf.device(device):
             p = prepare(config, glue_dir)
         inputs = p.inputs
@@ -88,6 +94,7 @@ def _record(benchmark, s: Setup, device, split: str, examples: float, flop: floa
     achieved = flop / seconds / 1e9
     benchmark.extra_info.update(
         device=device, task=s.config.recipe.task, preset=s.config.preset, config=s.config.to_dict(),
+        strategy=s.config.speed.strategy, replicas=s.model.distribute_strategy.num_replicas_in_sync,
         input_pipeline=s.config.speed.input_pipeline, xla=s.config.speed.xla, xla_predict=s.config.speed.xla_predict,
         xla_optimizer=s.config.speed.xla_optimizer, precision=s.config.recipe.precision,
         examples=examples,
@@ -101,17 +108,17 @@ def _record(benchmark, s: Setup, device, split: str, examples: float, flop: floa
 
 @pytest.mark.parametrize("pipeline_name", ["bucketed", "course"])
 @pytest.mark.parametrize("preset_name", PRESETS)
-@pytest.mark.parametrize("device", _device_params())
-def test_fit(benchmark, device, preset_name, pipeline_name, glue_dir, peak_gflops):
+@pytest.mark.parametrize("device, strategy", _placements())
+def test_fit(benchmark, device, preset_name, pipeline_name, strategy, glue_dir, peak_gflops):
     import tensorflow as tf
 
-    s = setup_for(device, preset_name, pipeline_name, glue_dir)
+    s = setup_for(device, preset_name, pipeline_name, glue_dir, strategy)
 
     def fit():
         with tf.device(device):
             s.model.fit(s.fit_batches, epochs=1, verbose=0)
 
-    benchmark.group = f"fit {TASK} {preset_name}"
+    benchmark.group = f"fit {TASK} {preset_name} {strategy}"
     benchmark.pedantic(fit, rounds=ROUNDS, warmup_rounds=1, iterations=1)
     _record(benchmark, s, device, "train", len(s.fit_lengths), flops.train_flops(s.model.config, s.fit_lengths),
             s.fit_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.recipe.precision]))
@@ -119,17 +126,19 @@ def test_fit(benchmark, device, preset_name, pipeline_name, glue_dir, peak_gflop
 
 @pytest.mark.parametrize("pipeline_name", ["bucketed", "bucketed-xla", "course"])
 @pytest.mark.parametrize("preset_name", PRESETS)
-@pytest.mark.parametrize("device", _device_params())
-def test_predict(benchmark, device, preset_name, pipeline_name, glue_dir, peak_gflops):
+@pytest.mark.parametrize("device, strategy", _placements())
+def test_predict(benchmark, device, preset_name, pipeline_name, strategy, glue_dir, peak_gflops):
     import tensorflow as tf
 
-    s = setup_for(device, preset_name, pipeline_name, glue_dir)
+    if strategy == "mirrored" and pipeline_name == "bucketed-xla" and not visible_devices()[1:]:
+        pytest.skip("XLA steps cannot reach variables on other logical CPU devices (glue-repro refuses it)")
+    s = setup_for(device, preset_name, pipeline_name, glue_dir, strategy)
 
     def predict():
         with tf.device(device):
             return s.model.predict(s.inputs.validation, verbose=0)["logits"]
 
-    benchmark.group = f"predict {TASK} {preset_name}"
+    benchmark.group = f"predict {TASK} {preset_name} {strategy}"
     logits = benchmark.pedantic(predict, rounds=ROUNDS, warmup_rounds=1, iterations=1)
     assert np.asarray(logits).shape == (len(s.val_lengths), s.model.config.num_labels)
     _record(benchmark, s, device, "validation", len(s.val_lengths), flops.forward_flops(s.model.config, s.val_lengths),

@@ -200,7 +200,7 @@ def check_paths(args, config) -> None:
         where = "--data-dir" if args.data_dir else "GLUE_DIR"
         raise GlueReproError(f"{data_dir}: data folder does not exist (set by {where})")
     model.check_source(config.recipe.model)
-    distribute.check(config.speed.strategy, config.speed.cpu_replicas, config.recipe.batch_size)
+    distribute.check(config.speed.strategy, config.speed.cpu_replicas, config.recipe.batch_size, config.speed.xla)
 
 
 def print_summary(result: dict, path) -> None:

@@ -50,8 +50,11 @@ def cluster() -> tuple[int, int]:
         raise GlueReproError(f"TF_CONFIG: not a cluster and a task of it ({err})") from None
 
 
-def check(strategy: str, cpu_replicas: int, batch_size: int) -> None:
+def check(strategy: str, cpu_replicas: int, batch_size: int, xla: bool = False) -> None:
     """What can be checked before TensorFlow loads."""
+    if cpu_replicas > 1 and xla:
+        raise GlueReproError("--xla: XLA-compiled steps cannot reach variables on the other logical CPU devices "
+                             "of --cpu-replicas; use --no-xla")
     if strategy == "multiworker":
         if "TF_CONFIG" not in os.environ:
             raise GlueReproError("--strategy multiworker: TF_CONFIG is not set (it names the cluster and this worker)")
@@ -68,7 +71,8 @@ def split_cpu(replicas: int) -> None:
 
     if replicas > 1 and not tf.config.list_physical_devices("GPU"):
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+        if len(tf.config.get_logical_device_configuration(cpu) or []) != replicas:  # not split already
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
 
 
 def make_strategy(strategy: str, cpu_replicas: int = 1):
@@ -94,11 +98,15 @@ def placement(strategy_name: str, strategy, batch_size: int) -> Placement:
 
 
 def lost_worker(error: Exception) -> str:
-    """One line for a collective that failed because a peer went away.
+    """One line for a collective that failed because a peer went away, naming the peer when TF does.
 
-    >>> lost_worker(RuntimeError("... /job:worker/replica:0/task:1 is unreachable ..."))
-    'lost a worker (/job:worker/task:1): training stopped, no result written'
+    >>> lost_worker(RuntimeError("op on /job:worker/replica:0/task:0 aborted: The following tasks are "
+    ...                          "unhealthy (stopped sending heartbeats):\\n/job:worker/replica:0/task:1"))
+    'lost worker /job:worker/task:1: training stopped, no result written'
     """
-    found = re.search(r"/job:(\w+)/replica:\d+/task:(\d+)", str(error))
-    who = f" (/job:{found.group(1)}/task:{found.group(2)})" if found else ""
-    return f"lost a worker{who}: training stopped, no result written"
+    text = str(error)
+    _, marker, after = text.partition("unhealthy")
+    tasks = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", after if marker else "")
+    names = ", ".join(dict.fromkeys(f"/job:{job}/task:{index}" for job, index in tasks))
+    return f"lost worker {names}: training stopped, no result written" if names else (
+        "lost a worker: training stopped, no result written")

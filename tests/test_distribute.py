@@ -1,0 +1,157 @@
+"""The recipe under tf.distribute, on the CPU: mirrored replicas, two real workers, lost workers, restarts.
+
+Each run is its own process: TensorFlow splits the CPU into logical devices and joins a cluster
+only before it first runs anything. The tiny model has no dropout, so a training step depends
+on the weights and the global batch alone, and runs compare logit for logit. Tolerance: float32
+sums in another order, 1e-5 absolute on logits that spread over about 1 between rows.
+"""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TOLERANCE = 1e-5
+# A few steps that move the weights: 2 epochs x 4 global batches of 8, a learning rate 20x the recipe's.
+STEPS = ["--preset", "tiny", "--limit", "32", "--epochs", "2", "--seed", "3", "--learning-rate", "1e-3",
+         "--deterministic", "--verbose", "0"]
+
+
+def _cli(*argv, env=None, timeout=300, **kwargs):
+    return subprocess.run([sys.executable, "-m", "glue_repro.cli", *argv], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, env=env, **kwargs)
+
+
+def _result(folder: Path) -> dict:
+    (path,) = folder.glob("*.json")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def single(glue_dir, tmp_path_factory):
+    """The same steps on one device: what every distributed run must match."""
+    out = tmp_path_factory.mktemp("single")
+    done = _cli("run", *STEPS, "--data-dir", str(glue_dir), "--results-dir", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return _result(out)
+
+
+def _assert_same_training(got: dict, single: dict):
+    logits, want = np.array(got["logits"]), np.array(single["logits"])
+    assert logits.shape == want.shape == (32, 2)
+    assert np.ptp(want, axis=0).min() > 100 * TOLERANCE  # the check can fail: logits differ between rows
+    np.testing.assert_allclose(logits, want, atol=TOLERANCE, rtol=0)
+    assert got["predictions"] == single["predictions"]
+    assert got["history"]["loss"] == pytest.approx(single["history"]["loss"], rel=1e-5)
+
+
+def test_mirrored_over_two_cpu_devices_matches_one_device(glue_dir, tmp_path, single):
+    done = _cli("run", *STEPS, "--strategy", "mirrored", "--cpu-replicas", "2", "--data-dir", str(glue_dir),
+                "--results-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = _result(tmp_path)
+    assert result["distribution"] == {"strategy": "mirrored", "replicas": 2, "workers": 1, "worker_index": 0,
+                                      "global_batch": 8, "per_replica_batch": 4}
+    assert result["config"]["recipe"]["batch_size"] == 8  # the recipe's batch stays the global batch
+    _assert_same_training(result, single)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _workers(argv, tmp_path, n=2, stdout=subprocess.DEVNULL):
+    ports = [_free_port() for _ in range(n)]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs, logs = [], []
+    for index in range(n):
+        env = {**_environ(), "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        log = open(tmp_path / f"worker{index}.log", "w")
+        logs.append(tmp_path / f"worker{index}.log")
+        procs.append(subprocess.Popen([sys.executable, "-m", "glue_repro.cli", *argv], stdout=log,
+                                      stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env))
+    return procs, logs
+
+
+def _environ() -> dict:
+    import os
+
+    return dict(os.environ)
+
+
+def test_two_workers_train_together_and_the_chief_alone_writes(glue_dir, tmp_path, single):
+    out = tmp_path / "runs"
+    start = time.monotonic()
+    procs, logs = _workers(["run", *STEPS, "--strategy", "multiworker", "--data-dir", str(glue_dir),
+                            "--results-dir", str(out)], tmp_path)
+    codes = [p.wait(timeout=300) for p in procs]
+    assert codes == [0, 0], [log.read_text()[-2000:] for log in logs]
+    assert time.monotonic() - start < 180
+    result = _result(out)  # exactly one file
+    assert result["distribution"] == {"strategy": "multiworker", "replicas": 2, "workers": 2, "worker_index": 0,
+                                      "global_batch": 8, "per_replica_batch": 4}
+    assert "the chief writes the result" in logs[1].read_text()
+    _assert_same_training(result, single)
+
+
+def test_a_lost_worker_stops_the_others_with_one_line(glue_dir, tmp_path):
+    out = tmp_path / "runs"
+    argv = ["run", "--preset", "tiny", "--limit", "2000", "--epochs", "5", "--verbose", "2", "--strategy",
+            "multiworker", "--data-dir", str(glue_dir), "--results-dir", str(out)]
+    (chief, other), logs = _workers(argv, tmp_path)
+    deadline = time.monotonic() + 180
+    while "Epoch 1/5" not in logs[1].read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # well inside the first epoch's collectives
+    other.send_signal(signal.SIGKILL)
+    other.wait()
+    lost_at = time.monotonic()
+    assert chief.wait(timeout=120) == 2
+    assert time.monotonic() - lost_at < 90
+    text = logs[0].read_text()
+    assert text.splitlines()[-1] == ("glue-repro: error: lost worker /job:worker/task:1: training stopped, "
+                                     "no result written")
+    assert "Traceback" not in text
+    assert not out.exists() or not list(out.glob("*.json"))
+
+
+def test_a_killed_run_resumes_from_its_backup(glue_dir, tmp_path):
+    """SIGKILL in the second of three epochs, then the same command: it resumes after epoch 1."""
+    backup = tmp_path / "backup"
+    argv = ["run", "--preset", "tiny", "--limit", "800", "--epochs", "3", "--seed", "5", "--deterministic",
+            "--verbose", "2", "--data-dir", str(glue_dir), "--backup-dir", str(backup)]
+    log = tmp_path / "first.log"
+    with open(log, "w") as f:
+        first = subprocess.Popen([sys.executable, "-m", "glue_repro.cli", *argv, "--results-dir",
+                                  str(tmp_path / "resumed")], stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
+        deadline = time.monotonic() + 240
+        while "Epoch 2/3" not in log.read_text() and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert "Epoch 3/3" not in log.read_text() and not (tmp_path / "resumed").exists()
+
+    done = _cli(*argv, "--results-dir", str(tmp_path / "resumed"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    resumed = _result(tmp_path / "resumed")
+    assert resumed["resumed_from_epoch"] == 1
+    assert len(resumed["history"]["loss"]) == len(resumed["timing"]["epoch_seconds"]) == 2
+    assert len(resumed["logits"]) == 408 and not any(np.isnan(resumed["logits"]).ravel())
+
+    whole = _cli(*argv, "--results-dir", str(tmp_path / "whole"), "--backup-dir", str(tmp_path / "fresh"))
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    uninterrupted = _result(tmp_path / "whole")
+    assert uninterrupted["resumed_from_epoch"] == 0
+    # Not bit for bit: the backup holds the weights, the optimizer and the epoch, not the input
+    # pipeline's shuffle state, so epochs 2 and 3 see the batches in another order (README).
+    assert resumed["logits_sha256"] != uninterrupted["logits_sha256"]
+    assert resumed["history"]["loss"] != uninterrupted["history"]["loss"][1:]
