@@ -186,6 +186,11 @@ MINILM_PRESET = COURSE.replace(preset="minilm", model=MINILM)
 # What CI reproduces and gates on, sized for a 2-core CPU: the minilm recipe for one epoch
 # (the schedule still decays 5e-5 -> 0 over all its steps). Its baseline is in results/baselines/.
 MINILM_CI = MINILM_PRESET.replace(preset="minilm-ci", epochs=1)
+# The course's scale offline: all-MPNet-base-v2 (12 layers, hidden 768, 110M parameters, bert-base's
+# size), joined from five PyPI wheels (parts.py). MPNet's encoder has no [CLS]-only last layer here.
+MPNET_BASE_PRESET = dataclasses.replace(
+    MINILM_PRESET.replace(preset="mpnet-base", model="parts:all-mpnet-base-v2"), speed=Speed(cls_only_last_layer=False)
+)
 # Random tiny BERT with a small vocabulary: seconds per epoch, for tests.
 TINY_PRESET = COURSE.replace(preset="tiny", model=TINY, max_length=64)
 
@@ -195,7 +200,7 @@ COURSE_SPEED = Speed(
     xla_predict=False, xla_optimizer=False,
 )
 
-PRESETS = {c.preset: c for c in (COURSE, COURSE_CASED, MINILM_PRESET, MINILM_CI, TINY_PRESET)}
+PRESETS = {c.preset: c for c in (COURSE, COURSE_CASED, MINILM_PRESET, MINILM_CI, MPNET_BASE_PRESET, TINY_PRESET)}
 
 
 def preset(name: str) -> RunConfig:

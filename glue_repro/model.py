@@ -18,7 +18,12 @@ TINY = "tiny"
 
 
 def resolve(model: str) -> str:
-    """Turn `package:<module>/<dir>` into the folder inside the installed package."""
+    """Turn `package:<module>/<dir>` into the folder inside the installed package, and
+    `parts:<name>` into the folder its pieces were joined into (parts.py)."""
+    if model.startswith("parts:"):
+        from glue_repro import parts
+
+        return str(parts.model_folder(model.removeprefix("parts:")))
     if not model.startswith("package:"):
         return model
     module, _, sub = model.removeprefix("package:").partition("/")
@@ -44,7 +49,7 @@ def check_source(model: str) -> None:
     if model == TINY:
         return
     path = Path(resolve(model))
-    if not (path.exists() or model.startswith((".", "/", "~", "package:"))):
+    if not (path.exists() or model.startswith((".", "/", "~", "package:", "parts:"))):
         return
     if not path.is_dir():
         raise GlueReproError(f"model {model!r}: folder {path} does not exist")
@@ -77,6 +82,10 @@ def source(model: str, classifier) -> dict:
         module = model.removeprefix("package:").partition("/")[0]
         dist = metadata.packages_distributions().get(module, [module.replace("_", "-")])[0]
         package = f"{dist} {metadata.version(dist)}"
+    elif model.startswith("parts:"):
+        from glue_repro.parts import PARTED
+
+        package = ", ".join(f"{d} {metadata.version(d)}" for d in PARTED[model.removeprefix("parts:")].distributions)
     return {
         "name": model,
         "path": str(folder.resolve()) if local else None,

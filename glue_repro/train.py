@@ -9,19 +9,9 @@ import tensorflow as tf
 import tf_keras
 
 from glue_repro import metric
-from glue_repro.config import Recipe, RunConfig
+from glue_repro.config import RunConfig
+from glue_repro.schedule import learning_rate
 from glue_repro.tasks import TaskSpec, task
-
-
-def learning_rate(recipe: Recipe, total_steps: int):
-    """The course's `PolynomialDecay(lr -> end_lr)` over all training steps, or a constant."""
-    if recipe.schedule == "constant":
-        return recipe.learning_rate
-    return tf_keras.optimizers.schedules.PolynomialDecay(
-        initial_learning_rate=recipe.learning_rate,
-        end_learning_rate=recipe.end_learning_rate,
-        decay_steps=total_steps,
-    )
 
 
 def loss_and_metrics(spec: TaskSpec) -> tuple:

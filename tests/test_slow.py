@@ -15,6 +15,18 @@ def test_minilm_loads_its_pretrained_weights():
     assert classifier.config.hidden_size == 384 and classifier.config.num_hidden_layers == 6
 
 
+def test_mpnet_base_joins_and_loads_its_pretrained_weights():
+    """The course's scale offline: the five installed parts joined, 110M parameters loaded."""
+    from glue_repro import model
+    from glue_repro.config import MPNET_BASE_PRESET
+
+    classifier = model.build_model(MPNET_BASE_PRESET.recipe.model)
+    assert classifier.config.hidden_size == 768 and classifier.config.num_hidden_layers == 12
+    assert 105e6 < classifier.count_params() < 115e6
+    tokenizer = model.load_tokenizer(MPNET_BASE_PRESET.recipe.model)
+    assert tokenizer("A pair .", "of sentences .")["input_ids"][0] == tokenizer.cls_token_id
+
+
 def test_minilm_course_recipe_reaches_the_known_accuracy(glue_dir, tmp_path):
     """The full 3-epoch recipe, seed 42; the committed seed-42 runs score 0.8211 / 0.8735."""
     result, _ = run(MINILM_PRESET.replace(seed=42), data_dir=glue_dir, runs_dir=tmp_path, verbose=2)
