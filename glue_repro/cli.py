@@ -132,6 +132,15 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(command=data_command)
 
+    report = commands.add_parser("report", help="REPORT.md and figures from result files; the run table here")
+    report.add_argument("results", nargs="*", default=[str(results.RESULTS_DIR)],
+                        help="result files or folders (default: results/)")
+    report.add_argument("--out", default=str(results.RESULTS_DIR / "report"),
+                        help="folder for REPORT.md and the figures (default: results/report)")
+    report.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
+                        help="how the run table prints here (default: table)")
+    report.set_defaults(command=report_command)
+
     devices = commands.add_parser("devices", help="list the devices TensorFlow sees")
     devices.add_argument("--require-gpu", action="store_true", help="exit 1 unless TensorFlow sees a GPU")
     devices.set_defaults(command=devices_command)
@@ -339,6 +348,18 @@ def plot_command(args) -> int:
         raise GlueReproError(f"{path}: not an lr-decay result file (no {', '.join(missing)})")
     out = Path(args.out) if args.out else path.with_suffix(".png")
     print(f"figure: {plot_lr_decay(report, out)}")
+    return 0
+
+
+def report_command(args) -> int:
+    from glue_repro import report
+
+    found = report.collect([Path(p) for p in args.results])
+    out = Path(args.out)
+    replacing = (out / "REPORT.md").exists()
+    path = report.write(found, out)
+    print(report.format_rows(report.run_rows(found.runs), args.format))
+    print(f"{'replaced' if replacing else 'wrote'} {path} and {len(list(out.glob('*.png')))} figures", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,303 @@
+"""`glue-repro report`: one page (REPORT.md) and its figures from whatever result files exist.
+
+Each kind of result is drawn when there is some: the seed spread of every task and preset,
+the LR-decay experiments, and the benchmarks' throughput; a missing kind is a line saying so.
+The table of every run prints in the terminal too.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from glue_repro import results
+from glue_repro.errors import GlueReproError
+from glue_repro.tasks import TASKS
+
+COURSE_REFERENCE = {"accuracy": 0.8578, "f1": 0.8997}  # the course's one bert-base-uncased run on MRPC
+COLLAPSED = {"mrpc": {"accuracy": 0.6838, "f1": 0.8122}}  # every pair "equivalent" on MRPC validation
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+@dataclass
+class Collected:
+    """The result files found, by kind, each with its path."""
+
+    runs: list[tuple[Path, dict]] = field(default_factory=list)
+    lr_decay: list[tuple[Path, dict]] = field(default_factory=list)
+    benchmarks: list[tuple[Path, dict]] = field(default_factory=list)
+    baselines: list[tuple[Path, dict]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files that were none of these, and why
+
+
+def collect(paths: list[Path]) -> Collected:
+    """Every result file under `paths` (files or folders), sorted into its kind."""
+    found = Collected()
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.json") if "report" not in p.parts))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise GlueReproError(f"{path}: no such file or folder")
+    for path in files:
+        try:
+            data = results.read_json(path, "result file")
+        except GlueReproError as err:
+            found.skipped.append(str(err))
+            continue
+        if "benchmarks" in data and "machine_info" in data:
+            found.benchmarks.append((path, data))
+        elif "experiment" in data and "runs" in data:
+            found.lr_decay.append((path, data))
+        elif "device_class" in data and "per_seed" in data:
+            found.baselines.append((path, data))
+        elif "files" in data or "reasons" in data:
+            continue  # an aggregate or a gate verdict: its runs are read from their own files
+        else:
+            try:
+                found.runs.append((path, results.read(path)))
+            except (GlueReproError, KeyError, TypeError) as err:
+                found.skipped.append(f"{path}: not a result file ({err})")
+    return found
+
+
+def run_rows(runs: list[tuple[Path, dict]]) -> list[dict]:
+    """One row per run: when, what, where, how well and how fast."""
+    rows = []
+    for path, run in sorted(runs, key=lambda item: item[1]["created"]):
+        config = run["config"]
+        limit = config["recipe"].get("limit")
+        timing = run.get("timing") or {}
+        rows.append({
+            "date": run["created"][:16].replace("T", " "),
+            "task": run["task"],
+            "preset": run["label"] + (f" (limit {limit})" if limit else ""),
+            "device": ", ".join(run["device"]["gpus"]) or f"CPU ({run['device']['cpu_cores']} cores)",
+            "seed": run["seed"],
+            "metrics": " ".join(f"{k} {v:.4f}" for k, v in run["metrics"].items() if v is not None)
+            + (" (collapsed)" if run["collapsed"] else ""),
+            "fit ex/s": _round(timing.get("fit_examples_per_second")),
+            "predict ex/s": _round(timing.get("predict_examples_per_second")),
+            "commit": (run["git"].get("commit") or "")[:7] + ("+" if run["git"].get("dirty") else ""),
+            "file": path.name,
+        })
+    return rows
+
+
+def _round(value):
+    return None if value is None else round(value, 1)
+
+
+def format_rows(rows: list[dict], fmt: str) -> str:
+    """The run table as aligned text, Markdown, CSV or JSON."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if not rows:
+        return "no run result files found"
+    keys = list(rows[0])
+    cells = [[("" if r[k] is None else str(r[k])) for k in keys] for r in rows]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(keys)
+        writer.writerows(cells)
+        return out.getvalue().rstrip("\n")
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells])
+    widths = [max(len(k), *(len(row[i]) for row in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]], task: str, out: Path) -> Path:
+    """Per-seed metrics of each preset's full runs on one task: points, mean and std, references."""
+    plt = _pyplot()
+    spec = TASKS[task]
+    mine = [r for _, r in runs if r["task"] == task and not r["config"]["recipe"].get("limit")]
+    presets = sorted({r["label"] for r in mine})
+    fig, axes = plt.subplots(1, len(spec.metrics), figsize=(5.5 * len(spec.metrics), 4), squeeze=False)
+    for ax, name in zip(axes[0], spec.metrics, strict=True):
+        for x, label in enumerate(presets):
+            group = [r for r in mine if r["label"] == label and r["metrics"].get(name) is not None]
+            values = [r["metrics"][name] for r in group]
+            healthy = [r["metrics"][name] for r in group if not r["collapsed"]]
+            ax.scatter([x] * len(values), values, color="C0", alpha=0.6, label="one seed" if x == 0 else None)
+            if len(healthy) > 1:
+                ax.errorbar(x + 0.15, np.mean(healthy), yerr=np.std(healthy, ddof=1), fmt="s", color="C1",
+                            capsize=4, label="mean +- std (healthy seeds)" if x == 0 else None)
+        for _, base in baselines:
+            if base["task"] == task and base["preset"] in presets and name in base["summary"]:
+                s, x = base["summary"][name], presets.index(base["preset"])
+                ax.fill_between([x - 0.3, x + 0.3], s["mean"] - s["std"], s["mean"] + s["std"], color="C2",
+                                alpha=0.2, label="committed baseline, mean +- std")
+        if name in COLLAPSED.get(task, {}):
+            ax.axhline(COLLAPSED[task][name], color="C3", linestyle=":", label="collapsed (all one class)")
+        if task == "mrpc" and name in COURSE_REFERENCE:
+            ax.axhline(COURSE_REFERENCE[name], color="grey", linestyle="--", label="course, bert-base-uncased (GPU)")
+        ax.set_xticks(range(len(presets)), presets)
+        ax.set(xlim=(-0.6, len(presets) - 0.4), xlabel="preset", ylabel=f"validation {name}",
+               title=f"{task}: {name} per seed")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def lr_decay_figure(report: dict, out: Path) -> Path:
+    """Training loss per step and the primary metric per evaluation, mean and range over seeds, per arm."""
+    plt = _pyplot()
+    metric = report.get("target_metric", "accuracy")  # reports before schema 2 were MRPC's, by accuracy
+    target = report.get("target", report["experiment"].get("accuracy_target"))
+    steps_key = "steps_to_target" if "steps_to_target" in report else "steps_to_accuracy_target"
+    arms = list(report["final"])
+    seeds = sorted({r["seed"] for r in report["runs"]})
+    window = max(1, min(16, len(report["runs"][0]["train_loss"]) // 10))
+    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, arm in enumerate(arms):
+        mine = [r for r in report["runs"] if r["arm"] == arm]
+        losses = np.array([_smooth(r["train_loss"], window) for r in mine])
+        steps = np.arange(1, losses.shape[1] + 1)
+        loss_ax.plot(steps, losses.mean(0), color=f"C{i}", label=arm)
+        loss_ax.fill_between(steps, losses.min(0), losses.max(0), color=f"C{i}", alpha=0.2)
+        eval_steps = [e["step"] for e in mine[0]["evals"]]
+        values = np.array([[e[metric] for e in r["evals"]] for r in mine])
+        metric_ax.plot(eval_steps, values.mean(0), marker="o", color=f"C{i}", label=arm)
+        metric_ax.fill_between(eval_steps, values.min(0), values.max(0), color=f"C{i}", alpha=0.2)
+        reached = report[steps_key][arm]["mean_steps"]
+        if reached is not None:
+            metric_ax.axvline(reached, color=f"C{i}", linestyle=":", alpha=0.8)
+    metric_ax.axhline(target, color="grey", linestyle="--", label=f"target {metric} {target}")
+    seeds_text = f"seeds {', '.join(map(str, seeds))}: mean line, min-max band"
+    loss_ax.set(xlabel="optimizer step", ylabel=f"training loss ({window}-step mean)" if window > 1 else
+                "training loss", title=f"training loss per step ({seeds_text})")
+    metric_ax.set(xlabel="optimizer step", ylabel=f"validation {metric}",
+                  title=f"validation {metric}; dotted: mean steps to target")
+    for ax in (loss_ax, metric_ax):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def _smooth(values, window: int) -> np.ndarray:
+    """Trailing moving average, as long as the input.
+
+    >>> _smooth([0.0, 2.0, 4.0], window=2).tolist()
+    [0.0, 1.0, 3.0]
+    """
+    x = np.asarray(values, dtype=float)
+    sums = np.cumsum(np.insert(x, 0, 0.0))
+    counts = np.minimum(np.arange(1, len(x) + 1), window)
+    return (sums[1:] - sums[np.arange(1, len(x) + 1) - counts]) / counts
+
+
+def benchmark_rows(benchmarks: list[tuple[Path, dict]]) -> list[dict]:
+    """The newest stored benchmark run of each machine, a row per benchmark."""
+    newest = {}
+    for path, data in benchmarks:
+        machine = path.parent
+        if machine not in newest or data["datetime"] > newest[machine][1]["datetime"]:
+            newest[machine] = (path, data)
+    rows = []
+    for path, data in newest.values():
+        for bench in data["benchmarks"]:
+            info = bench["extra_info"]
+            kind = "fit" if bench["name"].startswith("test_fit") else "predict"
+            pipeline = bench["params"].get("pipeline_name", info.get("input_pipeline"))
+            rows.append({"machine": path.parent.parent.name, "kind": kind, "preset": info["preset"],
+                         "pipeline": pipeline, "strategy": info.get("strategy", "default"),
+                         "examples_per_second": info["examples_per_second"], "mfu": info["mfu"], "file": path.name})
+    return rows
+
+
+def throughput_figure(rows: list[dict], out: Path) -> Path:
+    """Fit and predict examples/s per preset and pipeline, with MFU and the ratio to the course's pipeline."""
+    plt = _pyplot()
+    kinds = ["fit", "predict"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, kind in zip(axes, kinds, strict=True):
+        mine = [r for r in rows if r["kind"] == kind]
+        labels = [f"{r['preset']}\n{r['pipeline']}" + ("" if r["strategy"] == "default" else f"\n{r['strategy']}")
+                  for r in mine]
+        bars = ax.bar(range(len(mine)), [r["examples_per_second"] for r in mine], color="C0")
+        for bar, row in zip(bars, mine, strict=True):
+            course = [r for r in mine if r["preset"] == row["preset"] and r["pipeline"] in ("course", "verbatim")
+                      and r["strategy"] == row["strategy"]]
+            ratio = f"\n{row['examples_per_second'] / course[0]['examples_per_second']:.2f}x course" if course else ""
+            ax.annotate(f"MFU {row['mfu']:.2f}{ratio}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(range(len(mine)), labels, fontsize=7)
+        ax.set_yscale("log")
+        ax.set(ylabel="examples per second (log scale)", title=f"{kind}: steady state, median round")
+    fig.suptitle(f"throughput on {rows[0]['machine']} ({rows[0]['file']})", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def _save(fig, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    _pyplot().close(fig)
+    return out
+
+
+def write(found: Collected, out_dir: Path) -> Path:
+    """REPORT.md and its figures in `out_dir`; figures of a kind with no results are not drawn."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["# glue_repro report", "", f"Made {results.now()} from the result files below.", ""]
+
+    lines += ["## Seed spread", ""]
+    tasks = sorted({r["task"] for _, r in found.runs}, key=list(TASKS).index)
+    if not found.runs:
+        lines += ["No run result files found.", ""]
+    for task in tasks:
+        figure = seed_spread(found.runs, found.baselines, task, out_dir / f"seed-spread-{task}.png")
+        lines += [f"Validation metrics of every full {task} run (no `--limit`), one point per seed, per preset, "
+                  "with the mean and std of the healthy seeds"
+                  + (", the committed baseline band, the collapse level and the course's figures." if task == "mrpc"
+                     else "."), "", f"![{task} seed spread]({figure.name})", ""]
+
+    lines += ["## LR decay", ""]
+    if not found.lr_decay:
+        lines += ["No LR-decay result files found (`glue-repro lr-decay`).", ""]
+    for path, report in found.lr_decay:
+        figure = lr_decay_figure(report, out_dir / f"lr-decay-{path.stem}.png")
+        lines += [f"`{path.name}`: each arm's training loss per step and validation "
+                  f"{report.get('target_metric', 'accuracy')} per evaluation over its seeds, the target, and the "
+                  "mean steps each arm took to reach it.", "", f"![LR decay]({figure.name})", ""]
+
+    lines += ["## Throughput", ""]
+    rows = benchmark_rows(found.benchmarks)
+    if not rows:
+        lines += ["No benchmark files found (`python -m pytest bench/`).", ""]
+    else:
+        figure = throughput_figure(rows, out_dir / "throughput.png")
+        lines += ["Steady-state fit and predict examples/s of the newest stored benchmark run, per preset and "
+                  "input pipeline, with MFU (achieved over measured matmul peak FLOP/s) and the ratio to the "
+                  "course's pipeline.", "", f"![throughput]({figure.name})", ""]
+
+    lines += ["## Every run", "", format_rows(run_rows(found.runs), "markdown"), ""]
+    if found.skipped:
+        lines += ["Files skipped:", "", *[f"- {s}" for s in found.skipped], ""]
+    report_path = out_dir / "REPORT.md"
+    tmp = report_path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines))
+    tmp.replace(report_path)
+    return report_path

@@ -1,0 +1,99 @@
+"""`glue-repro report` from small result files the tests write: no training."""
+
+import json
+import struct
+
+import pytest
+
+from glue_repro import cli, report, results
+from glue_repro.config import MINILM_PRESET, TINY_PRESET
+
+
+def _run(task, preset_config, seed, metrics, collapsed=False, limit=None):
+    config = preset_config.replace(task=task, seed=seed, limit=limit)
+    return {
+        "schema_version": results.SCHEMA_VERSION, "created": f"2026-11-29T08:{seed:02d}:00+00:00", "task": task,
+        "label": config.label, "config": config.to_dict(), "model": None, "seed": seed, "deterministic": False,
+        "distribution": None, "resumed_from_epoch": None, "data": {}, "num_examples": {}, "truncated": {},
+        "metrics": metrics, "metrics_by_split": {"validation": metrics}, "collapsed": collapsed, "history": {},
+        "logits_shape": [2, 2], "logits_sha256": "0" * 64, "logits": [[0, 1], [1, 0]], "predictions": [1, 0],
+        "timing": {"fit_seconds": 10.0, "fit_examples_per_second": 20.0, "epoch_seconds": [10.0],
+                   "predict_seconds": 1.0, "predict_examples_per_second": 100.0},
+        "versions": {}, "device": {"cpu": "x", "cpu_cores": 2, "gpus": [], "onednn": True},
+        "git": {"commit": "abcdef0123", "dirty": False},
+    }
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    folder = tmp_path / "results"
+    runs = [_run("mrpc", MINILM_PRESET, s, {"accuracy": 0.80 + s / 100, "f1": 0.86 + s / 200}) for s in (1, 2, 3)]
+    runs.append(_run("mrpc", MINILM_PRESET, 4, {"accuracy": 0.6838, "f1": 0.8122}, collapsed=True))
+    runs.append(_run("stsb", MINILM_PRESET, 1, {"pearson": 0.85, "spearmanr": 0.84}))
+    runs.append(_run("mrpc", TINY_PRESET, 5, {"accuracy": 0.5, "f1": 0.6}, limit=16))
+    for run in runs:
+        results.write_new(run, folder / "runs", f"{run['task']}-{run['label']}-seed{run['seed']}")
+    (folder / "runs" / "gate-x.json").write_text(json.dumps({"passed": True, "reasons": []}))
+    return folder
+
+
+def _png_size(path):
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_report_writes_the_page_and_a_figure_per_task(results_dir, tmp_path):
+    found = report.collect([results_dir])
+    assert len(found.runs) == 6 and not found.lr_decay and not found.benchmarks
+    page = report.write(found, tmp_path / "out")
+    figures = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert figures == ["seed-spread-mrpc.png", "seed-spread-stsb.png"]
+    for name in figures:
+        width, height = _png_size(tmp_path / "out" / name)
+        assert 400 <= width <= 2000 and 300 <= height <= 1200
+    text = page.read_text()
+    linked = sorted(part.split(")")[0] for part in text.split("](")[1:])
+    assert linked == figures  # the page links exactly the figures written
+    assert "No LR-decay result files found" in text and "No benchmark files found" in text
+    assert "tiny (limit 16)" in text  # runs with --limit are marked
+    assert "(collapsed)" in text
+
+
+def test_empty_results_folder_says_so(tmp_path):
+    (tmp_path / "empty").mkdir()
+    page = report.write(report.collect([tmp_path / "empty"]), tmp_path / "out")
+    text = page.read_text()
+    assert "No run result files found." in text and list((tmp_path / "out").glob("*.png")) == []
+
+
+@pytest.mark.parametrize("fmt", report.FORMATS)
+def test_run_table_formats(results_dir, fmt):
+    rows = report.run_rows(report.collect([results_dir]).runs)
+    text = report.format_rows(rows, fmt)
+    if fmt == "json":
+        assert [r["seed"] for r in json.loads(text)] == [1, 1, 2, 3, 4, 5]  # by date
+    elif fmt == "csv":
+        assert text.splitlines()[0].startswith("date,task,preset") and len(text.splitlines()) == 7
+    else:
+        assert "accuracy 0.8100 f1 0.8650" in text and "pearson 0.8500" in text
+
+
+def test_cli_report(results_dir, tmp_path, capsys):
+    assert cli.main(["report", str(results_dir), "--out", str(tmp_path / "out"), "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("date,task,preset")
+    assert "wrote" in captured.err and (tmp_path / "out" / "REPORT.md").is_file()
+    assert cli.main(["report", str(results_dir), "--out", str(tmp_path / "out")]) == 0
+    assert "replaced" in capsys.readouterr().err
+
+
+def test_report_of_the_committed_results(tmp_path):
+    """Every committed result stays readable: the real folder renders without skipping a file."""
+    from pathlib import Path
+
+    found = report.collect([Path(__file__).resolve().parents[1] / "results"])
+    assert found.runs and found.lr_decay and found.benchmarks and found.baselines
+    assert found.skipped == []
+    report.write(found, tmp_path / "out")
+    assert (tmp_path / "out" / "throughput.png").is_file()
