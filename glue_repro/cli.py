@@ -1,4 +1,4 @@
-"""Command line: `glue-repro run ...`."""
+"""glue-repro: reproduce the Hugging Face course's Keras fine-tuning on GLUE, and time it."""
 
 from __future__ import annotations
 
@@ -42,28 +42,61 @@ def interrupted_line(interrupt: KeyboardInterrupt) -> str:
             "run the same command with --resume to run the rest and write the aggregate")
 
 
+TOP_EXAMPLES = """examples:
+  glue-repro run --preset quick --seeds 1-3      two-minute runs of three seeds, then their aggregate
+  glue-repro run                                 the course's recipe on MRPC, offline (minilm, 3 epochs)
+  glue-repro run --task sst2 --epochs 1          the course's closing exercise
+  glue-repro report                              results/report/REPORT.md and its figures
+  glue-repro data --task cola                    what the GLUE folder holds for CoLA
+"""
+RUN_EXAMPLES = """examples:
+  glue-repro run --preset quick --seeds 1,2,3 --results-dir /tmp/runs
+  glue-repro run --task stsb --seed 7
+  glue-repro run --verbatim --seed 42            the course's input pipeline, for comparison
+  glue-repro run --model ./my-bert --limit 64    a quick look at another checkpoint
+"""
+
+
+def _default(field: str) -> str:
+    """The help's note of a recipe or speed field's default: the preset's, and minilm's value."""
+    from glue_repro.config import MINILM_PRESET
+
+    part = MINILM_PRESET.recipe if hasattr(MINILM_PRESET.recipe, field) else MINILM_PRESET.speed
+    return f"(default: the preset's; minilm: {getattr(part, field)})"
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="glue-repro", description=__doc__)
+    from glue_repro import __version__
+
+    top = argparse.ArgumentParser(prog="glue-repro", description=__doc__, epilog=TOP_EXAMPLES,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"glue-repro {__version__}")
     top.add_argument("--debug", action="store_true",
                      help="show the traceback behind an error, and TensorFlow's own logs")
     commands = top.add_subparsers(required=True)
-    run = commands.add_parser("run", help="fine-tune and evaluate on a GLUE task, write a result file")
+    run = commands.add_parser("run", help="fine-tune and evaluate on a GLUE task, write a result file",
+                              epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--preset", default="minilm", choices=sorted(PRESETS), help="recipe preset (default: minilm)")
-    run.add_argument("--task", choices=list(TASKS), help="GLUE task (default: the preset's, mrpc)")
+    run.add_argument("--task", choices=list(TASKS), help=f"GLUE task {_default('task')}")
     run.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
-    run.add_argument("--model", help="Hub id or local folder, overriding the preset's")
+    run.add_argument("--model", help="Hub id, local folder, package:<module>/<dir> or parts:<name>, overriding the "
+                                     "preset's (the result is then labelled <preset>+<model>)")
     seeds = run.add_mutually_exclusive_group()
-    seeds.add_argument("--seed", type=int, help="one run with this seed (default: the preset's, 42)")
+    seeds.add_argument("--seed", type=int, help="one run with this seed (default: 42)")
     seeds.add_argument("--seeds", help="one run per seed, then an aggregate: '1,2,3' or '1-5'")
     seeds.add_argument("--num-seeds", type=int, help="same as --seeds 1-N")
     run.add_argument("--resume", action="store_true",
                      help="with --seeds: reuse each seed's healthy result of the same recipe in --results-dir")
-    run.add_argument("--epochs", type=int)
-    run.add_argument("--batch-size", type=int)
-    run.add_argument("--learning-rate", type=float)
-    run.add_argument("--limit", type=int, help="use only the first N train and validation rows")
-    run.add_argument("--max-length", type=int, help="truncate each row (sentence or pair) to N tokens")
-    run.add_argument("--predict-batch-size", type=int)
+    run.add_argument("--epochs", type=int, help=f"passes over the training rows {_default('epochs')}")
+    run.add_argument("--batch-size", type=int, help=f"global batch {_default('batch_size')}")
+    run.add_argument("--learning-rate", type=float, help=f"start of the decay to 0 {_default('learning_rate')}")
+    run.add_argument("--limit", type=int, help="use only the first N train and validation rows (marks the run as "
+                                               "partial, not comparable with full runs)")
+    run.add_argument("--train-rows", type=int,
+                     help=f"train on the first N training rows only, validate on all {_default('train_rows')}")
+    run.add_argument("--max-length", type=int,
+                     help="truncate each row (sentence or pair) to N tokens (default: the tokenizer's limit)")
+    run.add_argument("--predict-batch-size", type=int, help=f"batch for predictions {_default('predict_batch_size')}")
     run.add_argument("--input-pipeline", choices=INPUT_PIPELINES,
                      help="bucketed: length-bucketed tf.data (default); "
                           "course: to_tf_dataset + DataCollatorWithPadding")
@@ -74,7 +107,8 @@ def parser() -> argparse.ArgumentParser:
                           "off: fit's validation_data")
     run.add_argument("--verbatim", action="store_true",
                      help="run as the course does: course input pipeline, predict batch = batch size, Keras defaults")
-    run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile steps")
+    run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
+                     help=f"XLA-compile the train and predict steps {_default('xla')}")
     run.add_argument("--xla-predict", action=argparse.BooleanOptionalAction, default=None,
                      help="XLA-compile predict's forward pass only (default off; never with --deterministic)")
     run.add_argument("--xla-optimizer", action=argparse.BooleanOptionalAction, default=None,
@@ -84,12 +118,18 @@ def parser() -> argparse.ArgumentParser:
                           "logical CPUs), multiworker (the cluster in TF_CONFIG); --batch-size stays the global batch")
     run.add_argument("--cpu-replicas", type=int, help="mirrored without GPUs: split the CPU into N devices")
     run.add_argument("--backup-dir", help="back up training there each epoch; rerun the same command to resume")
-    run.add_argument("--precision", choices=PRECISIONS)
-    run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None)
+    run.add_argument("--precision", choices=PRECISIONS, help=f"Keras mixed precision; a GPU for the mixed ones "
+                                                             f"{_default('precision')}")
+    run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
+                     help=f"TF op determinism: bit-identical reruns, all XLA off {_default('deterministic')}")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
-                     help="Keras progress: 1 = bar (default on a terminal), 2 = one line per epoch")
-    run.add_argument("--results-dir", default=str(results.RUNS_DIR), help="where result files go")
-    run.add_argument("--aggregates-dir", default=str(results.AGGREGATES_DIR), help="where multi-seed aggregates go")
+                     help="Keras progress: 1 = bar (default on a terminal), 2 = one line per epoch (default "
+                          "otherwise, e.g. in a log), 0 = none")
+    run.add_argument("--quiet", action="store_true", help="no banner and no progress: only the result's path")
+    run.add_argument("--results-dir", default=str(results.RUNS_DIR),
+                     help="where result files go (default: %(default)s)")
+    run.add_argument("--aggregates-dir", default=str(results.AGGREGATES_DIR),
+                     help="where multi-seed aggregates go (default: %(default)s)")
     run.set_defaults(command=run_command)
 
     decay = commands.add_parser("lr-decay", help="constant Adam 1e-3 / 5e-5 vs polynomial decay, same seeds and data")
@@ -111,6 +151,12 @@ def parser() -> argparse.ArgumentParser:
     decay.add_argument("--results-dir", default=str(results.LR_DECAY_DIR))
     decay.set_defaults(command=lr_decay_command)
 
+    agg = commands.add_parser("aggregate", help="rebuild a multi-seed aggregate from existing result files")
+    agg.add_argument("runs", nargs="+", help="result files or folders of them, one recipe")
+    agg.add_argument("--aggregates-dir", default=str(results.AGGREGATES_DIR),
+                     help="where the aggregate goes (default: %(default)s)")
+    agg.set_defaults(command=aggregate_command)
+
     base = commands.add_parser("baseline", help="make a baseline file from result files of several seeds")
     base.add_argument("runs", nargs="+", help="result files, aggregate files, or folders of result files")
     base.add_argument("--out", help="baseline file (default: results/baselines/<task>-<preset>-<cpu|gpu>.json)")
@@ -123,7 +169,7 @@ def parser() -> argparse.ArgumentParser:
 
     plot = commands.add_parser("plot", help="plot an lr-decay result file to PNG")
     plot.add_argument("report", help="a results/lr_decay/*.json file")
-    plot.add_argument("--out", help="PNG file (default: beside the report)")
+    plot.add_argument("--out", help="PNG file (default: beside the report; never replaces an existing file)")
     plot.set_defaults(command=plot_command)
 
     show = commands.add_parser("data", help="what a GLUE folder (or the Hub) holds for a task, per split")
@@ -167,7 +213,7 @@ def run_command(args) -> int:
     from glue_repro import multiseed
 
     config = config_from(args)
-    verbose = "auto" if args.verbose is None else args.verbose
+    verbose = progress_mode(args)
     seeds = multiseed.parse_seeds(args.seeds) if args.seeds else None
     if args.num_seeds is not None:
         if args.num_seeds < 1:
@@ -178,22 +224,60 @@ def run_command(args) -> int:
     if args.backup_dir and seeds is not None:
         raise GlueReproError("--backup-dir: one run at a time (use --resume for several seeds)")
     check_paths(args, config)
+    if not args.quiet:
+        print(banner(config, args, seeds))
     from glue_repro.run import run  # loads TensorFlow
 
+    command = ["glue-repro", *sys.argv[1:]]
     if seeds is None:
         backup = Path(args.backup_dir) if args.backup_dir else None
         result, path = run(config, data_dir=args.data_dir, runs_dir=Path(args.results_dir), verbose=verbose,
-                           backup_dir=backup)
+                           backup_dir=backup, command=command)
         if path is None:
             print("trained as a worker; the chief writes the result")
+        elif args.quiet:
+            print(path)
         else:
             print_summary(result, path)
         return 0
     summary, path = multiseed.run_seeds(config, seeds, data_dir=args.data_dir, runs_dir=Path(args.results_dir),
                                         aggregates_dir=Path(args.aggregates_dir), verbose=verbose,
-                                        resume=args.resume)
-    print_aggregate(summary, path)
+                                        resume=args.resume, command=command,
+                                        log=(lambda line: None) if args.quiet else print)
+    if args.quiet:
+        print(path)
+    else:
+        print_aggregate(summary, path)
     return 0
+
+
+def progress_mode(args) -> int:
+    """Keras' progress: a bar on a terminal, a line per epoch in a log, none when quiet."""
+    if args.quiet:
+        return 0
+    if args.verbose is not None:
+        return args.verbose
+    return 1 if sys.stdout.isatty() else 2
+
+
+def banner(config, args, seeds) -> str:
+    """What is about to run, before any work starts."""
+    r, s = config.recipe, config.speed
+    data = args.data_dir or os.environ.get("GLUE_DIR")
+    where = f"{data} ({'--data-dir' if args.data_dir else 'GLUE_DIR'})" if data else "the Hugging Face Hub"
+    runs = f"seeds {', '.join(map(str, seeds))}" if seeds else f"seed {config.seed}"
+    rows = "all rows" if r.limit is None else f"first {r.limit} rows per split: partial, not comparable with full runs"
+    return "\n".join([
+        f"glue-repro run: {r.task} with preset {config.label} ({r.model}), {runs}",
+        f"  recipe: batch {r.batch_size}, {r.epochs} epoch(s), Adam {r.learning_rate:g}"
+        + (f" -> {r.end_learning_rate:g} (polynomial)" if r.schedule == "polynomial" else " (constant)")
+        + f", {r.precision}, {rows}",
+        f"  speed: {s.input_pipeline} input pipeline, strategy {s.strategy}"
+        + (f" over {s.cpu_replicas} CPU devices" if s.cpu_replicas > 1 else "")
+        + (", deterministic" if s.deterministic else ""),
+        f"  data: {where}",
+        f"  results: {args.results_dir}/",
+    ])
 
 
 def check_paths(args, config) -> None:
@@ -214,6 +298,7 @@ def check_paths(args, config) -> None:
 
 def print_summary(result: dict, path) -> None:
     t = result["timing"]
+    partial = result["partial_data"]
     rows = [
         ("task", result["task"]),
         ("preset", result["label"]),
@@ -223,8 +308,12 @@ def print_summary(result: dict, path) -> None:
         ("fit", f"{t['fit_seconds']:.1f} s, {t['fit_examples_per_second']:.1f} examples/s"),
         ("predict", f"{t['predict_seconds']:.1f} s, {t['predict_examples_per_second']:.1f} examples/s"),
         ("oneDNN", "on" if result["device"]["onednn"] else "off"),
+        ("wall", f"{result['wall_seconds']:.1f} s"),
         ("result", str(path)),
     ]
+    if partial:
+        rows.insert(3, ("rows", f"--limit {result['config']['recipe']['limit']}: a partial run, not comparable "
+                                "with full runs"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
@@ -309,6 +398,15 @@ def _listed(aggregate: Path, name: str) -> Path:
     return beside if beside.exists() or Path(name).is_absolute() else Path(name)
 
 
+def aggregate_command(args) -> int:
+    from glue_repro import multiseed
+
+    runs, files = read_runs(args.runs)
+    summary, path = multiseed.write_aggregate(runs, files, Path(args.aggregates_dir))
+    print_aggregate(summary, path)
+    return 0
+
+
 def baseline_command(args) -> int:
     from glue_repro import gate
 
@@ -347,6 +445,8 @@ def plot_command(args) -> int:
     if missing:
         raise GlueReproError(f"{path}: not an lr-decay result file (no {', '.join(missing)})")
     out = Path(args.out) if args.out else path.with_suffix(".png")
+    if not args.out and out.exists():
+        raise GlueReproError(f"{out}: exists; pass --out to write the figure elsewhere")
     print(f"figure: {plot_lr_decay(report, out)}")
     return 0
 

@@ -44,6 +44,7 @@ class Recipe:
     end_learning_rate: float = 0.0
     schedule: str = "polynomial"  # PolynomialDecay over all steps, or constant
     limit: int | None = None  # keep only the first N rows of train and validation
+    train_rows: int | None = None  # keep only the first N training rows (validation whole)
     max_length: int | None = None  # truncation length; None = the tokenizer's limit
     precision: str = "float32"  # Keras mixed-precision policy
 
@@ -54,6 +55,7 @@ class Recipe:
         _check(self.learning_rate > 0, "learning_rate", self.learning_rate, "must be > 0")
         _check(self.end_learning_rate >= 0, "end_learning_rate", self.end_learning_rate, "must be >= 0")
         _check(self.limit is None or self.limit >= 1, "limit", self.limit, "must be >= 1")
+        _check(self.train_rows is None or self.train_rows >= 1, "train_rows", self.train_rows, "must be >= 1")
         _check(self.max_length is None or self.max_length >= 8, "max_length", self.max_length, "must be >= 8")
         _check(self.schedule in SCHEDULES, "schedule", self.schedule, f"must be one of {SCHEDULES}")
         _check(self.precision in PRECISIONS, "precision", self.precision, f"must be one of {PRECISIONS}")
@@ -191,6 +193,9 @@ MINILM_CI = MINILM_PRESET.replace(preset="minilm-ci", epochs=1)
 MPNET_BASE_PRESET = dataclasses.replace(
     MINILM_PRESET.replace(preset="mpnet-base", model="parts:all-mpnet-base-v2"), speed=Speed(cls_only_last_layer=False)
 )
+# Minutes, not hours, on a 2-core CPU: the course's SST-2 exercise, one epoch over its first 2,000
+# training rows, validated on all 872 rows. For trying `run --seeds`, `baseline`, `gate` and `report`.
+QUICK = MINILM_PRESET.replace(preset="quick", task="sst2", epochs=1, train_rows=2000)
 # Random tiny BERT with a small vocabulary: seconds per epoch, for tests.
 TINY_PRESET = COURSE.replace(preset="tiny", model=TINY, max_length=64)
 
@@ -200,7 +205,8 @@ COURSE_SPEED = Speed(
     xla_predict=False, xla_optimizer=False,
 )
 
-PRESETS = {c.preset: c for c in (COURSE, COURSE_CASED, MINILM_PRESET, MINILM_CI, MPNET_BASE_PRESET, TINY_PRESET)}
+PRESETS = {c.preset: c for c in (QUICK, COURSE, COURSE_CASED, MINILM_PRESET, MINILM_CI, MPNET_BASE_PRESET,
+                                  TINY_PRESET)}
 
 
 def preset(name: str) -> RunConfig:

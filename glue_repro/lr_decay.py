@@ -75,8 +75,9 @@ def targets(experiment: Experiment) -> tuple[str, float, float | None]:
 def train_arm(experiment: Experiment, arm: str, seed: int, data_dir=None, verbose=0) -> dict:
     # Each arm builds a fresh model, so predict's XLA compiles (one per validation batch shape)
     # would not pay back over a short arm's few validation passes.
-    config = experiment.config.replace(seed=seed, epochs=experiment.epochs, xla_predict=False, **ARMS[arm])
-    p = prepare(config, data_dir, train_rows=experiment.train_rows, batch_loss=True)
+    config = experiment.config.replace(seed=seed, epochs=experiment.epochs, train_rows=experiment.train_rows,
+                                       xla_predict=False, **ARMS[arm])
+    p = prepare(config, data_dir, batch_loss=True)
     primary, target, loss_target = targets(experiment)
     curves = Curves(p.spec, p.inputs, p.splits[p.spec.validation_splits[0]]["label"], experiment.eval_every)
     start = time.perf_counter()

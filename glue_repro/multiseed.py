@@ -36,7 +36,7 @@ def aggregate(runs: list[dict], files: list[str] | None = None) -> dict:
 
 def run_seeds(config: RunConfig, seeds: list[int], data_dir=None, runs_dir: Path = results.RUNS_DIR,
               aggregates_dir: Path = results.AGGREGATES_DIR, verbose="auto", resume: bool = False,
-              log=print) -> tuple[dict, Path]:
+              log=print, command: list[str] | None = None) -> tuple[dict, Path]:
     """One run per seed (each keeps its own result file), then the aggregate file.
 
     With `resume`, a seed that already has a healthy result of the same recipe in `runs_dir`
@@ -54,16 +54,26 @@ def run_seeds(config: RunConfig, seeds: list[int], data_dir=None, runs_dir: Path
                 log(f"seed {seed} ({k}/{len(seeds)}): reusing {path}")
             else:
                 log(f"seed {seed} ({k}/{len(seeds)})")
-                result, path = run(config.replace(seed=seed), data_dir=data_dir, runs_dir=runs_dir, verbose=verbose)
+                result, path = run(config.replace(seed=seed), data_dir=data_dir, runs_dir=runs_dir, verbose=verbose,
+                                   command=command)
             finished.append((seed, path, result))
     except KeyboardInterrupt as interrupt:
         interrupt.finished = [(seed, path) for seed, path, _ in finished]
         raise
-    aggregates_dir = Path(aggregates_dir)
-    files = [os.path.relpath(path, aggregates_dir) for _, path, _ in finished]
-    summary = aggregate([result for _, _, result in finished], files)
+    return write_aggregate([result for _, _, result in finished], [path for _, path, _ in finished],
+                           Path(aggregates_dir))
+
+
+def write_aggregate(runs: list[dict], paths: list[Path], aggregates_dir: Path) -> tuple[dict, Path]:
+    """The aggregate of these runs, written beside the others; it lists them relative to itself."""
+    from glue_repro.errors import GlueReproError
+
+    if len({(r["task"], r["label"]) for r in runs}) > 1:
+        raise GlueReproError("runs of several tasks or presets: aggregate each apart")
+    summary = aggregate(runs, [os.path.relpath(path, aggregates_dir) for path in paths])
+    seeds = [r["seed"] for r in runs]
     seeds_label = "-".join(map(str, seeds)) if len(seeds) <= 6 else f"{len(seeds)}seeds"
-    stem = results.stem(config.recipe.task, config.preset, f"seeds{seeds_label}")
+    stem = results.stem(runs[0]["task"], runs[0]["label"], f"seeds{seeds_label}")
     return summary, results.write_new(summary, aggregates_dir, stem)
 
 

@@ -17,7 +17,8 @@ from typing import TypedDict
 from glue_repro.runtime import onednn_enabled
 
 # 2: every GLUE task (task, metrics_by_split), config as preset/recipe/speed/seed;
-# 3: label, model (weights' provenance), truncated; 4: distribution, resumed_from_epoch, logits
+# 3: label, model (weights' provenance), truncated;
+# 4: distribution, resumed_from_epoch, logits, partial_data, command, wall_seconds
 SCHEMA_VERSION = 4
 VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy", "scikit-learn",
                       "scipy", "safetensors", "tokenizers")
@@ -71,6 +72,7 @@ class Result(TypedDict):
     resumed_from_epoch: int | None  # with --backup-dir: the epoch training resumed at (0: from the start)
     data: dict  # DataSource: Hub repo and revision, or local folder with file checksums
     num_examples: dict[str, int]  # rows per split actually used (after --limit)
+    partial_data: bool  # --limit cut the splits: not comparable with full runs
     truncated: dict[str, int]  # rows per split cut to the maximum length by the tokenizer
     metrics: dict[str, float]  # the task's GLUE metric on its (first) validation split
     metrics_by_split: dict[str, dict[str, float]]  # the same for every validation split (MNLI has two)
@@ -84,6 +86,8 @@ class Result(TypedDict):
     versions: dict[str, str]  # python and the libraries that decide the numbers
     device: Device  # where it ran
     git: Git  # the suite's code version
+    command: list[str] | None  # the command line that made it (None when called from Python)
+    wall_seconds: float  # the whole run: loading, tokenizing, building, fitting, predicting, scoring
 
 
 def json_safe(value):

@@ -31,16 +31,19 @@ class Prepared:
 
 
 def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, verbose="auto",
-        backup_dir: Path | None = None) -> tuple[dict, Path | None]:
+        backup_dir: Path | None = None, command: list[str] | None = None) -> tuple[dict, Path | None]:
     """Fine-tune and evaluate once; return the result and the path of its new file.
 
     Args:
         backup_dir: keep a backup of training there (Keras' BackupAndRestore): a run killed
             midway and started again with the same folder resumes from its last epoch.
 
+        command: the command line, stored in the result.
+
     Returns:
         The result, and its file; None for a worker other than the chief, which writes nothing.
     """
+    began = time.perf_counter()
     p = prepare(config, data_dir)
     recipe, spec = config.recipe, p.spec
 
@@ -87,6 +90,7 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
         resumed_from_epoch=None if backup_dir is None else epochs.first,
         data=vars(p.source),
         num_examples={split: len(rows) for split, rows in p.splits.items()},
+        partial_data=bool(recipe.limit),
         truncated=inputs.count_truncated(p.splits, p.tokenized, p.tokenizer, spec, recipe.max_length),
         metrics=by_split[first],
         metrics_by_split=by_split,
@@ -106,23 +110,22 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
         versions=results.versions(),
         device=results.device(),
         git=results.git_info(),
+        command=command,
+        wall_seconds=time.perf_counter() - began,
     )
     return result, results.write_new(result, Path(runs_dir), results.run_stem(config))
 
 
-def prepare(config: RunConfig, data_dir=None, train_rows: int | None = None, batch_loss: bool = False) -> Prepared:
+def prepare(config: RunConfig, data_dir=None, batch_loss: bool = False) -> Prepared:
     """Seed, load, tokenize and build: what `run`, `lr-decay` and the benchmarks share.
 
     Args:
-        train_rows: keep only the first N training rows (on top of the recipe's limit).
         batch_loss: report each training step's own loss (train.BatchLoss).
     """
     strategy = distribute.make_strategy(config.speed.strategy, config.speed.cpu_replicas)  # first TF work
     setup(config)
     spec = task(config.recipe.task)
     splits, source = load(config, data_dir)
-    if train_rows:
-        splits["train"] = splits["train"].select(range(min(train_rows, len(splits["train"]))))
     tokenizer = model.load_tokenizer(config.recipe.model)
     tokenized = inputs.tokenize(splits, tokenizer, spec, config.recipe.max_length)
     fed = inputs.tf_datasets(config, tokenized, tokenizer, spec.validation_splits[0])
@@ -150,13 +153,14 @@ def setup(config: RunConfig) -> None:
 
 
 def load(config: RunConfig, data_dir=None) -> tuple[datasets.DatasetDict, data.DataSource]:
-    """The task's train and validation split(s), each cut to the recipe's `limit` rows."""
-    spec = task(config.recipe.task)
+    """The task's train and validation split(s), cut to the recipe's `limit` and `train_rows`."""
+    spec, recipe = task(config.recipe.task), config.recipe
     splits, source = data.load(spec.name, data_dir)
     kept = {name: splits[name] for name in ("train", *spec.validation_splits)}
-    limit = config.recipe.limit
-    if limit:
-        kept = {name: split.select(range(min(limit, len(split)))) for name, split in kept.items()}
+    if recipe.limit:
+        kept = {name: split.select(range(min(recipe.limit, len(split)))) for name, split in kept.items()}
+    if recipe.train_rows:
+        kept["train"] = kept["train"].select(range(min(recipe.train_rows, len(kept["train"]))))
     return datasets.DatasetDict(kept), source
 
 

@@ -158,3 +158,62 @@ def test_tiny_run_end_to_end_per_task(glue_dir, tmp_path, task, metrics, label_k
     labels = load_local(glue_dir, task)[0]["validation"]["label"][:24]
     assert stored["metrics"] == pytest.approx(metric.scores(spec, stored["predictions"], labels), nan_ok=True)
     assert stored["collapsed"] == metric.is_collapsed(spec, stored["predictions"])
+
+
+def test_help_shows_defaults_and_examples_and_version(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    text = capsys.readouterr().out
+    flat = " ".join(text.split())  # argparse wraps lines
+    assert "(default: the preset's; minilm: 3)" in flat and "(default: the preset's; minilm: 8)" in flat
+    assert "(default: results/runs)" in flat and "examples:" in text and "--preset quick --seeds" in text
+    undocumented = [line.split()[0] for line in text.splitlines()
+                    if line.strip().startswith("--") and line.strip().split()[0] == line.strip() and "help" not in line]
+    assert undocumented == []
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.startswith("glue-repro 0.")
+
+
+def test_banner_limit_marking_command_and_wall_time(glue_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["glue-repro", "run", "--preset", "tiny", "--limit", "9"])
+    code = cli.main(["run", "--preset", "tiny", "--limit", "9", "--epochs", "1", "--data-dir", str(glue_dir),
+                     "--results-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    first = out.splitlines()[0]
+    assert first == "glue-repro run: mrpc with preset tiny (tiny), seed 42"
+    assert "first 9 rows per split: partial, not comparable with full runs" in out
+    assert "--limit 9: a partial run, not comparable with full runs" in out  # the summary says it too
+    stored = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert stored["partial_data"] is True
+    assert stored["command"] == ["glue-repro", "run", "--preset", "tiny", "--limit", "9"]
+    assert stored["wall_seconds"] >= stored["timing"]["fit_seconds"] + stored["timing"]["predict_seconds"]
+
+
+def test_quiet_prints_only_the_result_path(glue_dir, tmp_path, capsys):
+    assert cli.main(["run", "--preset", "tiny", "--limit", "8", "--epochs", "1", "--quiet", "--data-dir",
+                     str(glue_dir), "--results-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(next(tmp_path.glob("*.json")))]
+
+
+def test_aggregate_rebuilds_what_seeds_wrote(glue_dir, tmp_path, capsys):
+    runs, made = tmp_path / "runs", tmp_path / "made"
+    assert cli.main(["run", "--preset", "tiny", "--limit", "10", "--epochs", "1", "--seeds", "1,2", "--quiet",
+                     "--data-dir", str(glue_dir), "--results-dir", str(runs), "--aggregates-dir", str(made)]) == 0
+    assert cli.main(["aggregate", str(runs), "--aggregates-dir", str(tmp_path / "rebuilt")]) == 0
+    (first,), (second,) = made.glob("*.json"), (tmp_path / "rebuilt").glob("*.json")
+    a, b = json.loads(first.read_text()), json.loads(second.read_text())
+    for key in ("seeds", "per_seed", "summary", "num_collapsed", "same_recipe", "config", "task"):
+        assert a[key] == b[key], key
+    assert [(made / f).resolve() for f in a["files"]] == [(tmp_path / "rebuilt" / f).resolve() for f in b["files"]]
+
+
+def test_plot_never_replaces_a_figure_silently(tmp_path, capsys):
+    report = {"runs": [], "experiment": {}}
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(report))
+    path.with_suffix(".png").write_bytes(b"old")
+    assert cli.main(["plot", str(path)]) == 2
+    assert "x.png: exists; pass --out" in capsys.readouterr().err
+    assert path.with_suffix(".png").read_bytes() == b"old"
