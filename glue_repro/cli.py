@@ -225,8 +225,9 @@ def run_command(args) -> int:
         raise GlueReproError("--backup-dir: one run at a time (use --resume for several seeds)")
     check_paths(args, config)
     if not args.quiet:
-        print(banner(config, args, seeds))
-    from glue_repro.run import run  # loads TensorFlow
+        print(banner(config, args, seeds), flush=True)
+    load_tensorflow(args)
+    from glue_repro.run import run
 
     command = ["glue-repro", *sys.argv[1:]]
     if seeds is None:
@@ -249,6 +250,12 @@ def run_command(args) -> int:
     else:
         print_aggregate(summary, path)
     return 0
+
+
+def load_tensorflow(args) -> None:
+    """After the options are checked: TensorFlow, its start-up chatter off stderr unless --debug."""
+    if not args.debug:
+        runtime.import_tensorflow_quietly()
 
 
 def progress_mode(args) -> int:
@@ -331,7 +338,8 @@ def lr_decay_command(args) -> int:
     if args.task:
         config = config.replace(task=args.task)
     check_paths(args, config)
-    from glue_repro import lr_decay  # loads TensorFlow
+    load_tensorflow(args)
+    from glue_repro import lr_decay
 
     experiment = Experiment(
         config=config, seeds=tuple(multiseed.parse_seeds(args.seeds)), train_rows=args.train_rows or None,
@@ -464,6 +472,7 @@ def report_command(args) -> int:
 
 
 def devices_command(args) -> int:
+    load_tensorflow(args)
     import tensorflow as tf
 
     from glue_repro.results import device

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
 
@@ -36,3 +37,23 @@ def quiet_third_party(debug: bool = False) -> None:
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and tf-keras with stderr closed at the file-descriptor level.
+
+    TensorFlow's C++ logs written before its logging starts (the CUDA probe, the oneDNN notice)
+    ignore TF_CPP_MIN_LOG_LEVEL. An import that fails still raises, and is shown as usual.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+        import tf_keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)

@@ -20,7 +20,8 @@ def _run(task, preset_config, seed, metrics, collapsed=False, limit=None):
         "timing": {"fit_seconds": 10.0, "fit_examples_per_second": 20.0, "epoch_seconds": [10.0],
                    "predict_seconds": 1.0, "predict_examples_per_second": 100.0},
         "versions": {}, "device": {"cpu": "x", "cpu_cores": 2, "gpus": [], "onednn": True},
-        "git": {"commit": "abcdef0123", "dirty": False},
+        "git": {"commit": "abcdef0123", "dirty": False}, "partial_data": bool(limit), "command": None,
+        "wall_seconds": 12.0,
     }
 
 
