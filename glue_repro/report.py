@@ -294,6 +294,10 @@ def write(found: Collected, out_dir: Path) -> Path:
                   "course's pipeline.", "", f"![throughput]({figure.name})", ""]
 
     lines += ["## Every run", "", format_rows(run_rows(found.runs), "markdown"), ""]
+    notes = out_dir / "measurements.md"  # kept by hand beside the page
+    if notes.is_file():
+        lines += [line.replace("# ", "## ", 1) if line.startswith("#") else line
+                  for line in notes.read_text().splitlines()] + [""]
     if found.skipped:
         lines += ["Files skipped:", "", *[f"- {s}" for s in found.skipped], ""]
     report_path = out_dir / "REPORT.md"
