@@ -445,7 +445,7 @@ def gate_command(args) -> int:
 
 
 def plot_command(args) -> int:
-    from glue_repro.plots import plot_lr_decay
+    from glue_repro.report import lr_decay_figure
 
     path = Path(args.report)
     report = results.read_json(path, "lr-decay result file")
@@ -455,7 +455,7 @@ def plot_command(args) -> int:
     out = Path(args.out) if args.out else path.with_suffix(".png")
     if not args.out and out.exists():
         raise GlueReproError(f"{out}: exists; pass --out to write the figure elsewhere")
-    print(f"figure: {plot_lr_decay(report, out)}")
+    print(f"figure: {lr_decay_figure(report, out)}")
     return 0
 
 
