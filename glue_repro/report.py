@@ -209,29 +209,26 @@ def _smooth(values, window: int) -> np.ndarray:
 
 
 def benchmark_rows(benchmarks: list[tuple[Path, dict]]) -> list[dict]:
-    """The newest stored benchmark run of each machine, a row per benchmark."""
+    """Each machine's newest measurement of each benchmark, a row each."""
     newest = {}
-    for path, data in benchmarks:
-        machine = path.parent
-        if machine not in newest or data["datetime"] > newest[machine][1]["datetime"]:
-            newest[machine] = (path, data)
-    rows = []
-    for path, data in newest.values():
+    for path, data in sorted(benchmarks, key=lambda item: item[1]["datetime"]):
         for bench in data["benchmarks"]:
             info = bench["extra_info"]
-            kind = "fit" if bench["name"].startswith("test_fit") else "predict"
-            pipeline = bench["params"].get("pipeline_name", info.get("input_pipeline"))
-            rows.append({"machine": path.parent.parent.name, "kind": kind, "preset": info["preset"],
-                         "pipeline": pipeline, "strategy": info.get("strategy", "default"),
-                         "examples_per_second": info["examples_per_second"], "mfu": info["mfu"], "file": path.name})
-    return rows
+            machine = path.parent.parent.name
+            newest[machine, bench["name"]] = {
+                "machine": machine, "kind": "fit" if bench["name"].startswith("test_fit") else "predict",
+                "preset": info["preset"], "pipeline": bench["params"].get("pipeline_name", info.get("input_pipeline")),
+                "strategy": info.get("strategy", "default"), "examples_per_second": info["examples_per_second"],
+                "mfu": info["mfu"], "file": path.name, "date": data["datetime"][:10],
+            }
+    return list(newest.values())
 
 
 def throughput_figure(rows: list[dict], out: Path) -> Path:
     """Fit and predict examples/s per preset and pipeline, with MFU and the ratio to the course's pipeline."""
     plt = _pyplot()
     kinds = ["fit", "predict"]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(15, 5))
     for ax, kind in zip(axes, kinds, strict=True):
         mine = [r for r in rows if r["kind"] == kind]
         labels = [f"{r['preset']}\n{r['pipeline']}" + ("" if r["strategy"] == "default" else f"\n{r['strategy']}")
@@ -242,11 +239,13 @@ def throughput_figure(rows: list[dict], out: Path) -> Path:
                       and r["strategy"] == row["strategy"]]
             ratio = f"\n{row['examples_per_second'] / course[0]['examples_per_second']:.2f}x course" if course else ""
             ax.annotate(f"MFU {row['mfu']:.2f}{ratio}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                        ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(range(len(mine)), labels, fontsize=7)
+                        ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(range(len(mine)), labels, fontsize=6)
         ax.set_yscale("log")
         ax.set(ylabel="examples per second (log scale)", title=f"{kind}: steady state, median round")
-    fig.suptitle(f"throughput on {rows[0]['machine']} ({rows[0]['file']})", fontsize=9)
+    dates = sorted({r["date"] for r in rows})
+    fig.suptitle(f"throughput on {rows[0]['machine']}, newest measurement of each benchmark "
+                 f"({dates[0]} to {dates[-1]})", fontsize=9)
     fig.tight_layout()
     return _save(fig, out)
 
@@ -287,11 +286,11 @@ def write(found: Collected, out_dir: Path) -> Path:
     rows = benchmark_rows(found.benchmarks)
     if not rows:
         lines += ["No benchmark files found (`python -m pytest bench/`).", ""]
-    else:
-        figure = throughput_figure(rows, out_dir / "throughput.png")
-        lines += ["Steady-state fit and predict examples/s of the newest stored benchmark run, per preset and "
-                  "input pipeline, with MFU (achieved over measured matmul peak FLOP/s) and the ratio to the "
-                  "course's pipeline.", "", f"![throughput]({figure.name})", ""]
+    for machine in sorted({r["machine"] for r in rows}):
+        figure = throughput_figure([r for r in rows if r["machine"] == machine], out_dir / f"throughput-{machine}.png")
+        lines += [f"{machine}: steady-state fit and predict examples/s, the newest measurement of each benchmark, "
+                  "per preset, input pipeline and strategy, with MFU (achieved over the matmul peak measured in "
+                  "the same run) and the ratio to the course's pipeline.", "", f"![throughput]({figure.name})", ""]
 
     lines += ["## Every run", "", format_rows(run_rows(found.runs), "markdown"), ""]
     notes = out_dir / "measurements.md"  # kept by hand beside the page

@@ -97,4 +97,4 @@ def test_report_of_the_committed_results(tmp_path):
     assert found.runs and found.lr_decay and found.benchmarks and found.baselines
     assert found.skipped == []
     report.write(found, tmp_path / "out")
-    assert (tmp_path / "out" / "throughput.png").is_file()
+    assert list((tmp_path / "out").glob("throughput-cpu-*.png"))
