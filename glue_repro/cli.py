@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "verbatim", False):
         # Before anything imports TensorFlow. --verbatim keeps TF's own default, as the course gets it.
         runtime.prefer_onednn()
-    runtime.quiet_third_party(debug=args.debug)
+    # --debug, or --verbose 2 on run, brings third-party logs back
+    noisy = args.debug or getattr(args, "verbose", None) == 2
+    runtime.quiet_third_party(debug=noisy)
     try:
         return args.command(args)
     except GlueReproError as err:
@@ -124,7 +126,8 @@ def parser() -> argparse.ArgumentParser:
                      help=f"TF op determinism: bit-identical reruns, all XLA off {_default('deterministic')}")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
                      help="Keras progress: 1 = bar (default on a terminal), 2 = one line per epoch (default "
-                          "otherwise, e.g. in a log), 0 = none")
+                          "otherwise, e.g. in a log; given, also TensorFlow's and the Hub libraries' own logs), "
+                          "0 = none")
     run.add_argument("--quiet", action="store_true", help="no banner and no progress: only the result's path")
     run.add_argument("--results-dir", default=str(results.RUNS_DIR),
                      help="where result files go (default: %(default)s)")
@@ -253,8 +256,8 @@ def run_command(args) -> int:
 
 
 def load_tensorflow(args) -> None:
-    """After the options are checked: TensorFlow, its start-up chatter off stderr unless --debug."""
-    if not args.debug:
+    """After the options are checked: TensorFlow, its start-up chatter off stderr unless asked for."""
+    if not (args.debug or getattr(args, "verbose", None) == 2):
         runtime.import_tensorflow_quietly()
 
 

@@ -124,7 +124,10 @@ def test_cli_baseline_then_gate_both_ways(tmp_path, capsys):
     good = _write_runs(tmp_path / "good", [_run(s, 0.797 + 0.002 * s, 0.859) for s in (1, 2, 3)])
     assert cli.main(["gate", *good, "--baseline", str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
-    assert "PASS" in out and "p" in out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("metric"))
+    assert lines[header].split() == ["metric", "baseline", "now", "diff", "floor", "p", "verdict"]
+    assert all(line.endswith("pass") for line in lines[header + 1:header + 3]) and lines[header + 3] == "PASS"
     (verdict_file,) = (tmp_path / "good").glob("gate-*.json")
     assert json.loads(verdict_file.read_text())["passed"] is True
 
