@@ -1,4 +1,4 @@
-"""glue_repro: reproduce the Hugging Face course's Keras fine-tuning of GLUE MRPC, and time it."""
+"""glue_repro: reproduce the Hugging Face course's Keras fine-tuning on GLUE (MRPC first), and time it."""
 
 import os
 
