@@ -11,10 +11,10 @@ import string
 import tempfile
 from pathlib import Path
 
+from glue_repro.config import TINY
 from glue_repro.errors import GlueReproError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-TINY = "tiny"
 
 
 def resolve(model: str) -> str:
@@ -127,7 +127,7 @@ def build_model(model: str, num_labels: int = 2, vocab_size: int | None = None):
     """
     from transformers import TFAutoModelForSequenceClassification
 
-    if model == "tiny":
+    if model == TINY:
         return _tiny_model(vocab_size or len(_tiny_vocab()), num_labels)
     path = Path(resolve(model))
     if path.is_dir():

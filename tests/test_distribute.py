@@ -7,6 +7,7 @@ sums in another order, 1e-5 absolute on logits that spread over about 1 between 
 """
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -74,18 +75,12 @@ def _workers(argv, tmp_path, n=2, stdout=subprocess.DEVNULL):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs, logs = [], []
     for index in range(n):
-        env = {**_environ(), "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         log = open(tmp_path / f"worker{index}.log", "w")
         logs.append(tmp_path / f"worker{index}.log")
         procs.append(subprocess.Popen([sys.executable, "-m", "glue_repro.cli", *argv], stdout=log,
                                       stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env))
     return procs, logs
-
-
-def _environ() -> dict:
-    import os
-
-    return dict(os.environ)
 
 
 def test_two_workers_train_together_and_the_chief_alone_writes(glue_dir, tmp_path, single):

@@ -1,6 +1,7 @@
 """Known failure classes: one line naming the file, flag or field, exit 2 (130 when interrupted), no result file."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -127,7 +128,7 @@ CHECKED_BEFORE_TENSORFLOW = [
 def test_bad_options_fail_before_tensorflow_is_imported(argv):
     code = ("import sys, time; from glue_repro import cli; start = time.perf_counter(); rc = cli.main(sys.argv[1:]); "
             "print(rc, 'tensorflow' in sys.modules, round(time.perf_counter() - start, 2))")
-    env = {k: v for k, v in __import__("os").environ.items() if k != "TF_CONFIG"}
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, cwd=REPO,
                           env=env)
     rc, tf_loaded, seconds = done.stdout.split()
