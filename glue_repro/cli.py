@@ -83,6 +83,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
     run.add_argument("--model", help="Hub id, local folder, package:<module>/<dir> or parts:<name>, overriding the "
                                      "preset's (the result is then labelled <preset>+<model>)")
+    run.add_argument("--revision", help="Hub commit to load a Hub model at (the course presets pin one; "
+                                        "with --model, default: the Hub's main, recorded as resolved)")
     seeds = run.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, help="one run with this seed (default: 42)")
     seeds.add_argument("--seeds", help="one run per seed, then an aggregate: '1,2,3' or '1-5'")
@@ -302,7 +304,7 @@ def check_paths(args, config) -> None:
     if data_dir and not Path(data_dir).is_dir():
         where = "--data-dir" if args.data_dir else "GLUE_DIR"
         raise GlueReproError(f"{data_dir}: data folder does not exist (set by {where})")
-    model.check_source(config.recipe.model)
+    model.check_source(config.recipe.model, config.recipe.revision)
     distribute.check(config.speed.strategy, config.speed.cpu_replicas, config.recipe.batch_size, config.speed.xla)
 
 

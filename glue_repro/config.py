@@ -37,6 +37,7 @@ class Recipe:
     """What is learned: runs of one recipe differ only by their seed."""
 
     model: str  # Hub id, local folder, `package:<module>/<dir>`, or "tiny"
+    revision: str | None = None  # the Hub commit to load a Hub id at; None = its main branch (recorded as resolved)
     task: str = "mrpc"  # a name in tasks.TASKS
     batch_size: int = 8
     epochs: int = 3
@@ -49,6 +50,7 @@ class Recipe:
     precision: str = "float32"  # Keras mixed-precision policy
 
     def __post_init__(self) -> None:
+        _check(self.revision is None or bool(self.revision.strip()), "revision", self.revision, "must not be empty")
         _check(self.task in TASKS, "task", self.task, f"must be one of {', '.join(TASKS)}")
         _check(self.batch_size >= 1, "batch_size", self.batch_size, "must be >= 1")
         _check(self.epochs >= 1, "epochs", self.epochs, "must be >= 1")
@@ -115,23 +117,36 @@ class RunConfig:
 
     @property
     def label(self) -> str:
-        """The preset's name, or `<preset>+<model>` when the model is not the preset's own.
+        """The preset's name; `<preset>+<model>` when the model is not the preset's own, and
+        `<preset>@<revision>` when only its Hub revision differs.
 
         >>> MINILM_PRESET.label, MINILM_PRESET.replace(model="/models/all-mpnet-base-v2/").label
         ('minilm', 'minilm+all-mpnet-base-v2')
+        >>> COURSE.replace(revision="0a6aa9128b6194f4f3c4db429b6cb4891cdb421b").label
+        'course@0a6aa91'
         """
         own = PRESETS.get(self.preset)
-        if own is None or own.recipe.model == self.recipe.model:
+        if own is None:
             return self.preset
-        name = Path(self.recipe.model.rstrip("/")).name
-        return f"{self.preset}+{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
+        if own.recipe.model != self.recipe.model:
+            name = Path(self.recipe.model.rstrip("/")).name
+            return f"{self.preset}+{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
+        if own.recipe.revision != self.recipe.revision:
+            return f"{self.preset}@{re.sub(r'[^A-Za-z0-9_.-]+', '_', (self.recipe.revision or 'main')[:7])}"
+        return self.preset
 
     def replace(self, **changes) -> RunConfig:
         """A copy with fields changed by name, whichever part they belong to.
 
+        A new model drops the old model's revision unless one is given with it.
+
         >>> MINILM_PRESET.replace(epochs=1, xla=True).recipe.epochs
         1
+        >>> COURSE.replace(model="roberta-base").recipe.revision is None
+        True
         """
+        if "model" in changes and changes["model"] != self.recipe.model:
+            changes.setdefault("revision", None)
         recipe = {k: changes.pop(k) for k in RECIPE_FIELDS if k in changes}
         speed = {k: changes.pop(k) for k in SPEED_FIELDS if k in changes}
         unknown = set(changes) - {"preset", "seed"}
@@ -147,14 +162,15 @@ class RunConfig:
 
 
 def recipe_of(config: dict) -> dict:
-    """The recipe part of a stored config, also from the flat layout of schema version 1.
+    """The whole recipe of a stored config, in either layout, with fields it predates at their defaults.
 
-    >>> recipe_of({"preset": "x", "model": "m", "epochs": 1, "xla": True, "seed": 3})
-    {'model': 'm', 'epochs': 1}
+    >>> recipe = recipe_of({"preset": "x", "model": "m", "epochs": 1, "xla": True, "seed": 3})
+    >>> recipe["model"], recipe["epochs"], recipe["revision"], recipe["batch_size"]
+    ('m', 1, None, 8)
     """
-    if "recipe" in config:
-        return dict(config["recipe"])
-    return {k: config[k] for k in RECIPE_FIELDS if k in config}
+    stored = config["recipe"] if "recipe" in config else {k: config[k] for k in RECIPE_FIELDS if k in config}
+    defaults = {f.name: f.default for f in dataclasses.fields(Recipe) if f.default is not dataclasses.MISSING}
+    return {**defaults, **stored}
 
 
 def from_dict(config: dict) -> RunConfig:
@@ -178,11 +194,14 @@ class Experiment:
     loss_target: float | None = None  # validation loss to reach; None = the task's lr_decay_loss_target
 
 
-# The course's code (chapter 3, "fine-tuning with Keras") uses bert-base-uncased.
-# Presets run the bucketed input pipeline; COURSE_SPEED is the course's pipeline verbatim.
-COURSE = RunConfig(preset="course", recipe=Recipe(model="bert-base-uncased"))
+# The course's code (chapter 3, "fine-tuning with Keras") uses bert-base-uncased, loaded here at a
+# pinned Hub commit as the data is. Presets run the bucketed input pipeline; COURSE_SPEED is the
+# course's pipeline verbatim.
+BERT_BASE_UNCASED_REVISION = "86b5e0934494bd15c9632b12f734a8a67f723594"
+BERT_BASE_CASED_REVISION = "cd5ef92a9fb2f889e972770a36d4ed042daf221e"
+COURSE = RunConfig(preset="course", recipe=Recipe(model="bert-base-uncased", revision=BERT_BASE_UNCASED_REVISION))
 # Its prose says cased; this preset lets users run that reading too.
-COURSE_CASED = COURSE.replace(preset="course-cased", model="bert-base-cased")
+COURSE_CASED = COURSE.replace(preset="course-cased", model="bert-base-cased", revision=BERT_BASE_CASED_REVISION)
 # The offline, CPU-sized default: same recipe, pretrained all-MiniLM-L6-v2.
 MINILM_PRESET = COURSE.replace(preset="minilm", model=MINILM)
 # What CI reproduces and gates on, sized for a 2-core CPU: the minilm recipe for one epoch

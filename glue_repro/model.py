@@ -40,17 +40,25 @@ WEIGHT_FILES = ("tf_model.h5", "model.safetensors")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 
 
-def check_source(model: str) -> None:
+def is_hub_id(model: str) -> bool:
+    """Whether a model name is read from the Hub: not "tiny", a package, parts, or a path."""
+    if model == TINY or model.startswith((".", "/", "~", "package:", "parts:")):
+        return False
+    return not Path(model).exists()
+
+
+def check_source(model: str, revision: str | None = None) -> None:
     """Fail with one line, before TensorFlow loads, on a local model that cannot be loaded.
 
-    A Hub id (anything that is not an existing path, a path-like name or a package) passes:
-    only the Hub can say whether it exists.
+    A Hub id passes: only the Hub can say whether it (and its revision) exists.
     """
+    if is_hub_id(model):
+        return
+    if revision is not None:
+        raise GlueReproError(f"--revision {revision}: model {model!r} is not a Hub id; revisions are Hub commits")
     if model == TINY:
         return
     path = Path(resolve(model))
-    if not (path.exists() or model.startswith((".", "/", "~", "package:", "parts:"))):
-        return
     if not path.is_dir():
         raise GlueReproError(f"model {model!r}: folder {path} does not exist")
     if not (path / "config.json").is_file():
@@ -71,8 +79,9 @@ def weights_sha256(model: str) -> dict[str, str]:
     return {name: _sha256(path / name) for name in WEIGHT_FILES if (path / name).is_file()}
 
 
-def source(model: str, classifier) -> dict:
-    """Where a built classifier's weights came from (results.ModelSource)."""
+def source(model: str, classifier, revision: str | None = None) -> dict:
+    """Where a built classifier's weights came from (results.ModelSource): for a Hub id, the
+    commit the Hub resolved (the pinned `revision`, or its main branch's head)."""
     from importlib import metadata
 
     folder = None if model == TINY else Path(resolve(model))
@@ -90,7 +99,7 @@ def source(model: str, classifier) -> dict:
         "name": model,
         "path": str(folder.resolve()) if local else None,
         "weights_sha256": weights_sha256(model),
-        "revision": None if local or model == TINY else getattr(classifier.config, "_commit_hash", None),
+        "revision": (getattr(classifier.config, "_commit_hash", None) or revision) if is_hub_id(model) else None,
         "package": package,
     }
 
@@ -105,25 +114,29 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_tokenizer(model: str):
-    """The checkpoint's tokenizer; for "tiny", a character-level WordPiece BERT tokenizer."""
+def load_tokenizer(model: str, revision: str | None = None):
+    """The checkpoint's tokenizer (a Hub id's at `revision`); for "tiny", a character-level
+    WordPiece BERT tokenizer."""
     from transformers import AutoTokenizer, BertTokenizerFast
 
     if model == TINY:
         return BertTokenizerFast(vocab_file=_tiny_vocab_file(), do_lower_case=True)
     try:
+        if is_hub_id(model):
+            return AutoTokenizer.from_pretrained(model, revision=revision)
         return AutoTokenizer.from_pretrained(resolve(model))
     except OSError as err:
         raise GlueReproError(f"model {model!r}: cannot load its tokenizer ({err})") from err
 
 
-def build_model(model: str, num_labels: int = 2, vocab_size: int | None = None):
+def build_model(model: str, num_labels: int = 2, vocab_size: int | None = None, revision: str | None = None):
     """Build the sequence classifier with a freshly initialised head.
 
     Args:
         model: see the module docstring.
         num_labels: the head's outputs: the task's classes, or 1 for regression.
         vocab_size: the tokenizer's vocabulary size (used by "tiny" only).
+        revision: the Hub commit (or branch) a Hub id is loaded at; None = main.
     """
     from transformers import TFAutoModelForSequenceClassification
 
@@ -135,7 +148,7 @@ def build_model(model: str, num_labels: int = 2, vocab_size: int | None = None):
     if model.startswith((".", "/")) or model.startswith("package:"):
         raise GlueReproError(f"model {model!r}: folder {path} does not exist")
     try:
-        return TFAutoModelForSequenceClassification.from_pretrained(model, num_labels=num_labels)
+        return TFAutoModelForSequenceClassification.from_pretrained(model, num_labels=num_labels, revision=revision)
     except OSError as err:
         raise GlueReproError(
             f"model {model!r}: cannot load it from the Hugging Face Hub ({err}); "

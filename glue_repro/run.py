@@ -83,7 +83,7 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
         task=spec.name,
         label=config.label,
         config=config.to_dict(),
-        model=model.source(recipe.model, p.classifier),
+        model=model.source(recipe.model, p.classifier, recipe.revision),
         seed=config.seed,
         deterministic=config.speed.deterministic,
         distribution=asdict(p.placement),
@@ -126,7 +126,7 @@ def prepare(config: RunConfig, data_dir=None, batch_loss: bool = False) -> Prepa
     setup(config)
     spec = task(config.recipe.task)
     splits, source = load(config, data_dir)
-    tokenizer = model.load_tokenizer(config.recipe.model)
+    tokenizer = model.load_tokenizer(config.recipe.model, config.recipe.revision)
     tokenized = inputs.tokenize(splits, tokenizer, spec, config.recipe.max_length)
     fed = inputs.tf_datasets(config, tokenized, tokenizer, spec.validation_splits[0])
     with strategy.scope():
@@ -167,7 +167,8 @@ def load(config: RunConfig, data_dir=None) -> tuple[datasets.DatasetDict, data.D
 def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int, batch_loss: bool = False):
     """The classifier with the task's head, compiled with the recipe's optimizer, schedule and loss."""
     name = config.recipe.model
-    classifier = model.build_model(name, num_labels=spec.num_labels, vocab_size=len(tokenizer))
+    classifier = model.build_model(name, num_labels=spec.num_labels, vocab_size=len(tokenizer),
+                                   revision=config.recipe.revision)
     positions = getattr(classifier.config, "max_position_embeddings", None)
     if config.recipe.max_length and positions and config.recipe.max_length > positions:
         raise GlueReproError(f"config field max_length={config.recipe.max_length}: above the {positions} positions "

@@ -237,3 +237,53 @@ def test_xla_optimizer_makes_the_same_updates(small_pairs):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
     moved = sum(not np.array_equal(a, b) for a, b in zip(initial, weights[True], strict=True))
     assert moved > len(initial) // 2  # it trained
+
+
+def test_course_presets_pin_a_hub_commit_and_another_model_drops_it():
+    from glue_repro.config import COURSE, COURSE_CASED, MINILM_PRESET
+
+    for preset in (COURSE, COURSE_CASED):
+        assert len(preset.recipe.revision) == 40 and int(preset.recipe.revision, 16) >= 0
+    assert COURSE.recipe.revision != COURSE_CASED.recipe.revision
+    assert MINILM_PRESET.recipe.revision is None
+    assert COURSE.replace(model="roberta-base").recipe.revision is None
+    assert COURSE.replace(model="roberta-base", revision="v1").recipe.revision == "v1"
+    assert COURSE.replace(epochs=1).recipe.revision == COURSE.recipe.revision
+
+
+def test_hub_ids_are_loaded_at_the_pinned_revision(monkeypatch):
+    import transformers
+
+    from glue_repro.config import COURSE
+
+    calls = []
+
+    def record(kind):
+        def from_pretrained(name, **kwargs):
+            calls.append((kind, name, kwargs.get("revision")))
+            raise OSError("offline")
+        return from_pretrained
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", record("tokenizer"))
+    monkeypatch.setattr(transformers.TFAutoModelForSequenceClassification, "from_pretrained", record("model"))
+    pinned = COURSE.recipe.revision
+    with pytest.raises(GlueReproError, match="cannot load its tokenizer"):
+        model.load_tokenizer("bert-base-uncased", pinned)
+    with pytest.raises(GlueReproError, match="cannot load it from the Hugging Face Hub"):
+        model.build_model("bert-base-uncased", revision=pinned)
+    assert calls == [("tokenizer", "bert-base-uncased", pinned), ("model", "bert-base-uncased", pinned)]
+
+
+def test_source_records_the_hub_commit_only_for_hub_ids(tiny):
+    _, classifier = tiny
+    classifier.config._commit_hash = None
+    assert model.source("bert-base-uncased", classifier, "abc123")["revision"] == "abc123"
+    classifier.config._commit_hash = "resolved0"
+    assert model.source("bert-base-uncased", classifier, None)["revision"] == "resolved0"
+    assert model.source("tiny", classifier, None)["revision"] is None
+
+
+def test_revision_for_a_local_model_is_a_clear_error(tmp_path):
+    with pytest.raises(GlueReproError, match=r"--revision abc: model .* is not a Hub id"):
+        model.check_source(str(tmp_path), "abc")
+    model.check_source("bert-base-uncased", "abc")  # a Hub id: only the Hub can say

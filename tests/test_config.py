@@ -1,0 +1,16 @@
+
+
+def test_label_names_a_revision_other_than_the_presets():
+    from glue_repro.config import COURSE
+
+    assert COURSE.label == "course"
+    assert COURSE.replace(revision="main").label == "course@main"
+
+
+def test_recipe_of_fills_fields_older_results_lack():
+    from glue_repro.config import COURSE, recipe_of
+
+    stored = COURSE.to_dict()
+    del stored["recipe"]["revision"]
+    assert recipe_of(stored)["revision"] is None
+    assert recipe_of(COURSE.to_dict()) == COURSE.to_dict()["recipe"]
