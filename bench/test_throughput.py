@@ -116,10 +116,15 @@ def test_fit(benchmark, device, preset_name, pipeline_name, strategy, glue_dir, 
 
     def fit():
         with tf.device(device):
-            s.model.fit(s.fit_batches, epochs=1, verbose=0)
+            return s.model.fit(s.fit_batches, epochs=1, verbose=0)
 
+    steps = sum(1 for _ in s.fit_batches)
+    before = int(s.model.optimizer.iterations.numpy())
     benchmark.group = f"fit {TASK} {preset_name} {strategy}"
-    benchmark.pedantic(fit, rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    history = benchmark.pedantic(fit, rounds=ROUNDS, warmup_rounds=1, iterations=1)
+    # every timed round trained on every batch, and the loss stayed finite
+    assert int(s.model.optimizer.iterations.numpy()) - before == (ROUNDS + 1) * steps
+    assert np.isfinite(history.history["loss"][-1])
     _record(benchmark, s, device, "train", len(s.fit_lengths), flops.train_flops(s.model.config, s.fit_lengths),
             s.fit_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.recipe.precision]))
 

@@ -67,3 +67,26 @@ def small_pairs():
     ]
     split = datasets.Dataset.from_list(rows, features=features(TASKS["mrpc"]))
     return datasets.DatasetDict({"train": split, "validation": split})
+
+
+@pytest.fixture(scope="session")
+def varied_pairs():
+    """23 pairs whose lengths differ widely and out of order, with idx not equal to the position.
+
+    With the tiny character tokenizer and max_length 128 they span several padded lengths, so the
+    bucketed pipelines really reorder them; a row's idx is what predictions are joined by.
+    """
+    import datasets
+    import numpy as np
+
+    from glue_repro.data import features
+    from glue_repro.tasks import TASKS
+
+    words = np.random.default_rng(7).permutation(23)  # 0..22 extra words, in a shuffled order
+    rows = [
+        {"sentence1": f"pair {i} .", "sentence2": " ".join(["cats"] * int(k) + ["sat ."]),
+         "label": int(k) % 2, "idx": 1000 + 7 * i}
+        for i, k in enumerate(words)
+    ]
+    split = datasets.Dataset.from_list(rows, features=features(TASKS["mrpc"]))
+    return datasets.DatasetDict({"train": split, "validation": split})

@@ -83,6 +83,8 @@ def _replace_line(path, line_number, text):
     "file, line, text, message",
     [
         ("msr_paraphrase_train.txt", 3, "2\t20\t21\tRain today .\tSun tomorrow .\n", "line 3: label '2'"),
+        ("msr_paraphrase_train.txt", 3, "-1\t20\t21\tRain today .\tSun tomorrow .\n", "line 3: label '-1'"),
+        ("msr_paraphrase_train.txt", 2, "yes\t10\t11\tA cat sat .\tA cat .\n", "line 2: label 'yes' is not one of 0, 1"),
         ("msr_paraphrase_train.txt", 4, "1\t30\t31\tHe left .\n", "line 4: expected 5 tab-separated fields, got 4"),
         ("msr_paraphrase_test.txt", 1, "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\n",
          "line 1: missing column '#2 String'"),
@@ -119,6 +121,30 @@ def test_checksum_mismatch(small_mrpc):
     _replace_line(small_mrpc / "msr_paraphrase_test.txt", 2, "1\t50\t51\tBig dog .\tHuge dog .\n")
     with pytest.raises(GlueReproError, match=r"msr_paraphrase_test.txt: SHA-256 \w+ does not match"):
         load_local(small_mrpc.parent)
+
+
+def _sums(folder, names, prefix="./MRPC/", upper=False) -> str:
+    digests = {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in names}
+    return "".join(f"{d.upper() if upper else d}  {prefix}{n}\n" for n, d in digests.items())
+
+
+MSR_NAMES = ("msr_paraphrase_train.txt", "msr_paraphrase_test.txt", "dev_ids.tsv")
+
+
+def test_sums_that_list_only_some_files_vouch_for_none(small_mrpc):
+    (small_mrpc.parent / "SHA256SUMS").write_text(_sums(small_mrpc, MSR_NAMES[:2]))
+    assert load_local(small_mrpc.parent)[1].checksums_verified is False
+
+
+def test_upper_case_digests_and_sums_inside_the_task_folder_are_read(small_mrpc):
+    (small_mrpc / "SHA256SUMS").write_text(_sums(small_mrpc, MSR_NAMES, prefix="", upper=True))
+    source = load_local(small_mrpc)[1]
+    assert source.checksums_verified is True
+    assert source.sha256["dev_ids.tsv"] == hashlib.sha256((small_mrpc / "dev_ids.tsv").read_bytes()).hexdigest()
+
+
+def test_no_sums_file_vouches_for_nothing(small_mrpc):
+    assert load_local(small_mrpc)[1].checksums_verified is False
 
 
 def test_malformed_checksum_file(small_mrpc):

@@ -172,3 +172,107 @@ def test_the_committed_ci_baseline_gates_the_committed_ci_runs():
     assert all(r["task"] == "mrpc" and "recipe" in r["config"] for r in runs)
     assert recipe_of(runs[0]["config"])["epochs"] == recipe_of(baseline["recipe"])["epochs"] == 1
     assert gate.judge(runs[:5], baseline)["passed"]
+
+
+# Each branch of `judge` on its own: a baseline with a known mean and std, runs placed exactly.
+def _fixed_baseline(std=0.02, n=5) -> dict:
+    summary = {m: {"mean": mean, "std": std, "n": n} for m, mean in (("accuracy", 0.80), ("f1", 0.86))}
+    return {"preset": "minilm-ci", "task": "mrpc", "recipe": _run(1, 0, 0)["config"], "summary": summary,
+            "created": "then"}
+
+
+def _at(accuracy, f1, collapsed=(), seeds=(1, 2, 3)) -> list[dict]:
+    return [_run(s, accuracy, f1, collapsed=s in collapsed) for s in seeds]
+
+
+def test_floor_is_the_stated_number_of_standard_errors_under_the_mean():
+    assert gate.FLOOR_STANDARD_ERRORS == 2.2 and gate.MIN_STD == 0.01
+    se = 0.02 * np.sqrt(1 / 3 + 1 / 5)
+    assert gate.floor({"mean": 0.80, "std": 0.02, "n": 5}, 3) == pytest.approx(0.80 - 2.2 * se, abs=1e-12)
+    assert gate.floor({"mean": 0.80, "std": 0.02, "n": 5}, 7) == pytest.approx(0.80 - 2.2 * 0.02 * np.sqrt(1 / 7 + 1 / 5))
+
+
+def test_a_mean_just_above_the_floor_passes_and_just_below_fails():
+    low = gate.floor({"mean": 0.80, "std": 0.02, "n": 5}, 3)
+    assert gate.judge(_at(low + 1e-9, 0.86), _fixed_baseline())["passed"]
+    verdict = gate.judge(_at(low - 1e-9, 0.86), _fixed_baseline())
+    assert not verdict["passed"]
+    assert verdict["reasons"] == [f"mean accuracy {low - 1e-9:.4f} is below the floor {low:.4f}"]
+    assert [row["verdict"] for row in verdict["metrics"].values()] == ["fail", "pass"]
+
+
+def test_each_metric_is_held_to_its_own_floor():
+    verdict = gate.judge(_at(0.80, 0.80), _fixed_baseline())  # accuracy on the mean, F1 six points low
+    assert not verdict["passed"] and len(verdict["reasons"]) == 1 and verdict["reasons"][0].startswith("mean f1")
+    assert verdict["metrics"]["accuracy"]["verdict"] == "pass" and verdict["metrics"]["f1"]["verdict"] == "fail"
+
+
+def test_a_collapsed_run_fails_on_its_own_even_above_the_baseline():
+    verdict = gate.judge(_at(0.90, 0.95, collapsed=(2,)), _fixed_baseline())
+    assert not verdict["passed"]
+    assert verdict["reasons"] == ["seed 2 collapsed (constant predictions)"]
+    assert verdict["collapsed_seeds"] == [2] and verdict["seeds"] == [1, 2, 3]
+    assert all(row["verdict"] == "pass" for row in verdict["metrics"].values())
+
+
+def test_a_tiny_baseline_std_is_raised_to_min_std():
+    # std 0.001 would put the floor 0.0016 under the mean; MIN_STD puts it 0.016 under
+    verdict = gate.judge(_at(0.79, 0.85), _fixed_baseline(std=0.001))
+    assert verdict["passed"]
+    assert verdict["metrics"]["accuracy"]["floor"] == pytest.approx(0.80 - 2.2 * 0.01 * np.sqrt(1 / 3 + 1 / 5))
+
+
+def test_the_welch_p_value_is_reported_but_does_not_decide():
+    from glue_repro import stats
+
+    runs = [_run(s, a, 0.86) for s, a in ((1, 0.787), (2, 0.788), (3, 0.789))]  # tight, 1.2 points low
+    verdict = gate.judge(runs, _fixed_baseline(std=0.01))
+    row = verdict["metrics"]["accuracy"]
+    assert row["p_value"] == pytest.approx(stats.welch_worse_p([0.787, 0.788, 0.789], 0.80, 0.01, 5))
+    assert row["p_value"] < 0.05 and verdict["passed"]  # significant, yet above the floor
+    assert row["mean"] == pytest.approx(0.788) and row["difference"] == pytest.approx(-0.012)
+    assert (row["baseline_mean"], row["baseline_std"], row["baseline_n"]) == (0.80, 0.01, 5)
+
+
+def test_a_baseline_needs_two_seeds():
+    with pytest.raises(GlueReproError, match="at least two seeds"):
+        gate.make_baseline([_run(1, 0.8, 0.86)])
+    made = gate.make_baseline([_run(1, 0.8, 0.86), _run(2, 0.82, 0.88)])
+    assert made["seeds"] == [1, 2] and made["summary"]["accuracy"]["n"] == 2
+    assert made["per_seed"] == [{"seed": 1, "accuracy": 0.8, "f1": 0.86}, {"seed": 2, "accuracy": 0.82, "f1": 0.88}]
+    assert made["preset"] == "minilm-ci" and made["task"] == "mrpc" and made["device_class"] == "cpu"
+
+
+def test_the_table_shows_every_figure_and_the_verdict():
+    verdict = gate.judge(_at(0.79, 0.80), _fixed_baseline())
+    p_acc = verdict["metrics"]["accuracy"]["p_value"]
+    lines = gate.table(verdict).splitlines()
+    assert lines[0] == "metric            baseline      now     diff    floor        p  verdict"
+    assert lines[1] == f"accuracy    0.8000+-0.0200   0.7900  -0.0100   0.7679 {p_acc:>8.4f}  pass"
+    assert lines[2].startswith("f1          0.8600+-0.0200   0.8000  -0.0600   0.8279") and lines[2].endswith("  fail")
+    assert lines[3] == "FAIL: mean f1 0.8000 is below the floor 0.8279"
+    one = gate.judge(_at(0.80, 0.86, seeds=(1,)), _fixed_baseline())  # one run: no p-value
+    assert gate.table(one).splitlines()[1].split()[-2:] == ["n/a", "pass"] and gate.table(one).endswith("\nPASS")
+
+
+def test_gate_without_baseline_flag_reads_the_default_path(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(results, "BASELINES_DIR", tmp_path / "baselines")
+    files = _write_runs(tmp_path / "runs", _drawn(3))
+    assert cli.main(["gate", *files]) == 2
+    assert f"{tmp_path / 'baselines' / 'mrpc-minilm-ci-cpu.json'}: no such baseline" in capsys.readouterr().err
+    assert cli.main(["baseline", *_write_runs(tmp_path / "base", _drawn(5, seed=7))]) == 0
+    assert (tmp_path / "baselines" / "mrpc-minilm-ci-cpu.json").is_file()
+    assert cli.main(["gate", *files]) == 0
+
+
+def test_a_second_gate_never_replaces_the_first_verdict(tmp_path, capsys):
+    files = _write_runs(tmp_path / "runs", _drawn(3))
+    assert cli.main(["baseline", *_write_runs(tmp_path / "base", _drawn(5, seed=7)), "--out",
+                     str(tmp_path / "b.json")]) == 0
+    assert cli.main(["gate", *files, "--baseline", str(tmp_path / "b.json")]) == 0
+    (first,) = (tmp_path / "runs").glob("gate-*.json")
+    before = first.read_text()
+    assert cli.main(["gate", *files, "--baseline", str(tmp_path / "b.json")]) == 0
+    assert len(list((tmp_path / "runs").glob("gate-*.json"))) == 2 and first.read_text() == before
+    stored = json.loads(first.read_text())
+    assert stored["baseline"] == str(tmp_path / "b.json") and stored["runs"] == files

@@ -287,3 +287,33 @@ def test_revision_for_a_local_model_is_a_clear_error(tmp_path):
     with pytest.raises(GlueReproError, match=r"--revision abc: model .* is not a Hub id"):
         model.check_source(str(tmp_path), "abc")
     model.check_source("bert-base-uncased", "abc")  # a Hub id: only the Hub can say
+
+
+def _alone(classifier, tokenizer, row) -> np.ndarray:
+    """One row's logits, predicted on its own without padding: the reference a reordering must match."""
+    encoded = tokenizer(row["sentence1"], row["sentence2"], return_tensors="tf")
+    return classifier(dict(encoded), training=False).logits.numpy()[0]
+
+
+def test_predictions_join_their_rows_by_idx_through_reordering_buckets(tiny, varied_pairs):
+    from glue_repro.config import TINY_PRESET
+    from glue_repro.train import predict_logits
+
+    tokenizer, classifier = tiny
+    config = TINY_PRESET.replace(max_length=128, batch_size=4, predict_batch_size=4)
+    tokenized = inputs.tokenize(varied_pairs, tokenizer, MRPC, max_length=128)
+    fed = inputs.tf_datasets(config, tokenized, tokenizer, "validation")
+    widths = {int(x["input_ids"].shape[1]) for x, _ in fed.validation}
+    assert len(widths) >= 3  # several batch shapes
+    assert not np.array_equal(fed.validation_order, np.arange(23))  # the sort really reorders
+    train_widths = {int(x["input_ids"].shape[1]) for x, _ in fed.train}
+    assert len(train_widths & set(bucketing.padded_lengths(128))) >= 2  # several training buckets
+
+    raw = predict_logits(classifier, fed.validation, verbose=0)
+    got = fed.in_dataset_order(raw)
+    want = {row["idx"]: _alone(classifier, tokenizer, row) for row in varied_pairs["validation"]}
+    joined = np.stack([want[i] for i in varied_pairs["validation"]["idx"]])
+    assert np.ptp(joined[:, 1] - joined[:, 0]) > 1e-2  # rows differ by far more than the tolerance
+    np.testing.assert_allclose(got, joined, atol=1e-5)
+    assert not np.allclose(raw, joined, atol=1e-5)  # left sorted: wrong rows
+    assert not np.allclose(raw[fed.validation_order], joined, atol=1e-5)  # inverted the wrong way

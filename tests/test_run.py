@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from glue_repro import cli, runtime
@@ -42,6 +43,35 @@ def test_result_file_holds_everything(tiny_run):
     assert 0 <= stored["metrics"]["accuracy"] <= 1
     assert stored["data"]["kind"] == "local" and stored["data"]["checksums_verified"]
     assert stored["versions"]["transformers"].startswith("4.")
+
+
+def test_result_fields_the_gate_and_aggregates_read_agree_with_the_data(tiny_run, mrpc):
+    from glue_repro import metric
+    from glue_repro.tasks import TASKS
+
+    result, path = tiny_run
+    stored = json.loads(path.read_text())
+    assert stored["task"] == "mrpc" and stored["label"] == "tiny" and stored["seed"] == 3
+    assert stored["predictions"] == np.argmax(np.array(stored["logits"]), axis=1).tolist()
+    first_rows = mrpc["validation"].select(range(21))  # --limit keeps the first rows
+    want = metric.scores(TASKS["mrpc"], np.array(stored["predictions"]), list(first_rows["label"]))
+    assert stored["metrics"] == pytest.approx(want)
+    assert stored["metrics"] != pytest.approx(  # the check can tell rows 1..21 from rows 0..20
+        metric.scores(TASKS["mrpc"], np.array(stored["predictions"]), list(mrpc["validation"]["label"])[1:22]))
+    assert stored["collapsed"] == metric.is_collapsed(TASKS["mrpc"], np.array(stored["predictions"]))
+
+
+def test_a_run_that_answers_one_class_is_stored_as_collapsed(tmp_path):
+    from tests.conftest import write_raw_mrpc
+
+    train = [(1, 100 + i, 200 + i, f"cat {i} sat .", "dogs " * (i % 4) + "ran .") for i in range(24)]
+    test = [(label, 300 + i, 400 + i, f"bird {i} .", "fish swam .") for i, label in enumerate([0, 1] * 4)]
+    folder = write_raw_mrpc(tmp_path / "MRPC", train + test, test[:1], dev_ids=[(300 + i, 400 + i) for i in range(8)])
+    config = TINY_PRESET.replace(epochs=3, learning_rate=1e-3, seed=1)  # trained on label 1 only
+    result, path = run(config, data_dir=folder, runs_dir=tmp_path / "runs", verbose=0)
+    stored = json.loads(path.read_text())
+    assert set(stored["predictions"]) == {1} and stored["collapsed"] is True
+    assert stored["metrics"]["accuracy"] == 0.5
 
 
 def test_last_validation_pass_scores_as_the_final_predict(tiny_run):
