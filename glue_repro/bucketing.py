@@ -5,6 +5,10 @@ length and pad them to one of a few fixed lengths, so the train step sees few sh
 (XLA and oneDNN compile per shape). Evaluation sorts rows by length and pads each batch to
 its longest row: its batches are the same in every pass, so its shapes are few anyway.
 The caller restores the original order with `Bucketed.order`.
+
+The order and step counts are pure functions; the functions that build `tf.data` pipelines
+are left out of mutation testing (`no mutate`): mutmut's forked test processes cannot run
+TensorFlow, so tests/test_model.py checks them.
 """
 
 from __future__ import annotations
@@ -36,6 +40,25 @@ def bucket_of(lengths, boundaries) -> np.ndarray:
     return np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side="left")
 
 
+def train_steps(lengths, boundaries, batch_size: int) -> int:
+    """Batches in one training pass: each bucket's rows in batches, its last one partial.
+
+    >>> train_steps([10, 20, 40, 40, 40], [32, 48], batch_size=2)  # buckets of 2 and 3 rows
+    3
+    """
+    counts = np.bincount(bucket_of(lengths, boundaries), minlength=len(boundaries))
+    return int(sum(-(-int(n) // batch_size) for n in counts))
+
+
+def eval_order(lengths) -> np.ndarray:
+    """The order evaluation visits rows in: shortest first, ties in their original order.
+
+    >>> eval_order([5, 3, 5, 1]).tolist()
+    [3, 1, 0, 2]
+    """
+    return np.argsort(np.asarray(lengths), kind="stable")
+
+
 @dataclass
 class Bucketed:
     dataset: tf.data.Dataset  # yields (features, labels)
@@ -43,7 +66,7 @@ class Bucketed:
     order: np.ndarray | None  # row i of the output is example order[i] (evaluation only)
 
 
-def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]:
+def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]:  # pragma: no mutate function
     """(features, label) per example, each feature a 1-D tensor of the example's own length.
 
     Labels keep their kind: int32 classes, or float32 scores for regression.
@@ -64,7 +87,7 @@ def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]:
     return dataset, lengths
 
 
-def _padding(columns: list[str], pad_id: int, split) -> tuple[dict, np.ndarray]:
+def _padding(columns: list[str], pad_id: int, split) -> tuple[dict, np.ndarray]:  # pragma: no mutate function
     """Padding values for (features, label): the pad token for ids, 0 for masks, segments and labels."""
     return {c: pad_id if c == "input_ids" else 0 for c in columns}, np.zeros((), _label_dtype(split))
 
@@ -78,12 +101,13 @@ def lengths_of(split) -> np.ndarray:
     return np.array([len(ids) for ids in split["input_ids"]], dtype=np.int32)
 
 
-def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -> Bucketed:
+def train_dataset(
+    split, columns: list[str], batch_size: int, pad_id: int = 0
+) -> Bucketed:  # pragma: no mutate function
     """Shuffled batches of rows of similar length, padded to the fixed lengths."""
     examples, lengths = _examples(split, columns)
     boundaries = padded_lengths(int(lengths.max()))
-    counts = np.bincount(bucket_of(lengths, boundaries), minlength=len(boundaries))
-    steps = int(sum(-(-n // batch_size) for n in counts))
+    steps = train_steps(lengths, boundaries, batch_size)
     dataset = (
         examples.cache()
         .shuffle(len(lengths), reshuffle_each_iteration=True)
@@ -100,15 +124,17 @@ def train_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -
     return Bucketed(_feed(dataset), steps, order=None)
 
 
-def eval_dataset(split, columns: list[str], batch_size: int, pad_id: int = 0) -> Bucketed:
+def eval_dataset(
+    split, columns: list[str], batch_size: int, pad_id: int = 0
+) -> Bucketed:  # pragma: no mutate function
     """Batches of rows sorted by length, each padded to its longest row."""
-    order = np.argsort(lengths_of(split), kind="stable")
+    order = eval_order(lengths_of(split))
     examples, lengths = _examples(split.select(order), columns)
     dataset = examples.padded_batch(batch_size, padding_values=_padding(columns, pad_id, split))
     return Bucketed(_feed(dataset), steps=-(-len(lengths) // batch_size), order=order)
 
 
-def _feed(dataset: tf.data.Dataset) -> tf.data.Dataset:
+def _feed(dataset: tf.data.Dataset) -> tf.data.Dataset:  # pragma: no mutate function
     """The dataset prefetched into a fixed buffer, with tf.data's autotuning off.
 
     This pipeline has nothing to tune, and the autotuner's background thread stalled the end of

@@ -7,6 +7,7 @@ package's model folder (`package:<module>/<dir>`), or "tiny" for a random two-la
 from __future__ import annotations
 
 import importlib.util
+import os
 import string
 import tempfile
 from pathlib import Path
@@ -206,8 +207,11 @@ def _tiny_vocab_file() -> str:
     folder.mkdir(exist_ok=True)
     path = folder / "vocab.txt"
     text = "\n".join(_tiny_vocab()) + "\n"
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
+    if not path.is_file() or path.read_text() != text:  # atomically: test processes share the file
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with open(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
     return str(path)
 
 

@@ -84,7 +84,8 @@ def _replace_line(path, line_number, text):
     [
         ("msr_paraphrase_train.txt", 3, "2\t20\t21\tRain today .\tSun tomorrow .\n", "line 3: label '2'"),
         ("msr_paraphrase_train.txt", 3, "-1\t20\t21\tRain today .\tSun tomorrow .\n", "line 3: label '-1'"),
-        ("msr_paraphrase_train.txt", 2, "yes\t10\t11\tA cat sat .\tA cat .\n", "line 2: label 'yes' is not one of 0, 1"),
+        ("msr_paraphrase_train.txt", 2, "yes\t10\t11\tA cat sat .\tA cat .\n",
+         "line 2: label 'yes' is not one of 0, 1"),
         ("msr_paraphrase_train.txt", 4, "1\t30\t31\tHe left .\n", "line 4: expected 5 tab-separated fields, got 4"),
         ("msr_paraphrase_test.txt", 1, "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\n",
          "line 1: missing column '#2 String'"),

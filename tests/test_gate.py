@@ -189,7 +189,8 @@ def test_floor_is_the_stated_number_of_standard_errors_under_the_mean():
     assert gate.FLOOR_STANDARD_ERRORS == 2.2 and gate.MIN_STD == 0.01
     se = 0.02 * np.sqrt(1 / 3 + 1 / 5)
     assert gate.floor({"mean": 0.80, "std": 0.02, "n": 5}, 3) == pytest.approx(0.80 - 2.2 * se, abs=1e-12)
-    assert gate.floor({"mean": 0.80, "std": 0.02, "n": 5}, 7) == pytest.approx(0.80 - 2.2 * 0.02 * np.sqrt(1 / 7 + 1 / 5))
+    seven = 0.80 - 2.2 * 0.02 * np.sqrt(1 / 7 + 1 / 5)
+    assert gate.floor({"mean": 0.80, "std": 0.02, "n": 5}, 7) == pytest.approx(seven)
 
 
 def test_a_mean_just_above_the_floor_passes_and_just_below_fails():
@@ -276,3 +277,36 @@ def test_a_second_gate_never_replaces_the_first_verdict(tmp_path, capsys):
     assert len(list((tmp_path / "runs").glob("gate-*.json"))) == 2 and first.read_text() == before
     stored = json.loads(first.read_text())
     assert stored["baseline"] == str(tmp_path / "b.json") and stored["runs"] == files
+
+
+def test_a_baseline_records_the_first_runs_provenance():
+    first = _run(1, 0.8, 0.86) | {"versions": {"tensorflow": "2.21"}, "git": {"commit": "aaa"}}
+    first["device"] = {"gpus": ["H200"], "cpu": "x", "cpu_cores": 2}
+    second = _run(2, 0.82, 0.88) | {"versions": {"tensorflow": "2.20"}, "git": {"commit": "bbb"}}
+    second["device"] = {"gpus": [], "cpu": "y", "cpu_cores": 4}
+    made = gate.make_baseline([first, second])
+    assert made["schema_version"] == results.SCHEMA_VERSION and made["created"]
+    assert (made["device_class"], made["device"], made["versions"], made["git"]) == (
+        "gpu", first["device"], {"tensorflow": "2.21"}, {"commit": "aaa"})
+    assert made["recipe"]["model"] == "m" and made["recipe"]["revision"] is None
+    assert gate.default_baseline_path(first).name == "mrpc-minilm-ci-gpu.json"
+
+
+def test_refusals_say_exactly_what_is_wrong():
+    with pytest.raises(GlueReproError, match=r"^a baseline needs runs with at least two seeds$"):
+        gate.make_baseline([_run(1, 0.8, 0.86)])
+    with pytest.raises(GlueReproError, match=r"^run with seed 2 has a different recipe from the first run \(batch"):
+        gate.make_baseline([_run(1, 0.8, 0.86), _run(2, 0.8, 0.86, batch_size=32)])
+
+
+def test_a_failed_gate_lists_every_reason():
+    verdict = gate.judge(_at(0.70, 0.70, collapsed=(1,)), _fixed_baseline())
+    assert gate.table(verdict).splitlines()[-1] == (
+        "FAIL: seed 1 collapsed (constant predictions); mean accuracy 0.7000 is below the floor 0.7679; "
+        "mean f1 0.7000 is below the floor 0.8279")
+
+
+def test_the_verdict_goes_beside_the_first_runs(tmp_path):
+    first = results.write_new({"x": 1}, tmp_path / "a", "run")
+    second = results.write_new({"x": 2}, tmp_path / "b", "run")
+    assert gate.write_verdict({"passed": True}, [first, second]).parent == tmp_path / "a"

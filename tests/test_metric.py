@@ -146,3 +146,51 @@ def test_collapse_detection():
     assert not metric.is_collapsed(mrpc, [0, 1])
     assert metric.is_collapsed(stsb, np.full(100, 2.7) + np.linspace(0, 0.02, 100))  # std 0.006
     assert not metric.is_collapsed(stsb, np.linspace(0, 5, 100))
+
+
+def _log_softmax_reference(logits):
+    """Per row, in Python floats: log(exp(x_i) / sum_j exp(x_j)), shifted by the row's max."""
+    out = []
+    for row in logits:
+        top = max(row)
+        total = math.log(sum(math.exp(x - top) for x in row))
+        out.append([x - top - total for x in row])
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_cross_entropy_against_a_hand_computation_in_any_logit_dtype(dtype):
+    logits = np.array([[2.0, -1.0], [0.5, 0.25], [-3.0, 4.0]], dtype=dtype)  # three rows: shapes cannot broadcast
+    labels = [0, 1, 0]
+    rows = _log_softmax_reference(logits.astype(np.float64).tolist())
+    want = -sum(rows[i][y] for i, y in enumerate(labels)) / 3
+    assert metric.loss(TASKS["mrpc"], logits, labels) == pytest.approx(want, rel=1e-13)  # computed in float64
+
+
+def test_cross_entropy_is_stable_for_large_logits_in_every_row():
+    logits = np.array([[1000.0, 999.0], [-1000.0, -1001.0], [0.0, 0.0]])
+    rows = _log_softmax_reference(logits.tolist())
+    want = -(rows[0][1] + rows[1][0] + rows[2][1]) / 3
+    assert metric.loss(TASKS["mrpc"], logits, [1, 0, 1]) == pytest.approx(want, rel=1e-12)
+
+
+def test_mean_squared_error_in_float64_whatever_the_dtype():
+    scores = np.array([[1.1], [2.7], [4.05]], dtype=np.float16)
+    labels = np.array([1.0, 3.0, 4.0], dtype=np.float32)
+    want = sum((float(s) - float(y)) ** 2 for s, y in zip(scores[:, 0], labels, strict=True)) / 3
+    assert metric.loss(TASKS["stsb"], scores, labels) == pytest.approx(want, rel=1e-13)
+
+
+def test_validation_scores_are_the_loss_and_the_tasks_metrics():
+    got = metric.validation_scores(TASKS["mrpc"], [[0.0, 1.0], [1.0, 0.0], [0.0, 2.0]], [1, 1, 1])
+    assert list(got) == ["loss", "accuracy", "f1"]
+    assert got["loss"] == pytest.approx(metric.loss(TASKS["mrpc"], [[0.0, 1.0], [1.0, 0.0], [0.0, 2.0]], [1, 1, 1]))
+    assert got["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_regression_collapse_threshold_is_strict():
+    stsb = TASKS["stsb"]
+    at = np.array([-1.0, 1.0]) * metric.REGRESSION_COLLAPSE_STD  # std exactly the threshold
+    assert float(np.std(at)) == metric.REGRESSION_COLLAPSE_STD
+    assert not metric.is_collapsed(stsb, at)
+    assert metric.is_collapsed(stsb, at * 0.999)
