@@ -66,7 +66,7 @@ class Bucketed:
     order: np.ndarray | None  # row i of the output is example order[i] (evaluation only)
 
 
-def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]:  # pragma: no mutate function
+def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]:  # pragma: no mutate block
     """(features, label) per example, each feature a 1-D tensor of the example's own length.
 
     Labels keep their kind: int32 classes, or float32 scores for regression.
@@ -87,7 +87,7 @@ def _examples(split, columns: list[str]) -> tuple[tf.data.Dataset, np.ndarray]: 
     return dataset, lengths
 
 
-def _padding(columns: list[str], pad_id: int, split) -> tuple[dict, np.ndarray]:  # pragma: no mutate function
+def _padding(columns: list[str], pad_id: int, split) -> tuple[dict, np.ndarray]:  # pragma: no mutate block
     """Padding values for (features, label): the pad token for ids, 0 for masks, segments and labels."""
     return {c: pad_id if c == "input_ids" else 0 for c in columns}, np.zeros((), _label_dtype(split))
 
@@ -103,7 +103,7 @@ def lengths_of(split) -> np.ndarray:
 
 def train_dataset(
     split, columns: list[str], batch_size: int, pad_id: int = 0
-) -> Bucketed:  # pragma: no mutate function
+) -> Bucketed:  # pragma: no mutate block
     """Shuffled batches of rows of similar length, padded to the fixed lengths."""
     examples, lengths = _examples(split, columns)
     boundaries = padded_lengths(int(lengths.max()))
@@ -126,7 +126,7 @@ def train_dataset(
 
 def eval_dataset(
     split, columns: list[str], batch_size: int, pad_id: int = 0
-) -> Bucketed:  # pragma: no mutate function
+) -> Bucketed:  # pragma: no mutate block
     """Batches of rows sorted by length, each padded to its longest row."""
     order = eval_order(lengths_of(split))
     examples, lengths = _examples(split.select(order), columns)
@@ -134,7 +134,7 @@ def eval_dataset(
     return Bucketed(_feed(dataset), steps=-(-len(lengths) // batch_size), order=order)
 
 
-def _feed(dataset: tf.data.Dataset) -> tf.data.Dataset:  # pragma: no mutate function
+def _feed(dataset: tf.data.Dataset) -> tf.data.Dataset:  # pragma: no mutate block
     """The dataset prefetched into a fixed buffer, with tf.data's autotuning off.
 
     This pipeline has nothing to tune, and the autotuner's background thread stalled the end of

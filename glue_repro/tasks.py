@@ -61,7 +61,7 @@ class TaskSpec:
 
 # Runs only at import, before mutmut switches a mutant on, so no test could see a mutant here
 # (tests/test_data.py checks every task's columns and files): left out of mutation testing.
-def _pair(first: str, second: str, label_names, folder: str, **more) -> dict:  # pragma: no mutate function
+def _pair(first: str, second: str, label_names, folder: str, **more) -> dict:  # pragma: no mutate block
     return {"text_columns": (first, second), "label_names": label_names,
             "local": None if folder is None else LocalFiles(folder, columns={first: first, second: second}, **more)}
 

@@ -52,3 +52,13 @@ def test_the_mrpc_sized_example():
     assert bucketing.eval_order(lengths).tolist() == [1, 3, 0, 4, 2]
     assert bucketing.bucket_of(lengths, [32, 48, 64, 80, 96, 100]).tolist() == [1, 0, 5, 0, 3]
     assert bucketing.train_steps(lengths, [32, 48, 64, 80, 96, 100], batch_size=2) == 4
+
+
+def test_lengths_and_label_kinds_come_from_the_tokenized_split():
+    import datasets
+
+    split = datasets.Dataset.from_dict({"input_ids": [[1, 2, 3], [4], [5, 6]], "label": [0, 1, 0]})
+    assert bucketing.lengths_of(split).tolist() == [3, 1, 2] and bucketing.lengths_of(split).dtype == np.int32
+    assert bucketing._label_dtype(split) is np.int32
+    scores = datasets.Dataset.from_dict({"input_ids": [[1]], "label": [2.5]})
+    assert bucketing._label_dtype(scores) is np.float32

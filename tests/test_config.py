@@ -1,7 +1,6 @@
 import pytest
 
 
-
 def test_label_names_a_revision_other_than_the_presets():
     from glue_repro.config import COURSE
 

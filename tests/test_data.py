@@ -299,3 +299,27 @@ def test_data_command_describes_a_task(glue_dir, capsys):
     assert described["task"] == "stsb" and described["splits"]["validation"]["rows"] == 1500
     assert described["splits"]["train"]["score_range"] == [0.0, 5.0]
     assert described["source"]["checksums_verified"] is True
+
+
+def test_the_hub_path_loads_the_pinned_revision_of_the_tasks_config(monkeypatch):
+    import datasets
+
+    from glue_repro import data
+
+    asked = []
+
+    def load_dataset(repo, config, revision=None):
+        asked.append((repo, config, revision))
+        if config == "cola":
+            raise ConnectionError("offline")
+        return "splits"
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    splits, source = data.load_hub("rte")
+    assert splits == "splits" and asked == [("nyu-mll/glue", "rte", data.HUB_REVISION)]
+    assert (source.kind, source.location, source.task, source.revision) == ("hub", "nyu-mll/glue", "rte",
+                                                                            data.HUB_REVISION)
+    message = (r"^could not load nyu-mll/glue/cola from the Hugging Face Hub \(offline\); "
+               r"offline, point --data-dir or GLUE_DIR at a local GLUE folder$")
+    with pytest.raises(GlueReproError, match=message):
+        data.load_hub("cola")
