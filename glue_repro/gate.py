@@ -47,6 +47,9 @@ def default_baseline_path(result: dict) -> Path:
 def make_baseline(runs: list[dict]) -> dict:
     """A baseline from healthy runs of one recipe: per-seed figures, mean and std."""
     _check_same_recipe(runs, recipe_of(runs[0]["config"]), "the first run")
+    presets = sorted({r["config"]["preset"] for r in runs})
+    if len(presets) > 1:
+        raise GlueReproError(f"runs of presets {', '.join(presets)}: a baseline is of one preset")
     metrics = task(task_of(runs[0])).metrics
     collapsed = [r["seed"] for r in runs if r["collapsed"]]
     if collapsed:

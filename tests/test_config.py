@@ -24,3 +24,75 @@ def test_presets_by_name_and_a_clear_error_for_others():
     assert preset("minilm") is PRESETS["minilm"] and preset("course").recipe.model == "bert-base-uncased"
     with pytest.raises(GlueReproError, match=r"^unknown preset 'bert'; known presets: quick, course, "):
         preset("bert")
+
+
+RECIPE_REFUSALS = [
+    ("revision", " ", "must not be empty"),
+    ("task", "squad", "must be one of mrpc, sst2, cola, stsb, rte, wnli, qqp, qnli, mnli"),
+    ("batch_size", 0, "must be >= 1"),
+    ("epochs", 0, "must be >= 1"),
+    ("learning_rate", 0.0, "must be > 0"),
+    ("end_learning_rate", -1e-9, "must be >= 0"),
+    ("limit", 0, "must be >= 1"),
+    ("train_rows", 0, "must be >= 1"),
+    ("max_length", 7, "must be >= 8"),
+    ("schedule", "cosine", "must be one of ('polynomial', 'constant')"),
+    ("precision", "float16", "must be one of ('float32', 'mixed_float16', 'mixed_bfloat16')"),
+]
+SPEED_REFUSALS = [
+    ("strategy", "tpu", "must be one of ('default', 'mirrored', 'multiworker')"),
+    ("cpu_replicas", 0, "must be >= 1"),
+    ("predict_batch_size", 0, "must be >= 1"),
+    ("input_pipeline", "fast", "must be one of ('bucketed', 'course')"),
+]
+
+
+@pytest.mark.parametrize("field, value, why", RECIPE_REFUSALS + SPEED_REFUSALS)
+def test_every_config_check_names_its_field_value_and_rule(field, value, why):
+    from glue_repro.config import TINY_PRESET
+    from glue_repro.errors import GlueReproError
+
+    with pytest.raises(GlueReproError) as refused:
+        TINY_PRESET.replace(**{field: value})
+    assert str(refused.value) == f"config field {field}={value!r}: {why}"
+
+
+@pytest.mark.parametrize("field, lowest", [("batch_size", 1), ("epochs", 1), ("learning_rate", 1e-12),
+                                           ("end_learning_rate", 0.0), ("limit", 1), ("train_rows", 1),
+                                           ("max_length", 8), ("cpu_replicas", 1), ("predict_batch_size", 1)])
+def test_the_lowest_allowed_values_are_allowed(field, lowest):
+    from glue_repro.config import TINY_PRESET
+
+    changed = TINY_PRESET.replace(**{field: lowest})
+    assert getattr(changed.recipe, field, getattr(changed.speed, field, None)) == lowest
+
+
+def test_xla_and_determinism_exclude_each_other_and_determinism_turns_every_xla_off():
+    from glue_repro.config import Speed
+    from glue_repro.errors import GlueReproError
+
+    with pytest.raises(GlueReproError) as refused:
+        Speed(xla=True, deterministic=True)
+    assert str(refused.value) == ("config field xla=True: cannot be combined with deterministic "
+                                  "(XLA ignores dropout seeds)")
+    speed = Speed(xla_predict=True, xla_optimizer=True, deterministic=True)
+    assert speed.xla_predict is False and speed.xla_optimizer is False
+    assert Speed(xla_predict=True, xla_optimizer=True).xla_predict is True  # untouched without determinism
+
+
+def test_unknown_fields_are_all_named():
+    from glue_repro.config import TINY_PRESET
+    from glue_repro.errors import GlueReproError
+
+    with pytest.raises(GlueReproError) as refused:
+        TINY_PRESET.replace(lr=1, epoch=2)
+    assert str(refused.value) == "config has no field(s) epoch, lr"
+
+
+def test_a_flat_schema_1_config_reads_into_its_parts():
+    from glue_repro.config import from_dict
+
+    config = from_dict({"preset": "minilm-ci", "model": "m", "epochs": 1, "seed": 3, "xla": False,
+                        "predict_batch_size": 32})
+    assert (config.preset, config.recipe.model, config.recipe.epochs, config.seed) == ("minilm-ci", "m", 1, 3)
+    assert config.speed.predict_batch_size == 32

@@ -323,3 +323,27 @@ def test_the_hub_path_loads_the_pinned_revision_of_the_tasks_config(monkeypatch)
                r"offline, point --data-dir or GLUE_DIR at a local GLUE folder$")
     with pytest.raises(GlueReproError, match=message):
         data.load_hub("cola")
+
+
+def _drop_quality_column(path):
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(line.split("\t", 1)[1] for line in lines), encoding="utf-8")
+
+
+def test_the_msr_train_file_must_have_its_label_column(small_mrpc):
+    _drop_quality_column(small_mrpc / "msr_paraphrase_train.txt")
+    with pytest.raises(GlueReproError, match=r"msr_paraphrase_train.txt line 1: missing column 'Quality'"):
+        load_local(small_mrpc)
+
+
+def test_an_msr_test_file_without_labels_reads_as_unlabelled(small_mrpc):
+    _drop_quality_column(small_mrpc / "msr_paraphrase_test.txt")
+    splits = load_local(small_mrpc)[0]
+    assert list(splits["test"]["label"]) == [-1, -1] and list(splits["test"]["sentence1"]) == ["Big dog .", "Up ."]
+    assert list(splits["train"]["label"]) == [1, 0, 0]
+
+
+def test_blank_lines_in_dev_ids_are_skipped_not_the_end(small_mrpc):
+    (small_mrpc / "dev_ids.tsv").write_text("\n30\t31\n\n40\t41\n")
+    splits = load_local(small_mrpc)[0]
+    assert list(splits["validation"]["sentence1"]) == ["He left .", "Blue car ."]

@@ -299,6 +299,11 @@ def test_refusals_say_exactly_what_is_wrong():
         gate.make_baseline([_run(1, 0.8, 0.86), _run(2, 0.8, 0.86, batch_size=32)])
 
 
+def test_a_baseline_is_of_one_preset():
+    with pytest.raises(GlueReproError, match=r"^runs of presets minilm, minilm-ci: a baseline is of one preset$"):
+        gate.make_baseline([_run(1, 0.8, 0.86), _run(2, 0.8, 0.86, preset="minilm")])
+
+
 def test_a_failed_gate_lists_every_reason():
     verdict = gate.judge(_at(0.70, 0.70, collapsed=(1,)), _fixed_baseline())
     assert gate.table(verdict).splitlines()[-1] == (

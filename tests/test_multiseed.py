@@ -134,3 +134,8 @@ def test_the_aggregate_file_holds_every_field():
     assert summary["per_seed"][1] == {"seed": 2, "collapsed": True, "accuracy": 0.6838, "f1": pytest.approx(0.7338)}
     assert summary["summary"]["accuracy"]["n"] == 2 and summary["summary"]["accuracy"]["mean"] == pytest.approx(0.81)
     assert summary["files"] == ["a.json", "b.json", "c.json"]
+
+
+def test_the_aggregate_is_of_the_runs_task():
+    runs = [_result(CONFIG.replace(task="sst2", seed=s)) for s in (1, 2)]
+    assert multiseed.aggregate(runs)["task"] == "sst2"

@@ -1,5 +1,7 @@
 import json
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +114,117 @@ def test_results_folder_that_is_a_file_is_a_clear_error(tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(GlueReproError, match="taken: exists and is not a folder"):
         results.write_new({"n": 1}, tmp_path / "taken", "run")
+
+
+def _git(folder, *args):
+    subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+def test_git_info_names_the_commit_and_whether_tracked_files_changed(tmp_path):
+    assert results.git_info(tmp_path) == {"commit": None, "dirty": None}  # not a repository
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.txt").write_text("one")
+    _git(tmp_path, "add", "a.txt")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    assert results.git_info(tmp_path) == {"commit": head, "dirty": False}
+    (tmp_path / "new.txt").write_text("untracked")  # untracked files do not make it dirty
+    assert results.git_info(tmp_path)["dirty"] is False
+    (tmp_path / "a.txt").write_text("two")
+    assert results.git_info(tmp_path) == {"commit": head, "dirty": True}
+
+
+def test_versions_say_which_packages_are_missing(monkeypatch):
+    from importlib import metadata
+
+    real = metadata.version
+
+    def version(name):
+        if name == "scipy":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    found = results.versions()
+    assert list(found) == ["python", *results.VERSIONED_PACKAGES]
+    assert found["scipy"] == "not installed" and found["numpy"] == real("numpy")
+
+
+def test_device_names_each_gpu_and_the_cpu(monkeypatch):
+    import tensorflow as tf
+
+    class Gpu:
+        def __init__(self, name):
+            self.name = name
+
+    gpus = [Gpu("/physical_device:GPU:0"), Gpu("/physical_device:GPU:1")]
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda gpu: {"device_name": "NVIDIA H200"} if gpu is gpus[0] else {})
+    info = results.device()
+    assert info["gpus"] == ["NVIDIA H200", "/physical_device:GPU:1"]  # the name TF gives when details lack one
+    assert info["cpu"] == results.cpu_model() and info["cpu_cores"] == len(os.sched_getaffinity(0))
+    assert info["onednn"] == results.onednn_enabled()
+
+
+def test_cpu_model_is_the_model_name_line(monkeypatch):
+    text = Path("/proc/cpuinfo").read_text()
+    line = next(line for line in text.splitlines() if line.startswith("model name"))
+    assert results.cpu_model() == line.partition(":")[2].strip()
+
+    class NoProc:
+        def __init__(self, path):
+            pass
+
+        def read_text(self):
+            raise OSError("no /proc here")
+
+    monkeypatch.setattr(results, "Path", NoProc)
+    monkeypatch.setattr(results.platform, "processor", lambda: "")
+    assert results.cpu_model() == results.platform.machine()
+
+
+def test_written_files_are_indented_in_field_order_readable_by_others_and_in_new_folders(tmp_path):
+    path = results.write_new({"b": 1, "a": [1, 2]}, tmp_path / "new" / "deeper", "x")
+    assert path.read_text() == '{\n  "b": 1,\n  "a": [\n    1,\n    2\n  ]\n}\n'
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]  # no temporary file left
+
+
+def test_when_every_name_is_taken_nothing_is_written(tmp_path, monkeypatch):
+    (tmp_path / "x.json").write_text("{}")
+    monkeypatch.setattr(results, "_free_names", lambda folder, stem: iter([folder / f"{stem}.json"]))
+    with pytest.raises(FileExistsError, match=f"{tmp_path}: no free name for x"):
+        results.write_new({"a": 1}, tmp_path, "x")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_a_result_missing_fields_names_them_all(tmp_path):
+    path = results.write_new({"schema_version": results.SCHEMA_VERSION, "seed": 1}, tmp_path, "r")
+    with pytest.raises(GlueReproError) as refused:
+        results.read(path)
+    assert str(refused.value).startswith(f"{path}: result file lacks field(s) created, task, label, ")
+
+
+def test_older_schemas_upgrade_to_the_current_layout():
+    flat = {"schema_version": 1, "config": {"preset": "minilm-ci", "model": "m", "epochs": 1, "seed": 2},
+            "metrics": {"accuracy": 0.8, "f1": 0.86}, "seed": 2}
+    up = results.upgrade(flat)
+    assert up["task"] == "mrpc" and up["label"] == "minilm-ci" and up["schema_version"] == 1
+    assert up["metrics_by_split"] == {"validation": {"accuracy": 0.8, "f1": 0.86}}
+    assert up["config"]["recipe"]["epochs"] == 1 and up["logits"] is None
+    for version in (2, 3):
+        two = results.upgrade({"schema_version": version, "config": {"preset": "quick"}, "seed": 1})
+        assert two["label"] == "quick" and set(results.Result.__annotations__) <= set(two)
+    current = {"schema_version": results.SCHEMA_VERSION, "label": "x"}
+    assert results.upgrade(current) == current
+
+
+def test_run_file_names_carry_task_label_and_seed():
+    from glue_repro.config import TINY_PRESET
+
+    assert results.run_stem(TINY_PRESET.replace(task="rte", seed=7))[15:] == "-rte-tiny-seed7"
