@@ -32,7 +32,7 @@ MIN_STD = 0.01
 
 
 def task_of(result: dict) -> str:
-    return result.get("task") or recipe_of(result["config"]).get("task", "mrpc")
+    return result.get("task") or recipe_of(result["config"])["task"]
 
 
 def device_class(result: dict) -> str:

@@ -96,3 +96,12 @@ def test_a_flat_schema_1_config_reads_into_its_parts():
                         "predict_batch_size": 32})
     assert (config.preset, config.recipe.model, config.recipe.epochs, config.seed) == ("minilm-ci", "m", 1, 3)
     assert config.speed.predict_batch_size == 32
+
+
+def test_an_unknown_task_lists_the_known_ones():
+    from glue_repro.errors import GlueReproError
+    from glue_repro.tasks import task
+
+    with pytest.raises(GlueReproError) as refused:
+        task("squad")
+    assert str(refused.value) == "unknown task 'squad'; known tasks: mrpc, sst2, cola, stsb, rte, wnli, qqp, qnli, mnli"

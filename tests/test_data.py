@@ -159,15 +159,48 @@ def test_missing_folder(tmp_path):
         load_local(tmp_path / "nowhere")
 
 
-def test_folder_without_mrpc_files(tmp_path):
-    with pytest.raises(GlueReproError, match="no mrpc files found"):
+def test_folder_without_task_files_lists_what_it_looked_for(tmp_path):
+    with pytest.raises(GlueReproError) as refused:
         load_local(tmp_path)
+    assert str(refused.value) == (f"{tmp_path}: no mrpc files found; expected msr_paraphrase_train.txt, "
+                                  "msr_paraphrase_test.txt, dev_ids.tsv or train.tsv, dev.tsv, test.tsv")
+    with pytest.raises(GlueReproError) as refused:
+        load_local(tmp_path, "rte")
+    assert str(refused.value) == f"{tmp_path}: no rte files found; expected train.tsv, dev.tsv, test.tsv"
+
+
+def test_a_local_source_records_its_layout_and_resolved_folder(small_mrpc, tmp_path):
+    source = load_local(small_mrpc.parent / "MRPC" / ".." / "MRPC")[1]
+    assert (source.kind, source.location, source.layout) == ("local", str(small_mrpc.resolve()), "msr")
+    _task_folder(tmp_path, "RTE", {"train.tsv": RTE_HEADER + "0\tA .\tB .\tentailment\n",
+                                   "dev.tsv": RTE_HEADER + "0\tE .\tF .\tentailment\n", "test.tsv": RTE_TEST})
+    assert load_local(tmp_path, "rte")[1].layout == "tsv"
+
+
+def test_a_file_that_cannot_be_opened_is_named(small_mrpc, monkeypatch):
+    from glue_repro import data
+
+    def locked(path, mode="r"):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(data, "open", locked, raising=False)  # as root, chmod would not stop it
+    with pytest.raises(GlueReproError) as refused:
+        load_local(small_mrpc)
+    assert str(refused.value) == f"{small_mrpc / 'dev_ids.tsv'}: cannot open (Permission denied)"
+
+
+def test_a_byte_order_mark_is_dropped_from_the_first_line_only(small_mrpc):
+    train = small_mrpc / "msr_paraphrase_train.txt"
+    lines = train.read_text(encoding="utf-8").splitlines(keepends=True)
+    train.write_text("".join(lines[:2]) + "\ufeff" + "".join(lines[2:]), encoding="utf-8")
+    with pytest.raises(GlueReproError, match=r"msr_paraphrase_train.txt line 3: label '\\ufeff0'"):
+        load_local(small_mrpc)
 
 
 def test_not_utf8(small_mrpc):
     path = small_mrpc / "msr_paraphrase_train.txt"
     path.write_bytes(path.read_bytes() + b"1\t70\t71\t\xff\xfe\tx\n")
-    with pytest.raises(GlueReproError, match="line 6: not valid UTF-8"):
+    with pytest.raises(GlueReproError, match=f"^{path} line 6: not valid UTF-8$"):
         load_local(small_mrpc)
 
 
@@ -262,7 +295,7 @@ def test_word_labels_map_to_the_hub_order(tmp_path):
          "train.tsv line 2: label 'maybe' is not one of 0, 1, entailment, not_entailment"),
         ("rte", "RTE", {"train.tsv": "index\tsentence1\tsentence2\tlabl\n0\tA .\tB .\t0\n",
                         "dev.tsv": RTE_HEADER + "0\tA\tB\t0\n", "test.tsv": RTE_TEST},
-         "train.tsv line 1: missing column 'label'"),
+         "train.tsv line 1: missing column 'label' (header: ['index', 'sentence1', 'sentence2', 'labl'])"),
         ("stsb", "STS-B", {"train.tsv": "sentence1\tsentence2\tscore\nA\tB\tfive\n",
                            "dev.tsv": "sentence1\tsentence2\tscore\nA\tB\t1.0\n",
                            "test.tsv": "sentence1\tsentence2\nA\tB\n"},
@@ -273,13 +306,19 @@ def test_word_labels_map_to_the_hub_order(tmp_path):
         ("sst2", "SST-2", {"train.tsv": "sentence\tlabel\n", "dev.tsv": "sentence\tlabel\nok\t1\n",
                            "test.tsv": "index\tsentence\n0\tX\n"},
          "train.tsv: no data rows after the header"),
+        ("sst2", "SST-2", {"train.tsv": "", "dev.tsv": "sentence\tlabel\nok\t1\n",
+                           "test.tsv": "index\tsentence\n0\tX\n"},
+         "train.tsv: file is empty"),
+        ("cola", "CoLA", {"train.tsv": "\n\n", "dev.tsv": "gj04\t0\t*\tBad .\n",
+                          "test.tsv": "index\tsentence\n0\tX .\n"},
+         "train.tsv: no data rows"),
     ],
 )
 def test_bad_task_file_names_file_and_line(tmp_path, task, folder_name, files, message):
     folder = _task_folder(tmp_path, folder_name, files)
     with pytest.raises(GlueReproError) as err:
         load_local(tmp_path, task)
-    assert str(folder) in str(err.value) and message in str(err.value)
+    assert str(err.value).startswith(str(folder)) and str(err.value).endswith(message)
 
 
 def test_hub_only_task_says_so(glue_dir):
@@ -347,3 +386,63 @@ def test_blank_lines_in_dev_ids_are_skipped_not_the_end(small_mrpc):
     (small_mrpc / "dev_ids.tsv").write_text("\n30\t31\n\n40\t41\n")
     splits = load_local(small_mrpc)[0]
     assert list(splits["validation"]["sentence1"]) == ["He left .", "Blue car ."]
+
+
+def test_blank_lines_inside_files_are_skipped(tmp_path, small_mrpc):
+    _task_folder(tmp_path, "SST-2", {"train.tsv": "sentence\tlabel\na\t1\n\nb\t0\n",
+                                      "dev.tsv": "sentence\tlabel\nc\t1\n", "test.tsv": "index\tsentence\n0\tX\n"})
+    assert list(load_local(tmp_path, "sst2")[0]["train"]["sentence"]) == ["a", "b"]
+    train = small_mrpc / "msr_paraphrase_train.txt"
+    train.write_text(train.read_text(encoding="utf-8").replace("\n", "\n\n", 2), encoding="utf-8")
+    assert len(load_local(small_mrpc)[0]["train"]) == 3
+
+
+def test_quoted_ids_in_dev_ids_are_not_unquoted(small_mrpc):
+    (small_mrpc / "dev_ids.tsv").write_text('"30"\t31\n')
+    with pytest.raises(GlueReproError, match=r"pair \('\"30\"', '31'\) is not in"):
+        load_local(small_mrpc)
+
+
+def test_sums_files_skip_blank_lines_and_unrelated_names_and_refuse_short_digests(small_mrpc):
+    sums = small_mrpc / "SHA256SUMS"
+    listed = _sums(small_mrpc, MSR_NAMES, prefix="").splitlines(keepends=True)
+    sums.write_text(listed[0] + "\n" + "".join(listed[1:]) + "0" * 64 + "  notes  v2.txt\n")
+    assert load_local(small_mrpc)[1].checksums_verified is True
+    sums.write_text("".join(listed) + "abc123  dev_ids.tsv\n")
+    with pytest.raises(GlueReproError, match="SHA256SUMS line 4: expected '<sha256>  <file>'"):
+        load_local(small_mrpc)
+
+
+def test_load_reads_glue_dir_then_the_hub_and_defaults_to_mrpc(glue_dir, monkeypatch):
+    from glue_repro import data
+
+    monkeypatch.setenv("GLUE_DIR", str(glue_dir))
+    splits, source = data.load()
+    assert source.task == "mrpc" and source.kind == "local" and len(splits["validation"]) == 408
+    monkeypatch.delenv("GLUE_DIR")
+    monkeypatch.setattr(data, "load_hub", lambda name: (None, f"hub {name}"))
+    assert data.load("rte") == (None, "hub rte")
+
+
+def test_load_hub_defaults_to_mrpc(monkeypatch):
+    import datasets
+
+    from glue_repro import data
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda repo, config, revision=None: config)
+    assert data.load_hub()[0] == "mrpc"
+
+
+def test_describe_counts_rows_labels_and_unlabelled_rows(small_mrpc):
+    from glue_repro import data
+
+    splits, source = load_local(small_mrpc)
+    described = data.describe(splits, source)
+    assert described["task"] == "mrpc" and "task" not in described["source"]
+    assert described["source"]["kind"] == "local"
+    assert described["splits"]["train"] == {"rows": 3, "unlabelled": 0,
+                                            "label_counts": {"not_equivalent": 2, "equivalent": 1}}
+    _drop_quality_column(small_mrpc / "msr_paraphrase_test.txt")
+    splits, source = load_local(small_mrpc)
+    assert data.describe(splits, source)["splits"]["test"] == {"rows": 2, "unlabelled": 2,
+                                                              "label_counts": {"not_equivalent": 0, "equivalent": 0}}

@@ -315,3 +315,40 @@ def test_the_verdict_goes_beside_the_first_runs(tmp_path):
     first = results.write_new({"x": 1}, tmp_path / "a", "run")
     second = results.write_new({"x": 2}, tmp_path / "b", "run")
     assert gate.write_verdict({"passed": True}, [first, second]).parent == tmp_path / "a"
+
+
+def test_task_of_reads_the_result_then_its_recipe():
+    assert gate.task_of({"task": "rte", "config": {"preset": "p", "model": "m"}}) == "rte"
+    assert gate.task_of({"config": {"preset": "p", "recipe": {"model": "m", "task": "cola"}}}) == "cola"
+    assert gate.task_of({"config": {"preset": "p", "model": "m", "epochs": 1}}) == "mrpc"  # schema 1: MRPC only
+
+
+def test_a_recipe_difference_lists_every_differing_field():
+    with pytest.raises(GlueReproError) as refused:
+        gate.judge([_run(1, 0.8, 0.86, epochs=2, batch_size=16)], _fixed_baseline())
+    assert str(refused.value) == ("run with seed 1 has a different recipe from the baseline "
+                                  "(batch_size: 16 vs 8, epochs: 2 vs 1)")
+
+
+def test_a_mean_exactly_on_the_floor_passes():
+    low = gate.floor({"mean": 0.80, "std": 0.02, "n": 5}, 1)
+    assert gate.judge(_at(low, 0.86, seeds=(1,)), _fixed_baseline())["passed"]
+
+
+def test_the_verdict_holds_every_field():
+    verdict = gate.judge(_at(0.80, 0.86), _fixed_baseline())
+    assert list(verdict) == ["schema_version", "created", "passed", "reasons", "metrics", "seeds",
+                             "collapsed_seeds", "baseline_created"]
+    assert verdict["schema_version"] == results.SCHEMA_VERSION and verdict["created"]
+    assert verdict["baseline_created"] == "then"
+
+
+def test_a_baseline_file_must_be_a_baseline(tmp_path):
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(GlueReproError) as refused:
+        gate.read_baseline(tmp_path / "list.json")
+    assert str(refused.value) == f"{tmp_path / 'list.json'}: not a readable baseline (not a JSON object)"
+    (tmp_path / "partial.json").write_text(json.dumps({"preset": "p", "task": "mrpc", "recipe": {}}))
+    with pytest.raises(GlueReproError) as refused:
+        gate.read_baseline(tmp_path / "partial.json")
+    assert str(refused.value) == f"{tmp_path / 'partial.json'}: baseline lacks field 'summary'"

@@ -194,3 +194,20 @@ def test_regression_collapse_threshold_is_strict():
     assert float(np.std(at)) == metric.REGRESSION_COLLAPSE_STD
     assert not metric.is_collapsed(stsb, at)
     assert metric.is_collapsed(stsb, at * 0.999)
+
+
+def test_pearson_of_float32_inputs_is_computed_in_float64():
+    x = np.array([0.1, 0.7, 0.2, 0.9, 0.35], dtype=np.float32)
+    y = np.array([0.3, 0.5, 0.1, 0.8, 0.45], dtype=np.float32)
+    a, b = x.astype(np.float64) - x.astype(np.float64).mean(), y.astype(np.float64) - y.astype(np.float64).mean()
+    want = float(a @ b / math.sqrt((a @ a) * (b @ b)))
+    assert metric.pearson(x, y) == pytest.approx(want, rel=1e-14)
+    assert metric.pearson(y, x) == pytest.approx(want, rel=1e-14)
+
+
+def test_pearson_edge_values():
+    assert metric.pearson([-1.0, 1.0], [-0.5, 0.5]) == 1.0  # the denominator is exactly 1
+    up = [-1.889, -0.175, -0.422, 0.214, 0.217, 2.118]  # rounding puts the raw ratio a hair above 1
+    assert metric.pearson(up, [3 * v for v in up]) == 1.0
+    down = [-0.537, 0.581, 0.365, 0.294, 0.028]  # and this one a hair below -1
+    assert metric.pearson(down, [-0.7 * v for v in down]) == -1.0

@@ -174,10 +174,17 @@ def test_cpu_model_is_the_model_name_line(monkeypatch):
     line = next(line for line in text.splitlines() if line.startswith("model name"))
     assert results.cpu_model() == line.partition(":")[2].strip()
 
-    class NoProc:
+    class Proc:
         def __init__(self, path):
             pass
 
+        def read_text(self):
+            return "processor\t: 0\nmodel name\t: Xeon: rev 3 @ 2.0GHz: B0\nflags\t: avx2\n"
+
+    monkeypatch.setattr(results, "Path", Proc)
+    assert results.cpu_model() == "Xeon: rev 3 @ 2.0GHz: B0"  # colons in the name are kept
+
+    class NoProc(Proc):
         def read_text(self):
             raise OSError("no /proc here")
 
@@ -201,6 +208,19 @@ def test_when_every_name_is_taken_nothing_is_written(tmp_path, monkeypatch):
     with pytest.raises(FileExistsError, match=f"{tmp_path}: no free name for x"):
         results.write_new({"a": 1}, tmp_path, "x")
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_without_hard_links_a_taken_name_is_still_never_replaced(tmp_path, monkeypatch):
+    (tmp_path / "x.json").write_text("{}")
+
+    def no_link(source, target):
+        raise OSError("hard links not supported")
+
+    monkeypatch.setattr(results.os, "link", no_link)
+    monkeypatch.setattr(results, "_free_names", lambda folder, stem: iter([folder / f"{stem}.json"]))
+    with pytest.raises(FileExistsError, match=f"{tmp_path}: no free name for x"):
+        results.write_new({"a": 1}, tmp_path, "x")
+    assert (tmp_path / "x.json").read_text() == "{}" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
 def test_a_result_missing_fields_names_them_all(tmp_path):
@@ -228,3 +248,12 @@ def test_run_file_names_carry_task_label_and_seed():
     from glue_repro.config import TINY_PRESET
 
     assert results.run_stem(TINY_PRESET.replace(task="rte", seed=7))[15:] == "-rte-tiny-seed7"
+
+
+def test_reading_json_names_the_file_and_what_it_should_be(tmp_path):
+    with pytest.raises(GlueReproError) as refused:
+        results.read_json(tmp_path / "none.json", "result file")
+    assert str(refused.value) == f"{tmp_path / 'none.json'}: no such file (expected result file)"
+    (tmp_path / "text.json").write_text("not json")
+    with pytest.raises(GlueReproError, match=r"text.json: not a readable result file \(Expecting value"):
+        results.read_json(tmp_path / "text.json", "result file")
