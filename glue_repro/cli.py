@@ -317,8 +317,10 @@ def print_summary(result: dict, path) -> None:
         ("seed", result["seed"]),
         *((name, f"{value:.4f}") for name, value in result["metrics"].items()),
         ("collapsed", "yes" if result["collapsed"] else "no"),
-        ("fit", f"{t['fit_seconds']:.1f} s, {t['fit_examples_per_second']:.1f} examples/s"),
-        ("predict", f"{t['predict_seconds']:.1f} s, {t['predict_examples_per_second']:.1f} examples/s"),
+        ("fit", f"{t['fit_seconds']:.1f} s, {t['fit_examples_per_second']:.1f} examples/s, MFU {t['fit_mfu']:.2f}"),
+        ("predict", f"{t['predict_seconds']:.1f} s, {t['predict_examples_per_second']:.1f} examples/s, "
+                    f"MFU {t['predict_mfu']:.2f}"),
+        ("peak", f"{t['peak_gflops']:.0f} GFLOP/s (float matmul, measured after predict)"),
         ("oneDNN", "on" if result["device"]["onednn"] else "off"),
         ("wall", f"{result['wall_seconds']:.1f} s"),
         ("result", str(path)),

@@ -19,7 +19,7 @@ from glue_repro.runtime import onednn_enabled
 # 2: every GLUE task (task, metrics_by_split), config as preset/recipe/speed/seed;
 # 3: label, model (weights' provenance), truncated;
 # 4: distribution, resumed_from_epoch, logits, partial_data, command, wall_seconds
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy", "scikit-learn",
                       "scipy", "safetensors", "tokenizers")
 
@@ -37,6 +37,11 @@ class Timing(TypedDict):
     epoch_seconds: list[float]  # wall time of each epoch, validation pass included
     predict_seconds: float  # wall time of model.predict over validation
     predict_examples_per_second: float  # validation examples / predict_seconds
+    peak_gflops: float | None  # a large matmul's GFLOP/s on the run's device, measured after predict
+    fit_gflops_per_second: float | None  # flops.py count, real tokens: training + per-epoch validation / fit_seconds
+    predict_gflops_per_second: float | None  # flops.py's forward count over validation / predict_seconds
+    fit_mfu: float | None  # fit_gflops_per_second / peak_gflops
+    predict_mfu: float | None  # predict_gflops_per_second / peak_gflops
 
 
 class Device(TypedDict):
@@ -269,4 +274,6 @@ def upgrade(data: dict) -> dict:
                 "config": from_dict(data["config"]).to_dict()}
     if version in (1, 2, 3):  # early schema-1 files also lack logits_sha256 and predictions
         data = {key: None for key in Result.__annotations__} | {"label": data["config"]["preset"]} | data
+    if version in (1, 2, 3, 4) and isinstance(data.get("timing"), dict):  # before MFU was measured
+        data = data | {"timing": {key: None for key in Timing.__annotations__} | data["timing"]}
     return data

@@ -106,6 +106,7 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
             epoch_seconds=epochs.seconds,
             predict_seconds=predict_seconds,
             predict_examples_per_second=n_val / predict_seconds,
+            **utilization(p, len(epochs.seconds), fit_seconds, predict_seconds),
         ),
         versions=results.versions(),
         device=results.device(),
@@ -133,6 +134,26 @@ def prepare(config: RunConfig, data_dir=None, batch_loss: bool = False) -> Prepa
         classifier = build(config, spec, tokenizer, fed.steps_per_epoch, batch_loss)
     place = distribute.placement(config.speed.strategy, strategy, config.recipe.batch_size)
     return Prepared(config, spec, splits, source, tokenizer, tokenized, fed, classifier, place)
+
+
+def utilization(p: Prepared, epochs_run: int, fit_seconds: float, predict_seconds: float) -> dict:
+    """Achieved GFLOP/s of fit and predict (flops.py's count on real tokens) and their share of
+    a matmul peak measured now, in this process, on the run's device and dtype."""
+    import tensorflow as tf
+
+    from glue_repro import flops
+
+    config = p.classifier.config
+    lengths = {split: [len(ids) for ids in p.tokenized[split]["input_ids"]] for split in p.tokenized}
+    validation = lengths[p.spec.validation_splits[0]]
+    per_epoch = flops.train_flops(config, lengths["train"]) + flops.forward_flops(config, validation)  # + validation
+    device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+    dtype = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(p.config.recipe.precision, "float32")
+    peak = flops.matmul_peak_gflops(device, dtype=dtype)
+    fit = epochs_run * per_epoch / fit_seconds / 1e9
+    predict = flops.forward_flops(config, validation) / predict_seconds / 1e9
+    return {"peak_gflops": peak, "fit_gflops_per_second": fit, "predict_gflops_per_second": predict,
+            "fit_mfu": fit / peak, "predict_mfu": predict / peak}
 
 
 def setup(config: RunConfig) -> None:

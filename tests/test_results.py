@@ -240,6 +240,8 @@ def test_older_schemas_upgrade_to_the_current_layout():
     for version in (2, 3):
         two = results.upgrade({"schema_version": version, "config": {"preset": "quick"}, "seed": 1})
         assert two["label"] == "quick" and set(results.Result.__annotations__) <= set(two)
+    four = results.upgrade({"schema_version": 4, "config": {"preset": "q"}, "timing": {"fit_seconds": 1.0}})
+    assert four["timing"]["fit_seconds"] == 1.0 and four["timing"]["fit_mfu"] is None
     current = {"schema_version": results.SCHEMA_VERSION, "label": "x"}
     assert results.upgrade(current) == current
 

@@ -254,3 +254,25 @@ def test_plot_never_replaces_a_figure_silently(tmp_path, capsys):
     assert cli.main(["plot", str(path)]) == 2
     assert "x.png: exists; pass --out" in capsys.readouterr().err
     assert path.with_suffix(".png").read_bytes() == b"old"
+
+
+def test_mfu_is_the_counted_flops_over_the_measured_peak(tiny_run, glue_dir):
+    from glue_repro import flops, inputs, model
+    from glue_repro.run import load
+    from glue_repro.tasks import TASKS
+
+    result, _ = tiny_run
+    t = result["timing"]
+    tokenizer = model.load_tokenizer("tiny")
+    splits, _ = load(TINY_PRESET.replace(limit=21, epochs=2, seed=3), glue_dir)
+    tokenized = inputs.tokenize(splits, tokenizer, TASKS["mrpc"], 64)
+    config = model.build_model("tiny", vocab_size=len(tokenizer)).config
+    train = [len(ids) for ids in tokenized["train"]["input_ids"]]
+    validation = [len(ids) for ids in tokenized["validation"]["input_ids"]]
+    per_epoch = flops.train_flops(config, train) + flops.forward_flops(config, validation)
+    assert t["fit_gflops_per_second"] == pytest.approx(2 * per_epoch / t["fit_seconds"] / 1e9)
+    assert t["predict_gflops_per_second"] == pytest.approx(flops.forward_flops(config, validation)
+                                                           / t["predict_seconds"] / 1e9)
+    assert t["peak_gflops"] > 1
+    assert t["fit_mfu"] == pytest.approx(t["fit_gflops_per_second"] / t["peak_gflops"])
+    assert t["predict_mfu"] == pytest.approx(t["predict_gflops_per_second"] / t["peak_gflops"])
