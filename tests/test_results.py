@@ -259,3 +259,7 @@ def test_reading_json_names_the_file_and_what_it_should_be(tmp_path):
     (tmp_path / "text.json").write_text("not json")
     with pytest.raises(GlueReproError, match=r"text.json: not a readable result file \(Expecting value"):
         results.read_json(tmp_path / "text.json", "result file")
+
+
+def test_creation_times_are_utc():
+    assert results.now().endswith("+00:00") and len(results.now()) == len("2026-11-29T12:00:00+00:00")
