@@ -12,7 +12,7 @@ pairs=${1:-2}
 epochs=${2:-3}
 rows=${3:-0}
 peer_script=${PEER_SCRIPT:-../shared/peers/torch_trainer.py}
-: "${PEER_PYTHON:?set PEER_PYTHON to the python of a venv with torch (see the peer script's header)}"
+: "${PEER_PYTHON:?set PEER_PYTHON to the python of a venv with torch (see the header of the peer script)}"
 : "${GLUE_DIR:?set GLUE_DIR to the GLUE folder}"
 ckpt=$(python -c "from glue_repro import model; from glue_repro.config import MINILM; print(model.resolve(MINILM))")
 mkdir -p results/peers
@@ -20,7 +20,7 @@ suite_rows=()
 [ "$rows" -gt 0 ] && suite_rows=(--train-rows "$rows")
 for pair in $(seq 1 "$pairs"); do
     echo "pair $pair/$pairs: suite" >&2
-    glue-repro run --preset minilm --seed 42 --epochs "$epochs" "${suite_rows[@]}" --quiet
+    python -m glue_repro.cli run --preset minilm --seed 42 --epochs "$epochs" "${suite_rows[@]}" --quiet
     echo "pair $pair/$pairs: pytorch peer" >&2
     out="results/peers/$(date +%Y%m%d-%H%M%S)-mrpc-pytorch-minilm-e${epochs}-rows${rows}-seed42.json"
     CKPT=$ckpt EPOCHS=$epochs SEED=42 LIMIT=$rows THREADS=$(nproc) OUT=$out "$PEER_PYTHON" "$peer_script" >/dev/null
