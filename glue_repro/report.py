@@ -85,6 +85,8 @@ def run_rows(runs: list[tuple[Path, dict]]) -> list[dict]:
             + (" (collapsed)" if run["collapsed"] else ""),
             "fit ex/s": _round(timing.get("fit_examples_per_second")),
             "predict ex/s": _round(timing.get("predict_examples_per_second")),
+            "MFU fit/predict": "/".join(f"{m:.2f}" for m in (timing.get("fit_mfu"), timing.get("predict_mfu"))
+                                        if m is not None),
             "commit": (run["git"].get("commit") or "")[:7] + ("+" if run["git"].get("dirty") else ""),
             "file": path.name,
         })

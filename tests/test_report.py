@@ -18,7 +18,8 @@ def _run(task, preset_config, seed, metrics, collapsed=False, limit=None):
         "metrics": metrics, "metrics_by_split": {"validation": metrics}, "collapsed": collapsed, "history": {},
         "logits_shape": [2, 2], "logits_sha256": "0" * 64, "logits": [[0, 1], [1, 0]], "predictions": [1, 0],
         "timing": {"fit_seconds": 10.0, "fit_examples_per_second": 20.0, "epoch_seconds": [10.0],
-                   "predict_seconds": 1.0, "predict_examples_per_second": 100.0},
+                   "predict_seconds": 1.0, "predict_examples_per_second": 100.0, "peak_gflops": 100.0,
+                   "fit_gflops_per_second": 40.0, "predict_gflops_per_second": 70.0, "fit_mfu": 0.4, "predict_mfu": 0.7},
         "versions": {}, "device": {"cpu": "x", "cpu_cores": 2, "gpus": [], "onednn": True},
         "git": {"commit": "abcdef0123", "dirty": False}, "partial_data": bool(limit), "command": None,
         "wall_seconds": 12.0,
@@ -74,6 +75,7 @@ def test_run_table_formats(results_dir, fmt):
     text = report.format_rows(rows, fmt)
     if fmt == "json":
         assert [r["seed"] for r in json.loads(text)] == [1, 1, 2, 3, 4, 5]  # by date
+        assert {r["MFU fit/predict"] for r in json.loads(text)} == {"0.40/0.70"}
     elif fmt == "csv":
         assert text.splitlines()[0].startswith("date,task,preset") and len(text.splitlines()) == 7
     else:
