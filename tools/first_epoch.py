@@ -1,6 +1,6 @@
 """Where a quick run's time goes: set-up, each training step, each validation pass.
 
-    GLUE_DIR=... python tools/first_epoch.py [--preset minilm] [--train-rows 1000] [--epochs 2]
+    GLUE_DIR=... python tools/first_epoch.py [--preset minilm] [--train-rows 1000] [--epochs 2] [--no-xla-optimizer]
 
 Runs the suite's own path (run.prepare, train.fit) and times every training step with the
 padded length of its batch. A step whose shape is new pays for tracing the train step and for
@@ -50,8 +50,10 @@ def main() -> None:
     parser.add_argument("--preset", default="minilm")
     parser.add_argument("--train-rows", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--no-xla-optimizer", action="store_true", help="Adam's update without XLA")
     args = parser.parse_args()
-    config = preset(args.preset).replace(train_rows=args.train_rows, epochs=args.epochs, seed=42)
+    config = preset(args.preset).replace(train_rows=args.train_rows, epochs=args.epochs, seed=42,
+                                         xla_optimizer=not args.no_xla_optimizer)
 
     start = time.perf_counter()
     p = prepare(config, os.environ.get("GLUE_DIR"))
@@ -68,6 +70,7 @@ def main() -> None:
     shapes = sorted(set(widths))
     print(json.dumps({
         "preset": args.preset, "train_rows": args.train_rows, "steps_per_epoch": per_epoch,
+        "xla_optimizer": config.speed.xla_optimizer,
         "padded_lengths": shapes,
         "setup_seconds": setup_seconds,
         "epoch_seconds": timer.seconds,
