@@ -32,6 +32,7 @@ class Collected:
     lr_decay: list[tuple[Path, dict]] = field(default_factory=list)
     benchmarks: list[tuple[Path, dict]] = field(default_factory=list)
     baselines: list[tuple[Path, dict]] = field(default_factory=list)
+    peers: list[tuple[Path, dict]] = field(default_factory=list)  # the PyTorch peer's runs (tools/peer_pairs.sh)
     skipped: list[str] = field(default_factory=list)  # files that were none of these, and why
 
 
@@ -58,6 +59,8 @@ def collect(paths: list[Path]) -> Collected:
             found.lr_decay.append((path, data))
         elif "device_class" in data and "per_seed" in data:
             found.baselines.append((path, data))
+        elif "torch" in data and "fit_examples_per_second" in data:
+            found.peers.append((path, data))
         elif "files" in data or "reasons" in data:
             continue  # an aggregate or a gate verdict: its runs are read from their own files
         else:
@@ -91,6 +94,17 @@ def run_rows(runs: list[tuple[Path, dict]]) -> list[dict]:
             "file": path.name,
         })
     return rows
+
+
+def peer_rows(peers: list[tuple[Path, dict]]) -> list[dict]:
+    """One row per PyTorch peer run."""
+    return [{
+        "file": path.name, "epochs": peer["epochs"], "train rows": peer["train_rows"], "seed": peer["seed"],
+        "metrics": f"accuracy {peer['accuracy']:.4f} f1 {peer['f1']:.4f}",
+        "fit s": _round(peer["fit_seconds"]), "fit ex/s": _round(peer["fit_examples_per_second"]),
+        "predict s": _round(peer["predict_seconds"]), "predict ex/s": _round(peer["predict_examples_per_second"]),
+        "torch": peer["torch"],
+    } for path, peer in sorted(peers, key=lambda item: item[0].name)]
 
 
 def _round(value):
@@ -295,6 +309,10 @@ def write(found: Collected, out_dir: Path) -> Path:
                   "the same run) and the ratio to the course's pipeline.", "", f"![throughput]({figure.name})", ""]
 
     lines += ["## Every run", "", format_rows(run_rows(found.runs), "markdown"), ""]
+    if found.peers:
+        lines += ["## The PyTorch peer", "", "Whole runs of `../shared/peers/torch_trainer.py` (PyTorch + HF Trainer) "
+                  "on the same rows, run by `tools/peer_pairs.sh` alternately with the suite's; its fit includes "
+                  "the per-epoch evaluation.", "", format_rows(peer_rows(found.peers), "markdown"), ""]
     notes = out_dir / "measurements.md"  # kept by hand beside the page
     if notes.is_file():
         lines += [line.replace("# ", "## ", 1) if line.startswith("#") else line

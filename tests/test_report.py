@@ -97,7 +97,8 @@ def test_report_of_the_committed_results(tmp_path):
     from pathlib import Path
 
     found = report.collect([Path(__file__).resolve().parents[1] / "results"])
-    assert found.runs and found.lr_decay and found.benchmarks and found.baselines
+    assert found.runs and found.lr_decay and found.benchmarks and found.baselines and found.peers
     assert found.skipped == []
-    report.write(found, tmp_path / "out")
+    page = report.write(found, tmp_path / "out").read_text()
     assert list((tmp_path / "out").glob("throughput-cpu-*.png"))
+    assert "## The PyTorch peer" in page and "mrpc-pytorch-minilm" in page
