@@ -234,18 +234,6 @@ def test_quiet_prints_only_the_result_path(glue_dir, tmp_path, capsys):
     assert capsys.readouterr().out.splitlines() == [str(next(tmp_path.glob("*.json")))]
 
 
-def test_aggregate_rebuilds_what_seeds_wrote(glue_dir, tmp_path, capsys):
-    runs, made = tmp_path / "runs", tmp_path / "made"
-    assert cli.main(["run", "--preset", "tiny", "--limit", "10", "--epochs", "1", "--seeds", "1,2", "--quiet",
-                     "--data-dir", str(glue_dir), "--results-dir", str(runs), "--aggregates-dir", str(made)]) == 0
-    assert cli.main(["aggregate", str(runs), "--aggregates-dir", str(tmp_path / "rebuilt")]) == 0
-    (first,), (second,) = made.glob("*.json"), (tmp_path / "rebuilt").glob("*.json")
-    a, b = json.loads(first.read_text()), json.loads(second.read_text())
-    for key in ("seeds", "per_seed", "summary", "num_collapsed", "same_recipe", "config", "task"):
-        assert a[key] == b[key], key
-    assert [(made / f).resolve() for f in a["files"]] == [(tmp_path / "rebuilt" / f).resolve() for f in b["files"]]
-
-
 def test_plot_never_replaces_a_figure_silently(tmp_path, capsys):
     report = {"runs": [], "experiment": {}}
     path = tmp_path / "x.json"

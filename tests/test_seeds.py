@@ -84,3 +84,12 @@ def test_cli_seeds_writes_each_run_and_the_aggregate(glue_dir, tmp_path, capsys)
     healthy = summary["summary"]["accuracy"]["n"]
     expected = {0: "accuracy: no healthy run", 1: "(one healthy run)", 2: "95% CI"}[healthy]
     assert expected in out and "seed 1 (1/2)" in out and "seed 2 (2/2)" in out
+
+    # `glue-repro aggregate` rebuilds the same aggregate from the run files alone
+    assert cli.main(["aggregate", str(tmp_path / "runs"), "--aggregates-dir", str(tmp_path / "rebuilt")]) == 0
+    (rebuilt,) = (tmp_path / "rebuilt").glob("*.json")
+    again = json.loads(rebuilt.read_text())
+    for key in ("seeds", "per_seed", "summary", "num_collapsed", "same_recipe", "config", "task"):
+        assert again[key] == summary[key], key
+    assert sorted((agg.parent / f).resolve() for f in summary["files"]) == sorted(
+        (rebuilt.parent / f).resolve() for f in again["files"])
