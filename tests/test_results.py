@@ -263,3 +263,12 @@ def test_reading_json_names_the_file_and_what_it_should_be(tmp_path):
 
 def test_creation_times_are_utc():
     assert results.now().endswith("+00:00") and len(results.now()) == len("2026-11-29T12:00:00+00:00")
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+def test_every_older_timing_reads_with_the_mfu_fields(version):
+    config = {"preset": "minilm-ci", "model": "m", "seed": 1} if version == 1 else {"preset": "q"}
+    old = results.upgrade({"schema_version": version, "config": config, "seed": 1, "timing": {"fit_seconds": 2.0}})
+    assert old["timing"]["fit_seconds"] == 2.0
+    assert {k: old["timing"][k] for k in ("peak_gflops", "fit_mfu", "predict_mfu")} == dict.fromkeys(
+        ("peak_gflops", "fit_mfu", "predict_mfu"))
