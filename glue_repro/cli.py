@@ -19,9 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "verbatim", False):
         # Before anything imports TensorFlow. --verbatim keeps TF's own default, as the course gets it.
         runtime.prefer_onednn()
-    # --debug, or --verbose 2 on run, brings third-party logs back
-    noisy = args.debug or getattr(args, "verbose", None) == 2
-    runtime.quiet_third_party(debug=noisy)
+    runtime.quiet_third_party(debug=wants_library_logs(args))
     try:
         return args.command(args)
     except GlueReproError as err:
@@ -257,9 +255,14 @@ def run_command(args) -> int:
     return 0
 
 
+def wants_library_logs(args) -> bool:
+    """--debug, or --verbose 2 on run: TensorFlow's and the Hub libraries' own logs stay on."""
+    return args.debug or getattr(args, "verbose", None) == 2
+
+
 def load_tensorflow(args) -> None:
     """After the options are checked: TensorFlow, its start-up chatter off stderr unless asked for."""
-    if not (args.debug or getattr(args, "verbose", None) == 2):
+    if not wants_library_logs(args):
         runtime.import_tensorflow_quietly()
 
 

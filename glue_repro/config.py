@@ -27,6 +27,11 @@ SCHEDULES = ("polynomial", "constant")
 INPUT_PIPELINES = ("bucketed", "course")
 
 
+def _file_safe(name: str) -> str:
+    """A name fit for a result file's name: runs of other characters become one `_`."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
 def _check(ok: bool, field: str, value, why: str) -> None:
     if not ok:
         raise GlueReproError(f"config field {field}={value!r}: {why}")
@@ -129,10 +134,9 @@ class RunConfig:
         if own is None:
             return self.preset
         if own.recipe.model != self.recipe.model:
-            name = Path(self.recipe.model.rstrip("/")).name
-            return f"{self.preset}+{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}"
+            return f"{self.preset}+{_file_safe(Path(self.recipe.model.rstrip('/')).name)}"
         if own.recipe.revision != self.recipe.revision:
-            return f"{self.preset}@{re.sub(r'[^A-Za-z0-9_.-]+', '_', (self.recipe.revision or 'main')[:7])}"
+            return f"{self.preset}@{_file_safe((self.recipe.revision or 'main')[:7])}"
         return self.preset
 
     def replace(self, **changes) -> RunConfig:

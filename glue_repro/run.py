@@ -141,17 +141,16 @@ def utilization(p: Prepared, epochs_run: int, fit_seconds: float, predict_second
     a matmul peak measured now, in this process, on the run's device and dtype."""
     import tensorflow as tf
 
-    from glue_repro import flops
+    from glue_repro import bucketing, flops
 
     config = p.classifier.config
-    lengths = {split: [len(ids) for ids in p.tokenized[split]["input_ids"]] for split in p.tokenized}
-    validation = lengths[p.spec.validation_splits[0]]
-    per_epoch = flops.train_flops(config, lengths["train"]) + flops.forward_flops(config, validation)  # + validation
+    predict_flop = flops.forward_flops(config, bucketing.lengths_of(p.tokenized[p.spec.validation_splits[0]]))
+    per_epoch = flops.train_flops(config, bucketing.lengths_of(p.tokenized["train"])) + predict_flop  # + validation
     device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
     dtype = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(p.config.recipe.precision, "float32")
     peak = flops.matmul_peak_gflops(device, dtype=dtype)
     fit = epochs_run * per_epoch / fit_seconds / 1e9
-    predict = flops.forward_flops(config, validation) / predict_seconds / 1e9
+    predict = predict_flop / predict_seconds / 1e9
     return {"peak_gflops": peak, "fit_gflops_per_second": fit, "predict_gflops_per_second": predict,
             "fit_mfu": fit / peak, "predict_mfu": predict / peak}
 
