@@ -229,10 +229,13 @@ def benchmark_rows(benchmarks: list[tuple[Path, dict]]) -> list[dict]:
     newest = {}
     for path, data in sorted(benchmarks, key=lambda item: item[1]["datetime"]):
         for bench in data["benchmarks"]:
+            kind = {"test_fit": "fit", "test_predict": "predict"}.get(bench["name"].partition("[")[0])
+            if kind is None:
+                continue  # a whole quick run (bench/test_quick_runs.py), not steady-state throughput
             info = bench["extra_info"]
             machine = path.parent.parent.name
             newest[machine, bench["name"]] = {
-                "machine": machine, "kind": "fit" if bench["name"].startswith("test_fit") else "predict",
+                "machine": machine, "kind": kind,
                 "preset": info["preset"], "pipeline": bench["params"].get("pipeline_name", info.get("input_pipeline")),
                 "strategy": info.get("strategy", "default"), "examples_per_second": info["examples_per_second"],
                 "mfu": info["mfu"], "file": path.name, "date": data["datetime"][:10],
