@@ -9,6 +9,7 @@ import tensorflow as tf
 import tf_keras
 
 from glue_repro import metric
+from glue_repro.optimizer import FusedAdam
 from glue_repro.config import RunConfig
 from glue_repro.schedule import learning_rate
 from glue_repro.tasks import TaskSpec, task
@@ -55,7 +56,7 @@ def compile_model(model, config: RunConfig, steps_per_epoch: int, batch_loss: bo
     recipe, speed = config.recipe, config.speed
     total_steps = steps_per_epoch * recipe.epochs
     # Keras' own default compiles the update with XLA on a GPU; deterministic runs use no XLA at all.
-    optimizer = tf_keras.optimizers.Adam(learning_rate(recipe, total_steps), jit_compile=not speed.deterministic)
+    optimizer = FusedAdam(learning_rate(recipe, total_steps), jit_compile=not speed.deterministic)
     if speed.xla_optimizer:
         # On the CPU Keras leaves Adam unfused: about ten passes over every weight-sized
         # tensor, the word embeddings included. Fused, it is the same update in one pass.
