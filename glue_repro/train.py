@@ -56,7 +56,9 @@ def compile_model(model, config: RunConfig, steps_per_epoch: int, batch_loss: bo
     recipe, speed = config.recipe, config.speed
     total_steps = steps_per_epoch * recipe.epochs
     # Keras' own default compiles the update with XLA on a GPU; deterministic runs use no XLA at all.
-    optimizer = FusedAdam(learning_rate(recipe, total_steps), jit_compile=not speed.deterministic)
+    # A whole-step XLA program (speed.xla) compiles the update inside it: there Keras' Adam is used.
+    adam = tf_keras.optimizers.Adam if speed.xla else FusedAdam
+    optimizer = adam(learning_rate(recipe, total_steps), jit_compile=not speed.deterministic)
     if speed.xla_optimizer:
         # On the CPU Keras leaves Adam unfused: about ten passes over every weight-sized
         # tensor, the word embeddings included. Fused, it is the same update in one pass.
