@@ -104,6 +104,9 @@ def parser() -> argparse.ArgumentParser:
                           "course: to_tf_dataset + DataCollatorWithPadding")
     run.add_argument("--cls-only-last-layer", action=argparse.BooleanOptionalAction, default=None,
                      help="compute the last encoder layer for [CLS] only (default on; same outputs)")
+    run.add_argument("--fused-gelu", action=argparse.BooleanOptionalAction, default=None,
+                     help="predict's feed-forward matmul, bias and GELU as one oneDNN kernel (default on; "
+                          "logits within about 1e-6, training unchanged)")
     run.add_argument("--validate-with-predict", action=argparse.BooleanOptionalAction, default=None,
                      help="per-epoch validation by model.predict, with the task's metrics (default on); "
                           "off: fit's validation_data")

@@ -75,6 +75,7 @@ class Speed:
     input_pipeline: str = "bucketed"  # "bucketed": bucketing.py; "course": to_tf_dataset + collator
     predict_batch_size: int | None = 64  # None = the recipe's batch size
     cls_only_last_layer: bool = True  # last encoder layer for [CLS] only: same outputs, less work
+    fused_gelu: bool = True  # inference only: feed-forward matmul, bias and GELU as one oneDNN kernel (~1e-6 apart)
     validate_with_predict: bool = True  # per-epoch validation by model.predict, not fit's validation_data
     xla: bool = False  # compile the train/predict steps with XLA (jit_compile)
     xla_predict: bool = False  # XLA for predict's forward pass only (no dropout: seeds unaffected)
@@ -224,8 +225,8 @@ TINY_PRESET = COURSE.replace(preset="tiny", model=TINY, max_length=64)
 
 # How the course runs: its input pipeline, predict batch = batch size, Keras' own defaults.
 COURSE_SPEED = Speed(
-    input_pipeline="course", predict_batch_size=None, cls_only_last_layer=False, validate_with_predict=False,
-    xla_predict=False, xla_optimizer=False,
+    input_pipeline="course", predict_batch_size=None, cls_only_last_layer=False, fused_gelu=False,
+    validate_with_predict=False, xla_predict=False, xla_optimizer=False,
 )
 
 PRESETS = {c.preset: c for c in (QUICK, COURSE, COURSE_CASED, MINILM_PRESET, MINILM_CI, MPNET_BASE_PRESET,

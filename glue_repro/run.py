@@ -9,7 +9,7 @@ from pathlib import Path
 
 import datasets
 
-from glue_repro import data, distribute, inputs, last_layer, metric, model, results, train
+from glue_repro import data, distribute, fused_gelu, inputs, last_layer, metric, model, results, train
 from glue_repro.config import RunConfig
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TaskSpec, task
@@ -196,6 +196,8 @@ def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int, ba
     if config.speed.cls_only_last_layer and not last_layer.cls_only_last_layer(classifier):
         raise GlueReproError(f"model {name!r}: cls_only_last_layer needs a BERT-style encoder; "
                              "pass --no-cls-only-last-layer")
+    if config.speed.fused_gelu:
+        fused_gelu.fuse_feed_forward(classifier)
     train.compile_model(classifier, config, steps_per_epoch, batch_loss)
     return classifier
 

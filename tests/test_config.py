@@ -105,3 +105,12 @@ def test_an_unknown_task_lists_the_known_ones():
     with pytest.raises(GlueReproError) as refused:
         task("squad")
     assert str(refused.value) == "unknown task 'squad'; known tasks: mrpc, sst2, cola, stsb, rte, wnli, qqp, qnli, mnli"
+
+
+def test_every_fast_path_is_on_by_default_and_off_in_the_course_speed():
+    from glue_repro.config import COURSE_SPEED, Speed
+
+    fast_paths = ("cls_only_last_layer", "fused_gelu", "validate_with_predict", "xla_optimizer")
+    assert all(getattr(Speed(), name) is True for name in fast_paths)
+    assert all(getattr(COURSE_SPEED, name) is False for name in fast_paths)
+    assert (Speed().input_pipeline, COURSE_SPEED.input_pipeline) == ("bucketed", "course")
