@@ -28,18 +28,18 @@ class FusedAdam(tf_keras.optimizers.Adam):
         if not self.jit_compile:
             return unique
         return [pad_rows(u, padded_rows(tf.shape(g.indices)[0])) if isinstance(g, tf.IndexedSlices) else u
-                for u, g in zip(unique, grads)]
+                for u, g in zip(unique, grads, strict=True)]
 
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
         if not self.jit_compile or tf.distribute.has_strategy() or self.use_ema:
             return super()._distributed_apply_gradients_fn(distribution, grads_and_vars, **kwargs)
-        grads, variables = zip(*grads_and_vars)
+        grads, variables = zip(*grads_and_vars, strict=True)
         self._update_all(list(grads), list(variables))
         return self.iterations.assign_add(1)
 
     @tf.function(jit_compile=True)
     def _update_all(self, grads, variables):
-        for grad, variable in zip(grads, variables):
+        for grad, variable in zip(grads, variables, strict=True):
             self._update_step(grad, variable)
 
 

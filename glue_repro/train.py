@@ -9,8 +9,8 @@ import tensorflow as tf
 import tf_keras
 
 from glue_repro import metric
-from glue_repro.optimizer import FusedAdam
 from glue_repro.config import RunConfig
+from glue_repro.optimizer import FusedAdam
 from glue_repro.schedule import learning_rate
 from glue_repro.tasks import TaskSpec, task
 

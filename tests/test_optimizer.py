@@ -37,7 +37,8 @@ def test_fused_adam_updates_every_weight_exactly_as_keras_xla_adam_does():
 
     from glue_repro.optimizer import FusedAdam
 
-    keras, fused, untrained = _train(tf_keras.optimizers.Adam, True), _train(FusedAdam, True), _train(FusedAdam, True, 0)
+    keras, fused = _train(tf_keras.optimizers.Adam, True), _train(FusedAdam, True)
+    untrained = _train(FusedAdam, True, steps=0)
     for a, b in zip(keras, fused, strict=True):
         np.testing.assert_array_equal(a, b)
     # every weight really moved, the word embeddings (sparse gradients) among them, but the
