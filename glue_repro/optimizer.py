@@ -37,7 +37,7 @@ class FusedAdam(tf_keras.optimizers.Adam):
         self._update_all(list(grads), list(variables))
         return self.iterations.assign_add(1)
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=True, autograph=False)
     def _update_all(self, grads, variables):
         for grad, variable in zip(grads, variables, strict=True):
             self._update_step(grad, variable)

@@ -402,3 +402,33 @@ def test_a_run_fuses_the_feed_forward_blocks_only_when_its_speed_says_so(fused):
     classifier = build(TINY_PRESET.replace(fused_gelu=fused), task("mrpc"), tokenizer, steps_per_epoch=2)
     calls = {layer.intermediate.call.__qualname__ for layer in classifier.bert.encoder.layer}
     assert calls == ({"_on_rows_in_inference.<locals>.call"} if fused else {"TFBertIntermediate.call"})
+
+
+def test_steps_traced_without_autograph_learn_and_predict_bit_for_bit_the_same(small_pairs, monkeypatch):
+    import tensorflow as tf
+    import tf_keras
+
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+
+    tokenizer = model.load_tokenizer("tiny")
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    columns = inputs.model_columns(tokenizer)
+    runs = {}
+    for plain in (True, False):
+        if not plain:  # Keras' own steps, autograph on
+            monkeypatch.setattr(train, "_traced_without_autograph", lambda make: make)
+        tf_keras.utils.set_random_seed(0)
+        fed = bucketing.train_dataset(tokenized["train"], columns, batch_size=4)
+        validation = bucketing.eval_dataset(tokenized["validation"], columns, batch_size=4)
+        classifier = model.build_model("tiny", vocab_size=len(tokenizer))
+        train.compile_model(classifier, TINY_PRESET, steps_per_epoch=fed.steps)
+        classifier.fit(fed.dataset, epochs=2, verbose=0)
+        function = classifier.train_function
+        assert isinstance(function, tf.types.experimental.PolymorphicFunction)
+        runs[plain] = [v.numpy() for v in classifier.trainable_variables], train.predict_logits(
+            classifier, validation.dataset, verbose=0), function
+    for a, b in zip(runs[True][0], runs[False][0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[True][1], runs[False][1])
+    assert not runs[True][2]._autograph and runs[False][2]._autograph
