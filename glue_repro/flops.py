@@ -35,9 +35,14 @@ def forward_flops(config, lengths) -> float:
     192
     >>> forward_flops(c, [2])  # 2 * 192 * 2 + 4 * 1 * 2^2 * 4
     832.0
+    >>> import numpy as np  # int32 lengths, as bucketing.lengths_of gives them, must not overflow
+    >>> minilm = BertConfig(hidden_size=384, num_hidden_layers=6, intermediate_size=1536)
+    >>> forward_flops(minilm, np.array([128], dtype=np.int32)) == forward_flops(minilm, [128]) > 2**31
+    True
     """
     n_params = non_embedding_params(config)
     d, n = config.hidden_size, config.num_hidden_layers
+    lengths = [int(length) for length in lengths]  # Python ints: numpy's int32 overflows at these counts
     return float(sum(2 * n_params * length + 4 * n * length * length * d for length in lengths))
 
 
