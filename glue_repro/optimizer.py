@@ -7,8 +7,9 @@ token of the batch, a count that changes from batch to batch, and XLA compiles a
 shape it meets: new programs all through the first epochs.
 
 `FusedAdam` computes the same update, in the same order, as one XLA call over every
-variable, and pads each sparse gradient back to a row per token of its batch (row 0, value 0:
-adding zero changes nothing), so that its shape follows the batch's shape alone.
+variable, and pads each sparse gradient to a power-of-two row count, at least MIN_ROWS (rows
+of zeros at index 0: adding zero changes nothing). A run compiles one program, or one per
+power of two its batches' token counts reach beyond MIN_ROWS.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tf_keras
 
 
 class FusedAdam(tf_keras.optimizers.Adam):
-    """`tf_keras.optimizers.Adam` whose XLA update is one program per batch shape.
+    """`tf_keras.optimizers.Adam` whose XLA update is one program for every weight and batch.
 
     Without XLA (`jit_compile=False`) or under a tf.distribute strategy it is Keras' Adam.
     """
