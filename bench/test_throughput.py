@@ -1,7 +1,8 @@
 """Steady-state fit and predict throughput, per device, task, preset and input pipeline.
 
-`bucketed` is the suite's default (length-bucketed tf.data without autotuning, [CLS]-only
-last layer, predict batch 64, XLA only for Adam's update); `bucketed-xla` XLA-compiles the
+`bucketed` is the preset's own speed options (for minilm the suite's default: length-bucketed
+tf.data without autotuning, [CLS]-only last layer, fused GELU in inference, predict batch 64,
+XLA only for Adam's update); `bucketed-xla` XLA-compiles the
 train and predict steps too, on a few fixed lengths; `course` runs as the course does
 (`to_tf_dataset` + `DataCollatorWithPadding`, batch 8, plain compile). Fit rounds train on
 the same cached sample of each pipeline's own batches (its padding included, its per-batch
