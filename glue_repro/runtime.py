@@ -13,7 +13,7 @@ def prefer_onednn() -> None:
 
     TensorFlow's x86 wheels turn oneDNN on by default only on some CPUs (on AVX2 AMD CPUs it is
     off). On, matmuls, batched attention matmuls and softmax run as oneDNN kernels, which
-    were faster here (README, "Measurements"). Set TF_ENABLE_ONEDNN_OPTS=0 to opt out.
+    were faster here (results/report/measurements.md). Set TF_ENABLE_ONEDNN_OPTS=0 to opt out.
     """
     os.environ.setdefault(ONEDNN, "1")
 

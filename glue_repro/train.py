@@ -80,8 +80,9 @@ def _traced_without_autograph(make_function):
     """Keras' `make_train_function` (or predict's), its step traced as plain Python.
 
     Autograph rewrites the source of every layer's `call` before tracing it, so that Python
-    control flow on tensors becomes graph ops. Keras' steps and the models here have none,
-    and the rewriting was about 40% of the first step's trace. The graph is the same.
+    control flow on tensors becomes graph ops. Keras' steps and the models here have none, so
+    the rewriting only lengthens a run's first step (results/report/measurements.md);
+    the graph is the same.
     """
     plain = {}
 
