@@ -7,8 +7,9 @@ token of the batch, a count that changes from batch to batch, and XLA compiles a
 shape it meets: new programs all through the first epochs.
 
 `FusedAdam` computes the same update, in the same order, as one XLA call over every
-variable, and pads each sparse gradient to a power-of-two row count, at least MIN_ROWS (rows
-of zeros at index 0: adding zero changes nothing). A run compiles one program, or one per
+variable, with the step's size computed once rather than once per variable, and pads each
+sparse gradient to a power-of-two row count, at least MIN_ROWS (rows of zeros at index 0:
+adding zero changes nothing). A run compiles one program, or one per
 power of two its batches' token counts reach beyond MIN_ROWS.
 """
 
@@ -32,7 +33,8 @@ class FusedAdam(tf_keras.optimizers.Adam):
                 for u, g in zip(unique, grads, strict=True)]
 
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
-        if not self.jit_compile or tf.distribute.has_strategy() or self.use_ema:
+        plain = not (self.amsgrad or self.adaptive_epsilon or self.use_ema)
+        if not self.jit_compile or tf.distribute.has_strategy() or not plain:
             return super()._distributed_apply_gradients_fn(distribution, grads_and_vars, **kwargs)
         grads, variables = zip(*grads_and_vars, strict=True)
         self._update_all(list(grads), list(variables))
@@ -40,8 +42,33 @@ class FusedAdam(tf_keras.optimizers.Adam):
 
     @tf.function(jit_compile=True, autograph=False)
     def _update_all(self, grads, variables):
+        alphas = {}  # Keras computes alpha once per variable: the same value, a larger program
         for grad, variable in zip(grads, variables, strict=True):
-            self._update_step(grad, variable)
+            if variable.dtype not in alphas:
+                alphas[variable.dtype] = self._alpha(variable.dtype)
+            self._update(grad, variable, alphas[variable.dtype])
+
+    def _alpha(self, dtype):
+        """The step size `alpha` of this step, as Keras' `Adam.update_step` computes it."""
+        lr = tf.cast(self.learning_rate, dtype)
+        local_step = tf.cast(self.iterations + 1, dtype)
+        beta_1_power = tf.pow(tf.cast(self.beta_1, dtype), local_step)
+        beta_2_power = tf.pow(tf.cast(self.beta_2, dtype), local_step)
+        return lr * tf.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+
+    def _update(self, gradient, variable, alpha):
+        """Keras' `Adam.update_step` without amsgrad or the adaptive epsilon, in its order of operations."""
+        m = self._momentums[self._index_dict[self._var_key(variable)]]
+        v = self._velocities[self._index_dict[self._var_key(variable)]]
+        if isinstance(gradient, tf.IndexedSlices):
+            m.assign_add(-m * (1 - self.beta_1))
+            m.scatter_add(tf.IndexedSlices(gradient.values * (1 - self.beta_1), gradient.indices))
+            v.assign_add(-v * (1 - self.beta_2))
+            v.scatter_add(tf.IndexedSlices(tf.square(gradient.values) * (1 - self.beta_2), gradient.indices))
+        else:
+            m.assign_add((gradient - m) * (1 - self.beta_1))
+            v.assign_add((tf.square(gradient) - v) * (1 - self.beta_2))
+        variable.assign_sub((m * alpha) / (tf.sqrt(v) + self.epsilon))
 
 
 MIN_ROWS = 1024

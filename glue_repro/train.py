@@ -67,6 +67,7 @@ def compile_model(model, config: RunConfig, steps_per_epoch: int, batch_loss: bo
     if batch_loss:
         metrics = [*metrics, BatchLoss(loss)]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=speed.xla)
+    build_training_variables(model, task(recipe.task))
     if speed.xla_predict and not speed.xla:
         # Keras' jit_compile would compile training too; wrapping the predict step compiles
         # the forward pass alone, as Keras wraps each step itself. One compile per input shape:
@@ -74,6 +75,17 @@ def compile_model(model, config: RunConfig, steps_per_epoch: int, batch_loss: bo
         model.predict_step = tf.function(model.predict_step, jit_compile=True, reduce_retracing=True)
     for kind in ("train", "predict"):
         setattr(model, f"make_{kind}_function", _traced_without_autograph(getattr(model, f"make_{kind}_function")))
+
+
+def build_training_variables(model, spec: TaskSpec) -> None:
+    """Create Adam's slots and the metrics' variables now, all zeros, as the first step would.
+
+    A `tf.function` whose first call creates variables is traced again once they exist, so
+    Keras' train step, which creates them lazily, is traced twice before the first step runs.
+    """
+    model.optimizer.build(model.trainable_variables)
+    labels = tf.zeros([1], tf.float32 if spec.is_regression else tf.int32)
+    model.compiled_metrics.build(tf.zeros([1, spec.num_labels]), labels)
 
 
 def _traced_without_autograph(make_function):

@@ -432,3 +432,39 @@ def test_steps_traced_without_autograph_learn_and_predict_bit_for_bit_the_same(s
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(runs[True][1], runs[False][1])
     assert not runs[True][2]._autograph and runs[False][2]._autograph
+
+
+def test_training_variables_built_before_fit_trace_the_step_once_and_learn_bit_for_bit_the_same(
+        small_pairs, monkeypatch):
+    import tensorflow as tf
+    import tf_keras
+
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+
+    tokenizer = model.load_tokenizer("tiny")
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    columns = inputs.model_columns(tokenizer)
+    runs = {}
+    for built in (True, False):
+        if not built:  # Keras' own way: slots and metric variables made inside the first step
+            monkeypatch.setattr(train, "build_training_variables", lambda classifier, spec: None)
+        tf_keras.utils.set_random_seed(0)
+        fed = bucketing.train_dataset(tokenized["train"], columns, batch_size=4)
+        classifier = model.build_model("tiny", vocab_size=len(tokenizer))
+        train.compile_model(classifier, TINY_PRESET, steps_per_epoch=fed.steps)
+        created = []
+
+        def creator(next_creator, **kwargs):
+            created.append(kwargs.get("name"))
+            return next_creator(**kwargs)
+
+        with tf.variable_creator_scope(creator):
+            history = classifier.fit(fed.dataset, epochs=2, verbose=0).history
+        runs[built] = ([v.numpy() for v in classifier.variables], history,
+                       classifier.train_function.experimental_get_tracing_count(), created)
+    for a, b in zip(runs[True][0], runs[False][0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert runs[True][1] == runs[False][1]
+    assert (runs[True][2], runs[True][3]) == (1, [])
+    assert runs[False][2] == 2 and len(runs[False][3]) > 0
