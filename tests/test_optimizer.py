@@ -52,6 +52,23 @@ def test_fused_adam_updates_every_weight_exactly_as_keras_xla_adam_does():
         np.testing.assert_allclose(a, b, atol=1e-4)
 
 
+def test_options_fused_adam_does_not_compute_are_left_to_keras(monkeypatch):
+    import functools
+
+    import tf_keras
+
+    from glue_repro.optimizer import FusedAdam
+
+    def fail(*args, **kwargs):
+        raise AssertionError("FusedAdam's own update ran")
+
+    monkeypatch.setattr(FusedAdam, "_update_all", fail)
+    keras = _train(functools.partial(tf_keras.optimizers.Adam, amsgrad=True), True, steps=2)
+    fused = _train(functools.partial(FusedAdam, amsgrad=True), True, steps=2)
+    for a, b in zip(keras, fused, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_padded_sparse_rows_leave_a_scatter_add_unchanged():
     import tensorflow as tf
 
