@@ -126,14 +126,13 @@ CHECKED_BEFORE_TENSORFLOW = [
 
 @pytest.mark.parametrize("argv", CHECKED_BEFORE_TENSORFLOW, ids=lambda a: " ".join(a[3:]))
 def test_bad_options_fail_before_tensorflow_is_imported(argv):
-    code = ("import sys, time; from glue_repro import cli; start = time.perf_counter(); rc = cli.main(sys.argv[1:]); "
-            "print(rc, 'tensorflow' in sys.modules, round(time.perf_counter() - start, 2))")
+    # The heavy libraries, not a time limit: a loaded machine stretches any limit that would catch them.
+    code = ("import sys; from glue_repro import cli; rc = cli.main(sys.argv[1:]); "
+            "print(rc, ','.join(m for m in ('tensorflow', 'tf_keras', 'transformers', 'datasets') if m in sys.modules))")
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, cwd=REPO,
                           env=env)
-    rc, tf_loaded, seconds = done.stdout.split()
-    assert (rc, tf_loaded) == ("2", "False"), done.stderr
-    assert float(seconds) < 2.0
+    assert done.stdout.split() == ["2"], done.stdout + done.stderr  # exit code 2, none of them imported
     assert done.stderr.startswith("glue-repro: error:") and done.stderr.count("\n") == 1
 
 
