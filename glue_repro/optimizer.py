@@ -9,8 +9,8 @@ shape it meets: new programs all through the first epochs.
 `FusedAdam` computes the same update, in the same order, as one XLA call over every
 variable, with the step's size computed once rather than once per variable, and pads each
 sparse gradient to a power-of-two row count, at least MIN_ROWS (rows of zeros at index 0:
-adding zero changes nothing). A run compiles one program, or one per
-power of two its batches' token counts reach beyond MIN_ROWS.
+adding zero changes nothing). A run compiles one program, or one per power of two its
+batches' token counts reach beyond MIN_ROWS.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import tf_keras
 class FusedAdam(tf_keras.optimizers.Adam):
     """`tf_keras.optimizers.Adam` whose XLA update is one program for every weight and batch.
 
-    Without XLA (`jit_compile=False`) or under a tf.distribute strategy it is Keras' Adam.
+    Without XLA (`jit_compile=False`), under a tf.distribute strategy, or with amsgrad, the
+    adaptive epsilon or EMA, it is Keras' Adam.
     """
 
     def _deduplicate_sparse_grad(self, grads):
@@ -58,8 +59,8 @@ class FusedAdam(tf_keras.optimizers.Adam):
 
     def _update(self, gradient, variable, alpha):
         """Keras' `Adam.update_step` without amsgrad or the adaptive epsilon, in its order of operations."""
-        m = self._momentums[self._index_dict[self._var_key(variable)]]
-        v = self._velocities[self._index_dict[self._var_key(variable)]]
+        index = self._index_dict[self._var_key(variable)]
+        m, v = self._momentums[index], self._velocities[index]
         if isinstance(gradient, tf.IndexedSlices):
             m.assign_add(-m * (1 - self.beta_1))
             m.scatter_add(tf.IndexedSlices(gradient.values * (1 - self.beta_1), gradient.indices))

@@ -53,7 +53,7 @@ def compile_model(model, config: RunConfig, steps_per_epoch: int, batch_loss: bo
     Args:
         batch_loss: also report each step's own loss as `batch_loss` (see BatchLoss).
     """
-    recipe, speed = config.recipe, config.speed
+    recipe, speed, spec = config.recipe, config.speed, task(config.recipe.task)
     total_steps = steps_per_epoch * recipe.epochs
     # Keras' own default compiles the update with XLA on a GPU; deterministic runs use no XLA at all.
     # A whole-step XLA program (speed.xla) compiles the update inside it: there Keras' Adam is used.
@@ -63,11 +63,11 @@ def compile_model(model, config: RunConfig, steps_per_epoch: int, batch_loss: bo
         # On the CPU Keras leaves Adam unfused: about ten passes over every weight-sized
         # tensor, the word embeddings included. Fused, it is the same update in one pass.
         optimizer.jit_compile = True
-    loss, metrics = loss_and_metrics(task(recipe.task))
+    loss, metrics = loss_and_metrics(spec)
     if batch_loss:
         metrics = [*metrics, BatchLoss(loss)]
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=speed.xla)
-    build_training_variables(model, task(recipe.task))
+    build_training_variables(model, spec)
     if speed.xla_predict and not speed.xla:
         # Keras' jit_compile would compile training too; wrapping the predict step compiles
         # the forward pass alone, as Keras wraps each step itself. One compile per input shape:

@@ -127,8 +127,9 @@ CHECKED_BEFORE_TENSORFLOW = [
 @pytest.mark.parametrize("argv", CHECKED_BEFORE_TENSORFLOW, ids=lambda a: " ".join(a[3:]))
 def test_bad_options_fail_before_tensorflow_is_imported(argv):
     # The heavy libraries, not a time limit: a loaded machine stretches any limit that would catch them.
+    heavy = ("tensorflow", "tf_keras", "transformers", "datasets")
     code = ("import sys; from glue_repro import cli; rc = cli.main(sys.argv[1:]); "
-            "print(rc, ','.join(m for m in ('tensorflow', 'tf_keras', 'transformers', 'datasets') if m in sys.modules))")
+            f"print(rc, ','.join(m for m in {heavy!r} if m in sys.modules))")
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, cwd=REPO,
                           env=env)

@@ -404,25 +404,34 @@ def test_a_run_fuses_the_feed_forward_blocks_only_when_its_speed_says_so(fused):
     assert calls == ({"_on_rows_in_inference.<locals>.call"} if fused else {"TFBertIntermediate.call"})
 
 
-def test_steps_traced_without_autograph_learn_and_predict_bit_for_bit_the_same(small_pairs, monkeypatch):
-    import tensorflow as tf
+def _compiled_tiny(pairs):
+    """The tiny classifier compiled as a run compiles it (seed 0), with its bucketed train and validation data."""
     import tf_keras
 
     from glue_repro import train
     from glue_repro.config import TINY_PRESET
 
     tokenizer = model.load_tokenizer("tiny")
-    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    tokenized = inputs.tokenize(pairs, tokenizer, MRPC, max_length=32)
     columns = inputs.model_columns(tokenizer)
+    tf_keras.utils.set_random_seed(0)
+    fed = bucketing.train_dataset(tokenized["train"], columns, batch_size=4)
+    validation = bucketing.eval_dataset(tokenized["validation"], columns, batch_size=4)
+    classifier = model.build_model("tiny", vocab_size=len(tokenizer))
+    train.compile_model(classifier, TINY_PRESET, steps_per_epoch=fed.steps)
+    return classifier, fed, validation
+
+
+def test_steps_traced_without_autograph_learn_and_predict_bit_for_bit_the_same(small_pairs, monkeypatch):
+    import tensorflow as tf
+
+    from glue_repro import train
+
     runs = {}
     for plain in (True, False):
         if not plain:  # Keras' own steps, autograph on
             monkeypatch.setattr(train, "_traced_without_autograph", lambda make: make)
-        tf_keras.utils.set_random_seed(0)
-        fed = bucketing.train_dataset(tokenized["train"], columns, batch_size=4)
-        validation = bucketing.eval_dataset(tokenized["validation"], columns, batch_size=4)
-        classifier = model.build_model("tiny", vocab_size=len(tokenizer))
-        train.compile_model(classifier, TINY_PRESET, steps_per_epoch=fed.steps)
+        classifier, fed, validation = _compiled_tiny(small_pairs)
         classifier.fit(fed.dataset, epochs=2, verbose=0)
         function = classifier.train_function
         assert isinstance(function, tf.types.experimental.PolymorphicFunction)
@@ -437,25 +446,17 @@ def test_steps_traced_without_autograph_learn_and_predict_bit_for_bit_the_same(s
 def test_training_variables_built_before_fit_trace_the_step_once_and_learn_bit_for_bit_the_same(
         small_pairs, monkeypatch):
     import tensorflow as tf
-    import tf_keras
 
     from glue_repro import train
-    from glue_repro.config import TINY_PRESET
 
-    tokenizer = model.load_tokenizer("tiny")
-    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
-    columns = inputs.model_columns(tokenizer)
     runs = {}
     for built in (True, False):
         if not built:  # Keras' own way: slots and metric variables made inside the first step
             monkeypatch.setattr(train, "build_training_variables", lambda classifier, spec: None)
-        tf_keras.utils.set_random_seed(0)
-        fed = bucketing.train_dataset(tokenized["train"], columns, batch_size=4)
-        classifier = model.build_model("tiny", vocab_size=len(tokenizer))
-        train.compile_model(classifier, TINY_PRESET, steps_per_epoch=fed.steps)
+        classifier, fed, _ = _compiled_tiny(small_pairs)
         created = []
 
-        def creator(next_creator, **kwargs):
+        def creator(next_creator, created=created, **kwargs):
             created.append(kwargs.get("name"))
             return next_creator(**kwargs)
 
