@@ -157,6 +157,20 @@ def build_model(model: str, num_labels: int = 2, vocab_size: int | None = None, 
         ) from err
 
 
+def head_in_float32(classifier) -> None:
+    """Under a mixed-precision policy, compute the classification head in float32, as Keras'
+    mixed-precision guide advises for a model's last layer: logits and loss keep float32's
+    precision (bfloat16 keeps 8 bits of mantissa), and the encoder below stays mixed.
+    """
+    import tf_keras
+
+    head = getattr(classifier, "classifier", None)
+    if not isinstance(head, tf_keras.layers.Layer):
+        raise GlueReproError(f"{type(classifier).__name__}: no `classifier` head layer to keep in float32")
+    for layer in (head, *(m for m in head.submodules if isinstance(m, tf_keras.layers.Layer))):
+        layer._set_dtype_policy(tf_keras.mixed_precision.Policy("float32"))  # the head's variables are float32 already
+
+
 def _from_folder(path: Path, num_labels: int):
     from transformers import AutoConfig, TFAutoModelForSequenceClassification
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import datasets
 
-from glue_repro import data, distribute, fused_gelu, inputs, last_layer, metric, model, results, train
+from glue_repro import data, distribute, fused_gelu, inputs, last_layer, metric, model, results, runtime, train
 from glue_repro.config import RunConfig
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TaskSpec, task
@@ -165,10 +165,13 @@ def setup(config: RunConfig) -> None:
         tf.config.experimental.enable_op_determinism()
     precision = config.recipe.precision
     if precision != "float32" and not tf.config.list_physical_devices("GPU"):
-        raise GlueReproError(
-            f"config field precision={precision!r} needs a GPU, and TensorFlow sees none; "
-            "use --precision float32 on the CPU"
-        )
+        if precision == "mixed_float16":
+            raise GlueReproError(f"config field precision={precision!r} needs a GPU, and TensorFlow sees none; "
+                                 "on the CPU use float32, or mixed_bfloat16 where the CPU has AMX or AVX512-BF16")
+        if not runtime.cpu_has_native_bfloat16():
+            raise GlueReproError(f"config field precision={precision!r}: this CPU has no AMX or AVX512-BF16 "
+                                 "(oneDNN would emulate bfloat16, slower than float32) and TensorFlow sees no GPU; "
+                                 "use --precision float32")
     tf_keras.mixed_precision.set_global_policy(precision)
 
 
@@ -198,6 +201,8 @@ def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int, ba
                              "pass --no-cls-only-last-layer")
     if config.speed.fused_gelu:
         fused_gelu.fuse_feed_forward(classifier)
+    if config.recipe.precision != "float32":
+        model.head_in_float32(classifier)
     train.compile_model(classifier, config, steps_per_epoch, batch_loss)
     return classifier
 
