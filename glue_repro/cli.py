@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from glue_repro import results, runtime
-from glue_repro.config import COURSE_SPEED, INPUT_PIPELINES, PRECISIONS, PRESETS, Experiment, preset
+from glue_repro.config import COURSE_SPEED, INPUT_PIPELINES, MATMUL_PRECISIONS, PRECISIONS, PRESETS, Experiment, preset
 from glue_repro.distribute import STRATEGIES
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
@@ -123,8 +123,12 @@ def parser() -> argparse.ArgumentParser:
                           "logical CPUs), multiworker (the cluster in TF_CONFIG); --batch-size stays the global batch")
     run.add_argument("--cpu-replicas", type=int, help="mirrored without GPUs: split the CPU into N devices")
     run.add_argument("--backup-dir", help="back up training there each epoch; rerun the same command to resume")
-    run.add_argument("--precision", choices=PRECISIONS, help=f"Keras mixed precision; a GPU for the mixed ones "
-                                                             f"{_default('precision')}")
+    run.add_argument("--precision", choices=PRECISIONS,
+                     help=f"Keras mixed precision: mixed_float16 needs a GPU, mixed_bfloat16 a GPU or a CPU with AMX "
+                          f"or AVX512-BF16 {_default('precision')}")
+    run.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS,
+                     help="bfloat16: float32 matmuls multiply in bfloat16 and sum in float32 (oneDNN, on a CPU with "
+                          f"AMX or AVX512-BF16; like TF32 on a GPU) {_default('matmul_precision')}")
     run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
                      help=f"TF op determinism: bit-identical reruns, all XLA off {_default('deterministic')}")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
@@ -289,7 +293,7 @@ def banner(config, args, seeds) -> str:
         f"glue-repro run: {r.task} with preset {config.label} ({r.model}), {runs}",
         f"  recipe: batch {r.batch_size}, {r.epochs} epoch(s), Adam {r.learning_rate:g}"
         + (f" -> {r.end_learning_rate:g} (polynomial)" if r.schedule == "polynomial" else " (constant)")
-        + f", {r.precision}, {rows}",
+        + f", {r.precision}" + (", bfloat16 matmul products" if r.matmul_precision == "bfloat16" else "") + f", {rows}",
         f"  speed: {s.input_pipeline} input pipeline, strategy {s.strategy}"
         + (f" over {s.cpu_replicas} CPU devices" if s.cpu_replicas > 1 else "")
         + (", deterministic" if s.deterministic else ""),
@@ -314,6 +318,18 @@ def check_paths(args, config) -> None:
     distribute.check(config.speed.strategy, config.speed.cpu_replicas, config.recipe.batch_size, config.speed.xla)
 
 
+def _peak_kind(recipe: dict) -> str:
+    """The matmul a run's MFU is measured against: its own dtype and matmul mode.
+
+    >>> _peak_kind({"precision": "mixed_bfloat16"}), _peak_kind({"matmul_precision": "bfloat16"})
+    ('bfloat16 matmul', 'float32 matmul with bfloat16 products')
+    """
+    if recipe.get("matmul_precision", "float32") == "bfloat16":
+        return "float32 matmul with bfloat16 products"
+    dtype = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(recipe.get("precision"), "float32")
+    return f"{dtype} matmul"
+
+
 def print_summary(result: dict, path) -> None:
     t = result["timing"]
     partial = result["partial_data"]
@@ -326,7 +342,7 @@ def print_summary(result: dict, path) -> None:
         ("fit", f"{t['fit_seconds']:.1f} s, {t['fit_examples_per_second']:.1f} examples/s, MFU {t['fit_mfu']:.2f}"),
         ("predict", f"{t['predict_seconds']:.1f} s, {t['predict_examples_per_second']:.1f} examples/s, "
                     f"MFU {t['predict_mfu']:.2f}"),
-        ("peak", f"{t['peak_gflops']:.0f} GFLOP/s (float matmul, measured after predict)"),
+        ("peak", f"{t['peak_gflops']:.0f} GFLOP/s ({_peak_kind(result['config']['recipe'])}, measured after predict)"),
         ("oneDNN", "on" if result["device"]["onednn"] else "off"),
         ("wall", f"{result['wall_seconds']:.1f} s"),
         ("result", str(path)),

@@ -23,6 +23,7 @@ MINILM = f"package:{MINILM_PACKAGE}/model"
 TINY = "tiny"  # a randomly initialised two-layer BERT, for tests
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+MATMUL_PRECISIONS = ("float32", "bfloat16")
 SCHEDULES = ("polynomial", "constant")
 INPUT_PIPELINES = ("bucketed", "course")
 
@@ -53,6 +54,7 @@ class Recipe:
     train_rows: int | None = None  # keep only the first N training rows (validation whole)
     max_length: int | None = None  # truncation length; None = the tokenizer's limit
     precision: str = "float32"  # Keras mixed-precision policy
+    matmul_precision: str = "float32"  # "bfloat16": float32 matmuls multiply in bfloat16, sum in float32 (CPU, AMX)
 
     def __post_init__(self) -> None:
         _check(self.revision is None or bool(self.revision.strip()), "revision", self.revision, "must not be empty")
@@ -66,6 +68,8 @@ class Recipe:
         _check(self.max_length is None or self.max_length >= 8, "max_length", self.max_length, "must be >= 8")
         _check(self.schedule in SCHEDULES, "schedule", self.schedule, f"must be one of {SCHEDULES}")
         _check(self.precision in PRECISIONS, "precision", self.precision, f"must be one of {PRECISIONS}")
+        _check(self.matmul_precision in MATMUL_PRECISIONS, "matmul_precision", self.matmul_precision,
+               f"must be one of {MATMUL_PRECISIONS}")
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,12 @@ class RunConfig:
     speed: Speed = Speed()
     seed: int = 42  # seeds Python, numpy and TensorFlow
 
+    def __post_init__(self) -> None:
+        # The fused feed-forward kernel ignores the bfloat16 matmul mode (it would multiply in
+        # strict float32), so under that mode the block runs unfused, as in training.
+        if self.recipe.matmul_precision != "float32" and self.speed.fused_gelu:
+            object.__setattr__(self, "speed", dataclasses.replace(self.speed, fused_gelu=False))
+
     @property
     def eval_batch_size(self) -> int:
         return self.speed.predict_batch_size or self.recipe.batch_size
@@ -124,13 +134,19 @@ class RunConfig:
     @property
     def label(self) -> str:
         """The preset's name; `<preset>+<model>` when the model is not the preset's own, and
-        `<preset>@<revision>` when only its Hub revision differs.
+        `<preset>@<revision>` when only its Hub revision differs; `+bf16-matmul` or
+        `+<precision>` after it when the run's arithmetic is not float32.
 
         >>> MINILM_PRESET.label, MINILM_PRESET.replace(model="/models/all-mpnet-base-v2/").label
         ('minilm', 'minilm+all-mpnet-base-v2')
         >>> COURSE.replace(revision="0a6aa9128b6194f4f3c4db429b6cb4891cdb421b").label
         'course@0a6aa91'
+        >>> MINILM_PRESET.replace(matmul_precision="bfloat16").label
+        'minilm+bf16-matmul'
         """
+        return self._model_label() + self._arithmetic_label()
+
+    def _model_label(self) -> str:
         own = PRESETS.get(self.preset)
         if own is None:
             return self.preset
@@ -139,6 +155,14 @@ class RunConfig:
         if own.recipe.revision != self.recipe.revision:
             return f"{self.preset}@{_file_safe((self.recipe.revision or 'main')[:7])}"
         return self.preset
+
+    def _arithmetic_label(self) -> str:
+        own = PRESETS.get(self.preset)
+        precision = self.recipe.precision
+        suffix = f"+{precision}" if own is not None and precision != own.recipe.precision else ""
+        if self.recipe.matmul_precision == "bfloat16":
+            suffix += "+bf16-matmul"
+        return suffix
 
     def replace(self, **changes) -> RunConfig:
         """A copy with fields changed by name, whichever part they belong to.

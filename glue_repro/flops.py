@@ -50,14 +50,19 @@ def train_flops(config, lengths) -> float:
     return 3 * forward_flops(config, lengths)
 
 
-def matmul_peak_gflops(device: str = "/CPU:0", n: int = 2048, dtype: str = "float32", repeats: int = 5) -> float:
-    """Best GFLOP/s of an n x n matmul through TensorFlow on `device` (result forced to the host)."""
+def matmul_peak_gflops(device: str = "/CPU:0", n: int = 2048, dtype: str = "float32", repeats: int = 5,
+                       batched: bool = False) -> float:
+    """Best GFLOP/s of an n x n matmul through TensorFlow on `device` (result forced to the host).
+
+    batched: as a batch of one through BatchMatMulV2, the path of the bfloat16 matmul mode.
+    """
     import tensorflow as tf
 
+    shape = (1, n, n) if batched else (n, n)
     with tf.device(device):
-        a = tf.random.uniform((n, n), dtype=dtype)
-        b = tf.random.uniform((n, n), dtype=dtype)
-        matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+        a = tf.random.uniform(shape, dtype=dtype)
+        b = tf.random.uniform(shape, dtype=dtype)
+        matmul = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)))
         matmul(a, b).numpy()  # trace and warm up
         best = float("inf")
         for _ in range(repeats):

@@ -9,7 +9,19 @@ from pathlib import Path
 
 import datasets
 
-from glue_repro import data, distribute, fused_gelu, inputs, last_layer, metric, model, results, runtime, train
+from glue_repro import (
+    bf16_matmul,
+    data,
+    distribute,
+    fused_gelu,
+    inputs,
+    last_layer,
+    metric,
+    model,
+    results,
+    runtime,
+    train,
+)
 from glue_repro.config import RunConfig
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TaskSpec, task
@@ -148,7 +160,8 @@ def utilization(p: Prepared, epochs_run: int, fit_seconds: float, predict_second
     per_epoch = flops.train_flops(config, bucketing.lengths_of(p.tokenized["train"])) + predict_flop  # + validation
     device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
     dtype = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(p.config.recipe.precision, "float32")
-    peak = flops.matmul_peak_gflops(device, dtype=dtype)
+    batched = p.config.recipe.matmul_precision == "bfloat16"  # that mode's own path and rounding
+    peak = flops.matmul_peak_gflops(device, dtype=dtype, batched=batched)
     fit = epochs_run * per_epoch / fit_seconds / 1e9
     predict = predict_flop / predict_seconds / 1e9
     return {"peak_gflops": peak, "fit_gflops_per_second": fit, "predict_gflops_per_second": predict,
@@ -173,6 +186,24 @@ def setup(config: RunConfig) -> None:
                                  "(oneDNN would emulate bfloat16, slower than float32) and TensorFlow sees no GPU; "
                                  "use --precision float32")
     tf_keras.mixed_precision.set_global_policy(precision)
+    check_matmul_precision(config.recipe.matmul_precision)
+    runtime.set_matmul_precision(config.recipe.matmul_precision)
+
+
+def check_matmul_precision(precision: str) -> None:
+    """The bfloat16 matmul mode is oneDNN's, on a CPU that multiplies bfloat16 in hardware."""
+    import tensorflow as tf
+
+    if precision == "float32":
+        return
+    field = f"config field matmul_precision={precision!r}"
+    if tf.config.list_physical_devices("GPU"):
+        raise GlueReproError(f"{field}: a CPU (oneDNN) mode, and TensorFlow sees a GPU, where float32 matmuls "
+                             "already use TF32 where the GPU has it; use --matmul-precision float32")
+    if not runtime.onednn_enabled():
+        raise GlueReproError(f"{field}: needs TensorFlow's oneDNN kernels; unset TF_ENABLE_ONEDNN_OPTS=0")
+    if not runtime.cpu_has_native_bfloat16():
+        raise GlueReproError(f"{field}: this CPU has no AMX or AVX512-BF16; use --matmul-precision float32")
 
 
 def load(config: RunConfig, data_dir=None) -> tuple[datasets.DatasetDict, data.DataSource]:
@@ -201,6 +232,8 @@ def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int, ba
                              "pass --no-cls-only-last-layer")
     if config.speed.fused_gelu:
         fused_gelu.fuse_feed_forward(classifier)
+    if config.recipe.matmul_precision == "bfloat16":
+        bf16_matmul.route_dense_layers(classifier)
     if config.recipe.precision != "float32":
         model.head_in_float32(classifier)
     train.compile_model(classifier, config, steps_per_epoch, batch_loss)

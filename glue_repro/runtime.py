@@ -6,7 +6,10 @@ import os
 import re
 import sys
 
+from glue_repro.errors import GlueReproError
+
 ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
+FPMATH = "TF_SET_ONEDNN_FPMATH_MODE"  # "BF16": oneDNN may multiply float32 in bfloat16
 
 
 def prefer_onednn() -> None:
@@ -40,6 +43,33 @@ def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
         return False
     first = re.search(r"^flags\s*:(.*)$", text, re.MULTILINE)
     return bool(first and {"amx_bf16", "avx512_bf16"} & set(first.group(1).split()))
+
+
+def set_matmul_precision(precision: str) -> None:
+    """Ask oneDNN for strict float32 matmuls ("float32") or bfloat16 products summed in float32
+    ("bfloat16", its fpmath mode; on AMX about 2x here), like TF32 on a GPU.
+
+    TensorFlow reads the choice once, at the process's first oneDNN matmul: a later change
+    cannot take effect, so this checks the mode in effect and says so.
+    """
+    wanted = precision == "bfloat16"
+    os.environ[FPMATH] = "BF16" if wanted else ""
+    if bfloat16_matmul_in_effect() != wanted:
+        raise GlueReproError(
+            f"config field matmul_precision={precision!r}: this process has already fixed oneDNN's matmul mode "
+            f"({'strict float32' if wanted else 'bfloat16'}) at its first matmul; run it in a new process"
+        )
+
+
+def bfloat16_matmul_in_effect() -> bool:
+    """Whether float32 batch matmuls in this process round their inputs to bfloat16.
+
+    1 + 2**-10 is exact in float32 and rounds to 1 in bfloat16 (8 bits of mantissa).
+    """
+    import tensorflow as tf
+
+    x = tf.fill([1, 16, 16], 1 + 2.0**-10)
+    return float(tf.linalg.matmul(x, tf.eye(16, batch_shape=[1]))[0, 0, 0]) == 1.0
 
 
 def quiet_third_party(debug: bool = False) -> None:

@@ -264,3 +264,51 @@ def test_mfu_is_the_counted_flops_over_the_measured_peak(tiny_run, glue_dir):
     assert t["peak_gflops"] > 1
     assert t["fit_mfu"] == pytest.approx(t["fit_gflops_per_second"] / t["peak_gflops"])
     assert t["predict_mfu"] == pytest.approx(t["predict_gflops_per_second"] / t["peak_gflops"])
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "native"),
+    [
+        ("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f amx_bf16 amx_tile\n", True),
+        ("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n", True),
+        ("processor\t: 0\nflags\t\t: fpu sse avx2 fma\nvmx flags\t: amx_bf16\n", False),  # only the first flags line
+        ("processor\t: 0\n", False),
+    ],
+)
+def test_native_bfloat16_is_read_from_the_cpu_flags(cpuinfo, native, tmp_path):
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    assert runtime.cpu_has_native_bfloat16(str(tmp_path / "cpuinfo")) is native
+    assert runtime.cpu_has_native_bfloat16(str(tmp_path / "missing")) is False
+
+
+def test_mixed_bfloat16_on_a_cpu_without_it_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    if _has_gpu():
+        pytest.skip("with a GPU this trains instead of failing")
+    monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: False)
+    code = cli.main(["run", "--preset", "tiny", "--results-dir", str(tmp_path), "--precision", "mixed_bfloat16"])
+    err = capsys.readouterr().err
+    assert code == 2 and "precision='mixed_bfloat16': this CPU has no AMX or AVX512-BF16" in err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
+
+
+def test_mixed_bfloat16_trains_on_the_cpu_with_a_float32_head(glue_dir, tmp_path, monkeypatch):
+    import tensorflow as tf
+    import tf_keras
+
+    from glue_repro.run import prepare
+
+    monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: True)  # emulated where it is not native
+    config = TINY_PRESET.replace(limit=16, epochs=1, precision="mixed_bfloat16")
+    try:
+        p = prepare(config, glue_dir)
+        batch = next(iter(p.inputs.validation))
+        features = batch[0] if isinstance(batch, tuple) else batch
+        outputs = p.classifier(features, training=False, output_hidden_states=True)
+        result, _ = run(config, data_dir=glue_dir, runs_dir=tmp_path, verbose=0)
+    finally:
+        tf_keras.mixed_precision.set_global_policy("float32")
+    assert outputs.hidden_states[-1].dtype == tf.bfloat16  # the encoder computes in bfloat16
+    assert outputs.logits.dtype == tf.float32  # the head in float32
+    assert p.classifier.classifier.kernel.dtype == tf.float32
+    assert result["config"]["recipe"]["precision"] == "mixed_bfloat16" and result["logits_shape"] == [16, 2]
+    assert all(np.isfinite(result["history"]["loss"]))

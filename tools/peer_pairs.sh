@@ -6,6 +6,8 @@
 #
 # Defaults: 2 pairs, 3 epochs, all training rows (TRAIN_ROWS=0), seed 42, minilm. The suite's
 # results go to results/runs/, the peer's JSON to results/peers/. Needs GLUE_DIR.
+# BF16=1 runs both in bfloat16: the suite with --precision mixed_bfloat16, the peer with the
+# Trainer's bf16=True (tools/peer_bf16.py); BF16=suite runs only the suite in bfloat16.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs=${1:-2}
@@ -16,13 +18,18 @@ peer_script=${PEER_SCRIPT:-../shared/peers/torch_trainer.py}
 : "${GLUE_DIR:?set GLUE_DIR to the GLUE folder}"
 ckpt=$(python -c "from glue_repro import model; from glue_repro.config import MINILM; print(model.resolve(MINILM))")
 mkdir -p results/peers
-suite_rows=()
-[ "$rows" -gt 0 ] && suite_rows=(--train-rows "$rows")
+suite_args=()
+[ "$rows" -gt 0 ] && suite_args=(--train-rows "$rows")
+bf16=${BF16:-0}
+[ "$bf16" != 0 ] && suite_args+=(--precision mixed_bfloat16)
+peer=("$peer_script")
+tag=""
+[ "$bf16" = 1 ] && peer=(tools/peer_bf16.py "$peer_script") && tag="-bf16"
 for pair in $(seq 1 "$pairs"); do
     echo "pair $pair/$pairs: suite" >&2
-    python -m glue_repro.cli run --preset minilm --seed 42 --epochs "$epochs" "${suite_rows[@]}" --quiet
+    python -m glue_repro.cli run --preset minilm --seed 42 --epochs "$epochs" "${suite_args[@]}" --quiet
     echo "pair $pair/$pairs: pytorch peer" >&2
-    out="results/peers/$(date +%Y%m%d-%H%M%S)-mrpc-pytorch-minilm-e${epochs}-rows${rows}-seed42.json"
-    CKPT=$ckpt EPOCHS=$epochs SEED=42 LIMIT=$rows THREADS=$(nproc) OUT=$out "$PEER_PYTHON" "$peer_script" >/dev/null
+    out="results/peers/$(date +%Y%m%d-%H%M%S)-mrpc-pytorch${tag}-minilm-e${epochs}-rows${rows}-seed42.json"
+    CKPT=$ckpt EPOCHS=$epochs SEED=42 LIMIT=$rows THREADS=$(nproc) OUT=$out "$PEER_PYTHON" "${peer[@]}" >/dev/null
     echo "$out"
 done
