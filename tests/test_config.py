@@ -38,6 +38,7 @@ RECIPE_REFUSALS = [
     ("max_length", 7, "must be >= 8"),
     ("schedule", "cosine", "must be one of ('polynomial', 'constant')"),
     ("precision", "float16", "must be one of ('float32', 'mixed_float16', 'mixed_bfloat16')"),
+    ("matmul_precision", "tf32", "must be one of ('float32', 'bfloat16')"),
 ]
 SPEED_REFUSALS = [
     ("strategy", "tpu", "must be one of ('default', 'mirrored', 'multiworker')"),
@@ -114,3 +115,14 @@ def test_every_fast_path_is_on_by_default_and_off_in_the_course_speed():
     assert all(getattr(Speed(), name) is True for name in fast_paths)
     assert all(getattr(COURSE_SPEED, name) is False for name in fast_paths)
     assert (Speed().input_pipeline, COURSE_SPEED.input_pipeline) == ("bucketed", "course")
+
+
+def test_the_bfloat16_matmul_mode_runs_the_feed_forward_block_unfused_and_is_labelled():
+    from glue_repro.config import MINILM_PRESET, from_dict
+
+    config = MINILM_PRESET.replace(matmul_precision="bfloat16")
+    assert MINILM_PRESET.speed.fused_gelu and not config.speed.fused_gelu
+    assert not config.replace(fused_gelu=True).speed.fused_gelu  # asked for again, still off
+    assert from_dict(config.to_dict()) == config  # stored as it ran
+    assert (config.label, MINILM_PRESET.replace(precision="mixed_bfloat16").label) == (
+        "minilm+bf16-matmul", "minilm+mixed_bfloat16")

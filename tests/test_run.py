@@ -312,3 +312,48 @@ def test_mixed_bfloat16_trains_on_the_cpu_with_a_float32_head(glue_dir, tmp_path
     assert p.classifier.classifier.kernel.dtype == tf.float32
     assert result["config"]["recipe"]["precision"] == "mixed_bfloat16" and result["logits_shape"] == [16, 2]
     assert all(np.isfinite(result["history"]["loss"]))
+
+
+def test_the_matmul_mode_cannot_change_once_this_process_has_multiplied(tmp_path, capsys, monkeypatch):
+    runtime.bfloat16_matmul_in_effect()  # a first oneDNN matmul: strict float32 from now on
+    monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: True)
+    code = cli.main(["run", "--preset", "tiny", "--results-dir", str(tmp_path), "--matmul-precision", "bfloat16"])
+    err = capsys.readouterr().err
+    assert code == 2 and "matmul_precision='bfloat16': this process has already fixed oneDNN's matmul mode" in err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []
+    assert not runtime.bfloat16_matmul_in_effect()
+
+
+def test_the_bfloat16_matmul_mode_needs_a_cpu_that_multiplies_bfloat16(tmp_path, capsys, monkeypatch):
+    if _has_gpu():
+        pytest.skip("with a GPU the GPU check answers first")
+    monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: False)
+    code = cli.main(["run", "--preset", "tiny", "--results-dir", str(tmp_path), "--matmul-precision", "bfloat16"])
+    err = capsys.readouterr().err
+    assert code == 2 and "this CPU has no AMX or AVX512-BF16; use --matmul-precision float32" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+BF16_MATMUL_RUN = """
+import json, sys
+from glue_repro import runtime
+from glue_repro.config import TINY_PRESET
+from glue_repro.run import run
+result, path = run(TINY_PRESET.replace(limit=16, epochs=1, matmul_precision="bfloat16"), data_dir=sys.argv[1],
+                   runs_dir=sys.argv[2], verbose=0)
+print(json.dumps({"in_effect": runtime.bfloat16_matmul_in_effect(), "label": result["label"], "path": str(path),
+                  "recipe": result["config"]["recipe"], "fused_gelu": result["config"]["speed"]["fused_gelu"],
+                  "peak": result["timing"]["peak_gflops"]}))
+"""
+
+
+@pytest.mark.skipif(not runtime.cpu_has_native_bfloat16(), reason="this CPU has no AMX or AVX512-BF16")
+def test_a_bfloat16_matmul_run_in_a_new_process_multiplies_in_bfloat16(glue_dir, tmp_path):
+    env = {**os.environ, runtime.FPMATH: ""}  # the run asks for the mode itself
+    done = subprocess.run([sys.executable, "-c", BF16_MATMUL_RUN, str(glue_dir), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["in_effect"] and out["recipe"]["matmul_precision"] == "bfloat16" and out["fused_gelu"] is False
+    assert out["label"] == "tiny+bf16-matmul" and "mrpc-tiny+bf16-matmul-seed42" in out["path"]
+    assert out["peak"] > 0

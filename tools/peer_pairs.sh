@@ -6,8 +6,8 @@
 #
 # Defaults: 2 pairs, 3 epochs, all training rows (TRAIN_ROWS=0), seed 42, minilm. The suite's
 # results go to results/runs/, the peer's JSON to results/peers/. Needs GLUE_DIR.
-# BF16=1 runs both in bfloat16: the suite with --precision mixed_bfloat16, the peer with the
-# Trainer's bf16=True (tools/peer_bf16.py); BF16=suite runs only the suite in bfloat16.
+# SUITE_ARGS adds options to the suite's runs (e.g. "--matmul-precision bfloat16"); PEER_MODE
+# runs the peer in a reduced-precision mode (bf16-matmul or bf16: tools/peer_precision.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs=${1:-2}
@@ -20,11 +20,14 @@ ckpt=$(python -c "from glue_repro import model; from glue_repro.config import MI
 mkdir -p results/peers
 suite_args=()
 [ "$rows" -gt 0 ] && suite_args=(--train-rows "$rows")
-bf16=${BF16:-0}
-[ "$bf16" != 0 ] && suite_args+=(--precision mixed_bfloat16)
+read -r -a extra <<< "${SUITE_ARGS:-}"
+suite_args+=("${extra[@]}")
 peer=("$peer_script")
 tag=""
-[ "$bf16" = 1 ] && peer=(tools/peer_bf16.py "$peer_script") && tag="-bf16"
+if [ -n "${PEER_MODE:-}" ]; then
+    peer=(tools/peer_precision.py "$PEER_MODE" "$peer_script")
+    tag="-$PEER_MODE"
+fi
 for pair in $(seq 1 "$pairs"); do
     echo "pair $pair/$pairs: suite" >&2
     python -m glue_repro.cli run --preset minilm --seed 42 --epochs "$epochs" "${suite_args[@]}" --quiet
