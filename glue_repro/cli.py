@@ -508,7 +508,8 @@ def devices_command(args) -> int:
 
     info = device()
     build = tf.sysconfig.get_build_info()
-    print(f"CPU: {info['cpu']} ({info['cpu_cores']} cores)")
+    bf16 = "yes (--matmul-precision bfloat16 available)" if runtime.cpu_has_native_bfloat16() else "no"
+    print(f"CPU: {info['cpu']} ({info['cpu_cores']} cores); bfloat16 in hardware (AMX or AVX512-BF16): {bf16}")
     for name in info["gpus"]:
         print(f"GPU: {name}")
     print(f"TensorFlow {tf.__version__}, built with CUDA {build.get('cuda_version', 'none')}, "

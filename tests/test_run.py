@@ -167,6 +167,8 @@ def test_devices_report_the_onednn_state_tensorflow_loaded_with(env, state):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert f"oneDNN CPU kernels {state}" in out.stdout
+    native = "yes" if runtime.cpu_has_native_bfloat16() else "no"
+    assert f"bfloat16 in hardware (AMX or AVX512-BF16): {native}" in out.stdout
 
 
 @pytest.mark.parametrize(
