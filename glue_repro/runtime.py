@@ -55,6 +55,7 @@ def set_matmul_precision(precision: str) -> None:
     wanted = precision == "bfloat16"
     os.environ[FPMATH] = "BF16" if wanted else ""
     if bfloat16_matmul_in_effect() != wanted:
+        os.environ[FPMATH] = "" if wanted else "BF16"  # as it is in effect, for child processes
         raise GlueReproError(
             f"config field matmul_precision={precision!r}: this process has already fixed oneDNN's matmul mode "
             f"({'strict float32' if wanted else 'bfloat16'}) at its first matmul; run it in a new process"

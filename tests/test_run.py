@@ -319,11 +319,12 @@ def test_mixed_bfloat16_trains_on_the_cpu_with_a_float32_head(glue_dir, tmp_path
 def test_the_matmul_mode_cannot_change_once_this_process_has_multiplied(tmp_path, capsys, monkeypatch):
     runtime.bfloat16_matmul_in_effect()  # a first oneDNN matmul: strict float32 from now on
     monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setenv(runtime.FPMATH, "")
     code = cli.main(["run", "--preset", "tiny", "--results-dir", str(tmp_path), "--matmul-precision", "bfloat16"])
     err = capsys.readouterr().err
     assert code == 2 and "matmul_precision='bfloat16': this process has already fixed oneDNN's matmul mode" in err
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []
-    assert not runtime.bfloat16_matmul_in_effect()
+    assert not runtime.bfloat16_matmul_in_effect() and os.environ[runtime.FPMATH] == ""  # left as in effect
 
 
 def test_the_bfloat16_matmul_mode_needs_a_cpu_that_multiplies_bfloat16(tmp_path, capsys, monkeypatch):
