@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from glue_repro import results
+from glue_repro.config import PRESETS, recipe_of
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
 
@@ -76,12 +77,14 @@ def run_rows(runs: list[tuple[Path, dict]]) -> list[dict]:
     rows = []
     for path, run in sorted(runs, key=lambda item: item[1]["created"]):
         config = run["config"]
-        limit = config["recipe"].get("limit")
+        recipe = recipe_of(config)
+        limit, train_rows = recipe.get("limit"), recipe.get("train_rows")
+        cut = f" (limit {limit})" if limit else f" ({train_rows} training rows)" if train_rows else ""
         timing = run.get("timing") or {}
         rows.append({
             "date": run["created"][:16].replace("T", " "),
             "task": run["task"],
-            "preset": run["label"] + (f" (limit {limit})" if limit else ""),
+            "preset": run["label"] + cut + _epochs_note(config["preset"], recipe["epochs"]),
             "device": ", ".join(run["device"]["gpus"]) or f"CPU ({run['device']['cpu_cores']} cores)",
             "seed": run["seed"],
             "metrics": " ".join(f"{k} {v:.4f}" for k, v in run["metrics"].items() if v is not None)
@@ -105,6 +108,11 @@ def peer_rows(peers: list[tuple[Path, dict]]) -> list[dict]:
         "predict s": _round(peer["predict_seconds"]), "predict ex/s": _round(peer["predict_examples_per_second"]),
         "torch": peer["torch"],
     } for path, peer in sorted(peers, key=lambda item: item[0].name)]
+
+
+def _epochs_note(preset: str, epochs: int) -> str:
+    own = PRESETS.get(preset)
+    return "" if own is None or epochs == own.recipe.epochs else f" ({epochs} epoch{'' if epochs == 1 else 's'})"
 
 
 def _round(value):
@@ -143,11 +151,27 @@ def _pyplot():
     return plt
 
 
+def is_full_run(result: dict) -> bool:
+    """A run of its preset's whole recipe: every row, and the preset's number of epochs.
+
+    >>> from glue_repro.config import MINILM_PRESET
+    >>> [is_full_run({"config": c.to_dict()}) for c in (MINILM_PRESET, MINILM_PRESET.replace(train_rows=1000),
+    ...                                                 MINILM_PRESET.replace(epochs=1))]
+    [True, False, False]
+    """
+    recipe, preset = recipe_of(result["config"]), PRESETS.get(result["config"]["preset"])
+    whole = not recipe.get("limit") and not recipe.get("train_rows")
+    return whole and (preset is None or recipe["epochs"] == preset.recipe.epochs)
+
+
 def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]], task: str, out: Path) -> Path:
     """Per-seed metrics of each preset's full runs on one task: points, mean and std, references."""
     plt = _pyplot()
     spec = TASKS[task]
-    mine = [r for _, r in runs if r["task"] == task and not r["config"]["recipe"].get("limit")]
+    newest = {}  # one point per preset and seed: repeated runs of a seed are one sample
+    for r in sorted((r for _, r in runs if r["task"] == task and is_full_run(r)), key=lambda r: r["created"]):
+        newest[r["label"], r["seed"]] = r
+    mine = list(newest.values())
     presets = sorted({r["label"] for r in mine})
     fig, axes = plt.subplots(1, len(spec.metrics), figsize=(5.5 * len(spec.metrics), 4), squeeze=False)
     for ax, name in zip(axes[0], spec.metrics, strict=True):
@@ -168,7 +192,7 @@ def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]
             ax.axhline(COLLAPSED[task][name], color="C3", linestyle=":", label="collapsed (all one class)")
         if task == "mrpc" and name in COURSE_REFERENCE:
             ax.axhline(COURSE_REFERENCE[name], color="grey", linestyle="--", label="course, bert-base-uncased (GPU)")
-        ax.set_xticks(range(len(presets)), presets)
+        ax.set_xticks(range(len(presets)), presets, rotation=15, fontsize=8)
         ax.set(xlim=(-0.6, len(presets) - 0.4), xlabel="preset", ylabel=f"validation {name}",
                title=f"{task}: {name} per seed")
         ax.legend(fontsize=7, loc="best", framealpha=0.6)

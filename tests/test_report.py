@@ -9,8 +9,8 @@ from glue_repro import cli, report, results
 from glue_repro.config import MINILM_PRESET, TINY_PRESET
 
 
-def _run(task, preset_config, seed, metrics, collapsed=False, limit=None):
-    config = preset_config.replace(task=task, seed=seed, limit=limit)
+def _run(task, preset_config, seed, metrics, collapsed=False, limit=None, **changes):
+    config = preset_config.replace(task=task, seed=seed, limit=limit, **changes)
     return {
         "schema_version": results.SCHEMA_VERSION, "created": f"2026-11-29T08:{seed:02d}:00+00:00", "task": task,
         "label": config.label, "config": config.to_dict(), "model": None, "seed": seed, "deterministic": False,
@@ -102,3 +102,29 @@ def test_report_of_the_committed_results(tmp_path):
     page = report.write(found, tmp_path / "out").read_text()
     assert list((tmp_path / "out").glob("throughput-cpu-*.png"))
     assert "## The PyTorch peer" in page and "mrpc-pytorch-minilm" in page
+
+
+def test_the_seed_spread_draws_only_runs_of_the_whole_recipe(tmp_path, monkeypatch):
+    whole = [_run("mrpc", MINILM_PRESET, s, {"accuracy": 0.80, "f1": 0.86}) for s in (1, 2)]
+    again = _run("mrpc", MINILM_PRESET, 2, {"accuracy": 0.80, "f1": 0.86})
+    again["created"] = "2026-11-29T09:00:00+00:00"  # seed 2 rerun: one point, not two
+    whole.append(again)
+    cut = [_run("mrpc", MINILM_PRESET, 3, {"accuracy": 0.70, "f1": 0.81}, train_rows=1000, epochs=1),
+           _run("mrpc", MINILM_PRESET, 4, {"accuracy": 0.71, "f1": 0.82}, epochs=1),
+           _run("mrpc", MINILM_PRESET, 5, {"accuracy": 0.72, "f1": 0.83}, limit=16)]
+    drawn = []
+    real_scatter = None
+
+    def scatter(self, x, y, **kwargs):
+        drawn.extend(y)
+        return real_scatter(self, x, y, **kwargs)
+
+    import matplotlib.axes
+
+    real_scatter = matplotlib.axes.Axes.scatter
+    monkeypatch.setattr(matplotlib.axes.Axes, "scatter", scatter)
+    report.seed_spread([(tmp_path / "x.json", r) for r in whole + cut], [], "mrpc", tmp_path / "spread.png")
+    assert sorted(drawn) == [0.80, 0.80, 0.86, 0.86]  # accuracy and F1 of the two whole runs only
+    rows = report.run_rows([(tmp_path / f"{r['seed']}.json", r) for r in cut])
+    assert [row["preset"] for row in rows] == ["minilm (1000 training rows) (1 epoch)", "minilm (1 epoch)",
+                                               "minilm (limit 16)"]
