@@ -22,7 +22,7 @@ import pytest
 from conftest import visible_devices
 
 from glue_repro import flops
-from glue_repro.config import COURSE_SPEED, preset
+from glue_repro.config import COURSE_SPEED, MATMUL_DTYPE, preset
 from glue_repro.run import prepare
 
 PRESETS = os.environ.get("GLUE_REPRO_BENCH_PRESETS", "tiny,minilm").split(",")
@@ -40,7 +40,6 @@ PIPELINES = {
     "course": lambda own: COURSE_SPEED,
     "bucketed-xla": lambda own: dataclasses.replace(own, xla=True),
 }
-PEAK_DTYPE = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
 
 
 def _placements():
@@ -133,7 +132,7 @@ def test_fit(benchmark, device, preset_name, pipeline_name, strategy, glue_dir, 
     assert int(s.model.optimizer.iterations.numpy()) - before == (ROUNDS + 1) * steps
     assert np.isfinite(history.history["loss"][-1])
     _record(benchmark, s, device, "train", len(s.fit_lengths), flops.train_flops(s.model.config, s.fit_lengths),
-            s.fit_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.recipe.precision]))
+            s.fit_lengths.sum(), peak_gflops(device, MATMUL_DTYPE[s.config.recipe.precision]))
 
 
 @pytest.mark.parametrize("pipeline_name", ["bucketed", "bucketed-xla", "course"])
@@ -154,4 +153,4 @@ def test_predict(benchmark, device, preset_name, pipeline_name, strategy, glue_d
     logits = benchmark.pedantic(predict, rounds=ROUNDS, warmup_rounds=1, iterations=1)
     assert np.asarray(logits).shape == (len(s.val_lengths), s.model.config.num_labels)
     _record(benchmark, s, device, "validation", len(s.val_lengths), flops.forward_flops(s.model.config, s.val_lengths),
-            s.val_lengths.sum(), peak_gflops(device, PEAK_DTYPE[s.config.recipe.precision]))
+            s.val_lengths.sum(), peak_gflops(device, MATMUL_DTYPE[s.config.recipe.precision]))

@@ -1,7 +1,7 @@
 """The bfloat16 matmul mode's other half: encoder Dense layers multiply through BatchMatMulV2.
 
 Under `matmul_precision="bfloat16"` oneDNN may round float32 matmul inputs to bfloat16 and sum
-in float32, on AMX about twice as fast (runtime.set_matmul_precision). Only its matmul primitive
+in float32, which AMX runs faster (runtime.set_matmul_precision). Only its matmul primitive
 honours that: TensorFlow's BatchMatMulV2 kernel uses it, while MatMul, which a Keras Dense
 on a (batch, length, hidden) tensor runs through `tensordot`, calls oneDNN's sgemm, always
 strict. So each encoder Dense multiplies its rows as a batch of one, and its gradients, also

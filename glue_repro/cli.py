@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 
 from glue_repro import results, runtime
-from glue_repro.config import COURSE_SPEED, INPUT_PIPELINES, MATMUL_PRECISIONS, PRECISIONS, PRESETS, Experiment, preset
+from glue_repro.config import (
+    COURSE_SPEED,
+    INPUT_PIPELINES,
+    MATMUL_DTYPE,
+    MATMUL_PRECISIONS,
+    PRECISIONS,
+    PRESETS,
+    Experiment,
+    preset,
+)
 from glue_repro.distribute import STRATEGIES
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
@@ -326,8 +335,7 @@ def _peak_kind(recipe: dict) -> str:
     """
     if recipe.get("matmul_precision", "float32") == "bfloat16":
         return "float32 matmul with bfloat16 products"
-    dtype = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(recipe.get("precision"), "float32")
-    return f"{dtype} matmul"
+    return f"{MATMUL_DTYPE[recipe.get('precision', 'float32')]} matmul"
 
 
 def print_summary(result: dict, path) -> None:

@@ -23,6 +23,7 @@ MINILM = f"package:{MINILM_PACKAGE}/model"
 TINY = "tiny"  # a randomly initialised two-layer BERT, for tests
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+MATMUL_DTYPE = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}  # per precision
 MATMUL_PRECISIONS = ("float32", "bfloat16")
 SCHEDULES = ("polynomial", "constant")
 INPUT_PIPELINES = ("bucketed", "course")

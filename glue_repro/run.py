@@ -22,7 +22,7 @@ from glue_repro import (
     runtime,
     train,
 )
-from glue_repro.config import RunConfig
+from glue_repro.config import MATMUL_DTYPE, Recipe, RunConfig
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TaskSpec, task
 
@@ -159,9 +159,8 @@ def utilization(p: Prepared, epochs_run: int, fit_seconds: float, predict_second
     predict_flop = flops.forward_flops(config, bucketing.lengths_of(p.tokenized[p.spec.validation_splits[0]]))
     per_epoch = flops.train_flops(config, bucketing.lengths_of(p.tokenized["train"])) + predict_flop  # + validation
     device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
-    dtype = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(p.config.recipe.precision, "float32")
     batched = p.config.recipe.matmul_precision == "bfloat16"  # that mode's own path and rounding
-    peak = flops.matmul_peak_gflops(device, dtype=dtype, batched=batched)
+    peak = flops.matmul_peak_gflops(device, dtype=MATMUL_DTYPE[p.config.recipe.precision], batched=batched)
     fit = epochs_run * per_epoch / fit_seconds / 1e9
     predict = predict_flop / predict_seconds / 1e9
     return {"peak_gflops": peak, "fit_gflops_per_second": fit, "predict_gflops_per_second": predict,
@@ -176,8 +175,19 @@ def setup(config: RunConfig) -> None:
     tf_keras.utils.set_random_seed(config.seed)
     if config.speed.deterministic:
         tf.config.experimental.enable_op_determinism()
-    precision = config.recipe.precision
-    if precision != "float32" and not tf.config.list_physical_devices("GPU"):
+    check_arithmetic(config.recipe)
+    tf_keras.mixed_precision.set_global_policy(config.recipe.precision)
+    runtime.set_matmul_precision(config.recipe.matmul_precision)
+
+
+def check_arithmetic(recipe: Recipe) -> None:
+    """Reduced precision where this machine has it: mixed policies on a GPU, or bfloat16 on a CPU
+    that multiplies it in hardware; the bfloat16 matmul mode is oneDNN's, on such a CPU only."""
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    precision = recipe.precision
+    if precision != "float32" and not gpu:
         if precision == "mixed_float16":
             raise GlueReproError(f"config field precision={precision!r} needs a GPU, and TensorFlow sees none; "
                                  "on the CPU use float32, or mixed_bfloat16 where the CPU has AMX or AVX512-BF16")
@@ -185,19 +195,10 @@ def setup(config: RunConfig) -> None:
             raise GlueReproError(f"config field precision={precision!r}: this CPU has no AMX or AVX512-BF16 "
                                  "(oneDNN would emulate bfloat16, slower than float32) and TensorFlow sees no GPU; "
                                  "use --precision float32")
-    tf_keras.mixed_precision.set_global_policy(precision)
-    check_matmul_precision(config.recipe.matmul_precision)
-    runtime.set_matmul_precision(config.recipe.matmul_precision)
-
-
-def check_matmul_precision(precision: str) -> None:
-    """The bfloat16 matmul mode is oneDNN's, on a CPU that multiplies bfloat16 in hardware."""
-    import tensorflow as tf
-
-    if precision == "float32":
+    if recipe.matmul_precision == "float32":
         return
-    field = f"config field matmul_precision={precision!r}"
-    if tf.config.list_physical_devices("GPU"):
+    field = f"config field matmul_precision={recipe.matmul_precision!r}"
+    if gpu:
         raise GlueReproError(f"{field}: a CPU (oneDNN) mode, and TensorFlow sees a GPU, where float32 matmuls "
                              "already use TF32 where the GPU has it; use --matmul-precision float32")
     if not runtime.onednn_enabled():

@@ -47,7 +47,7 @@ def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
 
 def set_matmul_precision(precision: str) -> None:
     """Ask oneDNN for strict float32 matmuls ("float32") or bfloat16 products summed in float32
-    ("bfloat16", its fpmath mode; on AMX about 2x here), like TF32 on a GPU.
+    ("bfloat16", its fpmath mode, which AMX runs faster), like TF32 on a GPU.
 
     TensorFlow reads the choice once, at the process's first oneDNN matmul: a later change
     cannot take effect, so this checks the mode in effect and says so.

@@ -283,13 +283,20 @@ def test_native_bfloat16_is_read_from_the_cpu_flags(cpuinfo, native, tmp_path):
     assert runtime.cpu_has_native_bfloat16(str(tmp_path / "missing")) is False
 
 
-def test_mixed_bfloat16_on_a_cpu_without_it_is_one_clear_line(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--precision", "mixed_bfloat16"], "precision='mixed_bfloat16': this CPU has no AMX or AVX512-BF16"),
+        (["--matmul-precision", "bfloat16"], "this CPU has no AMX or AVX512-BF16; use --matmul-precision float32"),
+    ],
+)
+def test_bfloat16_on_a_cpu_without_it_is_one_clear_line(argv, message, tmp_path, capsys, monkeypatch):
     if _has_gpu():
-        pytest.skip("with a GPU this trains instead of failing")
+        pytest.skip("with a GPU the GPU answers first")
     monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: False)
-    code = cli.main(["run", "--preset", "tiny", "--results-dir", str(tmp_path), "--precision", "mixed_bfloat16"])
+    code = cli.main(["run", "--preset", "tiny", "--results-dir", str(tmp_path), *argv])
     err = capsys.readouterr().err
-    assert code == 2 and "precision='mixed_bfloat16': this CPU has no AMX or AVX512-BF16" in err
+    assert code == 2 and message in err
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []
 
 
@@ -325,16 +332,6 @@ def test_the_matmul_mode_cannot_change_once_this_process_has_multiplied(tmp_path
     assert code == 2 and "matmul_precision='bfloat16': this process has already fixed oneDNN's matmul mode" in err
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []
     assert not runtime.bfloat16_matmul_in_effect() and os.environ[runtime.FPMATH] == ""  # left as in effect
-
-
-def test_the_bfloat16_matmul_mode_needs_a_cpu_that_multiplies_bfloat16(tmp_path, capsys, monkeypatch):
-    if _has_gpu():
-        pytest.skip("with a GPU the GPU check answers first")
-    monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: False)
-    code = cli.main(["run", "--preset", "tiny", "--results-dir", str(tmp_path), "--matmul-precision", "bfloat16"])
-    err = capsys.readouterr().err
-    assert code == 2 and "this CPU has no AMX or AVX512-BF16; use --matmul-precision float32" in err
-    assert list(tmp_path.iterdir()) == []
 
 
 BF16_MATMUL_RUN = """
