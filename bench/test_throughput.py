@@ -131,7 +131,8 @@ def test_fit(benchmark, device, preset_name, pipeline_name, strategy, glue_dir, 
     # every timed round trained on every batch, and the loss stayed finite
     assert int(s.model.optimizer.iterations.numpy()) - before == (ROUNDS + 1) * steps
     assert np.isfinite(history.history["loss"][-1])
-    _record(benchmark, s, device, "train", len(s.fit_lengths), flops.train_flops(s.model.config, s.fit_lengths),
+    _record(benchmark, s, device, "train", len(s.fit_lengths), flops.train_flops(s.model.config, s.fit_lengths,
+                                                                               s.config.speed.cls_only_last_layer),
             s.fit_lengths.sum(), peak_gflops(device, MATMUL_DTYPE[s.config.recipe.precision]))
 
 
@@ -152,5 +153,6 @@ def test_predict(benchmark, device, preset_name, pipeline_name, strategy, glue_d
     benchmark.group = f"predict {TASK} {preset_name} {strategy}"
     logits = benchmark.pedantic(predict, rounds=ROUNDS, warmup_rounds=1, iterations=1)
     assert np.asarray(logits).shape == (len(s.val_lengths), s.model.config.num_labels)
-    _record(benchmark, s, device, "validation", len(s.val_lengths), flops.forward_flops(s.model.config, s.val_lengths),
+    _record(benchmark, s, device, "validation", len(s.val_lengths), flops.forward_flops(s.model.config, s.val_lengths,
+                                                                                 s.config.speed.cls_only_last_layer),
             s.val_lengths.sum(), peak_gflops(device, MATMUL_DTYPE[s.config.recipe.precision]))

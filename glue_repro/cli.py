@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -20,11 +22,15 @@ from glue_repro.config import (
 )
 from glue_repro.distribute import STRATEGIES
 from glue_repro.errors import GlueReproError
+from glue_repro.gate import FLOOR_STANDARD_ERRORS, MIN_STD
 from glue_repro.tasks import TASKS
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args, unknown = top.parse_known_args(argv)
+    if unknown:
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "verbatim", False):
         # Before anything imports TensorFlow. --verbatim keeps TF's own default, as the course gets it.
         runtime.prefer_onednn()
@@ -51,6 +57,48 @@ def interrupted_line(interrupt: KeyboardInterrupt) -> str:
             "run the same command with --resume to run the rest and write the aggregate")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse that answers a mistyped option or value in one line, with the nearest valid one
+    where there is one (`did you mean --seeds 1-3?`), as git and pip do."""
+
+    def error(self, message: str):
+        hint = self.suggestion(message)
+        self.exit(2, f"glue-repro: error: {self.prog.removeprefix('glue-repro ')}: {message}"
+                     f"{f' (did you mean {hint}?)' if hint else ''}; see '{self.prog} --help'\n")
+
+    def suggestion(self, message: str) -> str | None:
+        """The option, or option and value, the user most likely meant."""
+        options = {flag: action for action in self._actions for flag in action.option_strings}
+        if message.startswith("unrecognized arguments: "):
+            for word in message.removeprefix("unrecognized arguments: ").split():
+                flag, eq, value = word.partition("=")
+                if flag.startswith("--") and (near := difflib.get_close_matches(flag, options, n=1, cutoff=0.6)):
+                    return near[0] + (f" {value}" if eq else "")
+            return None
+        bad = re.match(r"argument (\S+?)(?:/\S+)?: invalid (choice|\w+ value): '(.*?)'", message)
+        if not bad:
+            return None
+        flag, kind, value = bad.groups()
+        if kind == "choice":
+            near = difflib.get_close_matches(value, [str(c) for c in options[flag].choices or ()], n=1, cutoff=0.5)
+            return f"{flag} {near[0]}" if near else None
+        for other in difflib.get_close_matches(flag, [f for f in options if f != flag], n=3, cutoff=0.7):
+            if _accepts(options[other], value):
+                return f"{other} {value}"
+        return None
+
+
+def _accepts(action: argparse.Action, value: str) -> bool:
+    """Whether an option that takes a value would take this one."""
+    if action.nargs == 0:
+        return False
+    try:
+        converted = action.type(value) if callable(action.type) else value
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        return False
+    return action.choices is None or converted in action.choices
+
+
 TOP_EXAMPLES = """examples:
   glue-repro run --preset quick --seeds 1-3      two-minute runs of three seeds, then their aggregate
   glue-repro run                                 the course's recipe on MRPC, offline (minilm, 3 epochs)
@@ -66,6 +114,21 @@ RUN_EXAMPLES = """examples:
 """
 
 
+GATE_EPILOG = f"""how it judges:
+  A run fails the gate when it collapsed (one class for every row), or when the mean of any of
+  the task's metrics over the runs is below the floor
+      mean_baseline - {FLOOR_STANDARD_ERRORS} * max(std_baseline, {MIN_STD}) * sqrt(1/n_runs + 1/n_baseline)
+  (glue_repro/gate.py). A one-sided Welch t-test's p-value is printed for information only.
+  Runs of another task, preset or recipe than the baseline's are refused; speed options may differ.
+  One run per seed counts: of several runs of a seed, the newest.
+
+exit status:
+  0  every metric at or above its floor, no run collapsed
+  1  a regression: a collapsed run, or a metric below its floor (the table says which)
+  2  bad input: no runs, an unreadable file, a missing baseline, runs of another recipe
+"""
+
+
 def _default(field: str) -> str:
     """The help's note of a recipe or speed field's default: the preset's, and minilm's value."""
     from glue_repro.config import MINILM_PRESET
@@ -77,40 +140,42 @@ def _default(field: str) -> str:
 def parser() -> argparse.ArgumentParser:
     from glue_repro import __version__
 
-    top = argparse.ArgumentParser(prog="glue-repro", description=__doc__, epilog=TOP_EXAMPLES,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top = Parser(prog="glue-repro", description=__doc__, epilog=TOP_EXAMPLES,
+                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.set_defaults(parser=top)
     top.add_argument("--version", action="version", version=f"glue-repro {__version__}")
     top.add_argument("--debug", action="store_true",
-                     help="show the traceback behind an error, and TensorFlow's own logs")
+                     help="show the traceback behind an error, and TensorFlow's own logs (default: one line)")
     commands = top.add_subparsers(required=True)
     run = commands.add_parser("run", help="fine-tune and evaluate on a GLUE task, write a result file",
                               epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--preset", default="minilm", choices=sorted(PRESETS), help="recipe preset (default: minilm)")
     run.add_argument("--task", choices=list(TASKS), help=f"GLUE task {_default('task')}")
     run.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
-    run.add_argument("--model", help="Hub id, local folder, package:<module>/<dir> or parts:<name>, overriding the "
-                                     "preset's (the result is then labelled <preset>+<model>)")
+    run.add_argument("--model", help="Hub id, local folder, package:<module>/<dir> or parts:<name> (default: the "
+                                     "preset's; another is labelled <preset>+<model>)")
     run.add_argument("--revision", help="Hub commit to load a Hub model at (the course presets pin one; "
                                         "with --model, default: the Hub's main, recorded as resolved)")
     seeds = run.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, help="one run with this seed (default: 42)")
-    seeds.add_argument("--seeds", help="one run per seed, then an aggregate: '1,2,3' or '1-5'")
-    seeds.add_argument("--num-seeds", type=int, help="same as --seeds 1-N")
+    seeds.add_argument("--seeds", help="one run per seed, then an aggregate: '1,2,3' or '1-5' (default: one run)")
+    seeds.add_argument("--num-seeds", type=int, help="same as --seeds 1-N (default: one run)")
     run.add_argument("--resume", action="store_true",
-                     help="with --seeds: reuse each seed's healthy result of the same recipe in --results-dir")
+                     help="with --seeds: reuse each seed's healthy result of the same recipe in --results-dir "
+                          "(default: run every seed)")
     run.add_argument("--epochs", type=int, help=f"passes over the training rows {_default('epochs')}")
     run.add_argument("--batch-size", type=int, help=f"global batch {_default('batch_size')}")
     run.add_argument("--learning-rate", type=float, help=f"start of the decay to 0 {_default('learning_rate')}")
     run.add_argument("--limit", type=int, help="use only the first N train and validation rows (marks the run as "
-                                               "partial, not comparable with full runs)")
+                                               "partial, not comparable with full runs; default: all rows)")
     run.add_argument("--train-rows", type=int,
                      help=f"train on the first N training rows only, validate on all {_default('train_rows')}")
     run.add_argument("--max-length", type=int,
                      help="truncate each row (sentence or pair) to N tokens (default: the tokenizer's limit)")
     run.add_argument("--predict-batch-size", type=int, help=f"batch for predictions {_default('predict_batch_size')}")
     run.add_argument("--input-pipeline", choices=INPUT_PIPELINES,
-                     help="bucketed: length-bucketed tf.data (default); "
-                          "course: to_tf_dataset + DataCollatorWithPadding")
+                     help="bucketed: length-bucketed tf.data; course: to_tf_dataset + DataCollatorWithPadding "
+                          f"{_default('input_pipeline')}")
     run.add_argument("--cls-only-last-layer", action=argparse.BooleanOptionalAction, default=None,
                      help="compute the last encoder layer for [CLS] only (default on; same outputs)")
     run.add_argument("--fused-gelu", action=argparse.BooleanOptionalAction, default=None,
@@ -120,7 +185,8 @@ def parser() -> argparse.ArgumentParser:
                      help="per-epoch validation by model.predict, with the task's metrics (default on); "
                           "off: fit's validation_data")
     run.add_argument("--verbatim", action="store_true",
-                     help="run as the course does: course input pipeline, predict batch = batch size, Keras defaults")
+                     help="run as the course does: course input pipeline, predict batch = batch size, Keras defaults "
+                          "(default: the preset's speed options)")
     run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
                      help=f"XLA-compile the train and predict steps {_default('xla')}")
     run.add_argument("--xla-predict", action=argparse.BooleanOptionalAction, default=None,
@@ -129,9 +195,12 @@ def parser() -> argparse.ArgumentParser:
                      help="XLA-compile Adam's update on the CPU too (default on; off with --deterministic)")
     run.add_argument("--strategy", choices=STRATEGIES,
                      help="tf.distribute: default (one device), mirrored (every local GPU, or --cpu-replicas "
-                          "logical CPUs), multiworker (the cluster in TF_CONFIG); --batch-size stays the global batch")
-    run.add_argument("--cpu-replicas", type=int, help="mirrored without GPUs: split the CPU into N devices")
-    run.add_argument("--backup-dir", help="back up training there each epoch; rerun the same command to resume")
+                          "logical CPUs), multiworker (the cluster in TF_CONFIG); --batch-size stays the global batch "
+                          f"{_default('strategy')}")
+    run.add_argument("--cpu-replicas", type=int,
+                     help=f"mirrored without GPUs: split the CPU into N devices {_default('cpu_replicas')}")
+    run.add_argument("--backup-dir", help="back up training there each epoch; rerun the same command to resume "
+                                          "(default: no backup)")
     run.add_argument("--precision", choices=PRECISIONS,
                      help=f"Keras mixed precision: mixed_float16 needs a GPU, mixed_bfloat16 a GPU or a CPU with AMX "
                           f"or AVX512-BF16 {_default('precision')}")
@@ -144,71 +213,83 @@ def parser() -> argparse.ArgumentParser:
                      help="Keras progress: 1 = bar (default on a terminal), 2 = one line per epoch (default "
                           "otherwise, e.g. in a log; given, also TensorFlow's and the Hub libraries' own logs), "
                           "0 = none")
-    run.add_argument("--quiet", action="store_true", help="no banner and no progress: only the result's path")
+    run.add_argument("--quiet", action="store_true",
+                     help="no banner and no progress: only the result's path (default: banner, progress, summary)")
     run.add_argument("--results-dir", default=str(results.RUNS_DIR),
                      help="where result files go (default: %(default)s)")
-    run.add_argument("--aggregates-dir", default=str(results.AGGREGATES_DIR),
-                     help="where multi-seed aggregates go (default: %(default)s)")
-    run.set_defaults(command=run_command)
+    run.add_argument("--aggregates-dir",
+                     help=f"where multi-seed aggregates go (default: {results.AGGREGATES_DIR}; with --results-dir, "
+                          "its aggregates/ folder)")
+    run.set_defaults(command=run_command, parser=run)
 
     decay = commands.add_parser("lr-decay", help="constant Adam 1e-3 / 5e-5 vs polynomial decay, same seeds and data")
-    decay.add_argument("--preset", default="minilm", choices=sorted(PRESETS))
+    decay.add_argument("--preset", default="minilm", choices=sorted(PRESETS),
+                       help="recipe preset whose model and data are trained (default: %(default)s)")
     decay.add_argument("--task", choices=list(TASKS), help="GLUE task (default: the preset's, mrpc)")
-    decay.add_argument("--strategy", choices=STRATEGIES, default="default", help="tf.distribute strategy")
-    decay.add_argument("--cpu-replicas", type=int, default=1, help="mirrored without GPUs: logical CPUs")
+    decay.add_argument("--strategy", choices=STRATEGIES, default="default",
+                       help="tf.distribute strategy (default: %(default)s)")
+    decay.add_argument("--cpu-replicas", type=int, default=1,
+                       help="mirrored without GPUs: logical CPUs (default: %(default)s)")
     decay.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
-    decay.add_argument("--seeds", default="1,2,3", help="e.g. '1,2,3' (default) or '1-5'")
+    decay.add_argument("--seeds", default="1,2,3", help="seeds each arm runs, '1,2,3' or '1-5' (default: %(default)s)")
     decay.add_argument("--train-rows", type=int, default=Experiment.train_rows,
-                       help=f"first N training rows (default {Experiment.train_rows}; 0 = all)")
-    decay.add_argument("--epochs", type=int, default=Experiment.epochs)
-    decay.add_argument("--limit", type=int, help="use only the first N train and validation rows")
-    decay.add_argument("--eval-every", type=int, default=Experiment.eval_every, help="steps between validations")
+                       help="train on the first N training rows; 0 = all (default: %(default)s)")
+    decay.add_argument("--epochs", type=int, default=Experiment.epochs,
+                       help="passes over those rows (default: %(default)s; the course: 3)")
+    decay.add_argument("--limit", type=int, help="use only the first N train and validation rows (default: all)")
+    decay.add_argument("--eval-every", type=int, default=Experiment.eval_every,
+                       help="optimizer steps between validation passes (default: %(default)s)")
     decay.add_argument("--target", type=float,
                        help="validation value of the task's primary metric to reach (default: the task's, "
                             "mrpc accuracy 0.70)")
     decay.add_argument("--loss-target", type=float, help="validation loss to reach (default: the task's)")
-    decay.add_argument("--results-dir", default=str(results.LR_DECAY_DIR))
-    decay.set_defaults(command=lr_decay_command)
+    decay.add_argument("--results-dir", default=str(results.LR_DECAY_DIR),
+                       help="where the experiment's file goes (default: %(default)s)")
+    decay.set_defaults(command=lr_decay_command, parser=decay)
 
     agg = commands.add_parser("aggregate", help="rebuild a multi-seed aggregate from existing result files")
-    agg.add_argument("runs", nargs="+", help="result files or folders of them, one recipe")
+    agg.add_argument("runs", nargs="+", help="result files or folders of them, one recipe (one run per seed: the "
+                                             "newest)")
     agg.add_argument("--aggregates-dir", default=str(results.AGGREGATES_DIR),
                      help="where the aggregate goes (default: %(default)s)")
-    agg.set_defaults(command=aggregate_command)
+    agg.set_defaults(command=aggregate_command, parser=agg)
 
     base = commands.add_parser("baseline", help="make a baseline file from result files of several seeds")
-    base.add_argument("runs", nargs="+", help="result files, aggregate files, or folders of result files")
+    base.add_argument("runs", nargs="+", help="result files, aggregate files, or folders of result files (one run "
+                                              "per seed: the newest)")
     base.add_argument("--out", help="baseline file (default: results/baselines/<task>-<preset>-<cpu|gpu>.json)")
-    base.set_defaults(command=baseline_command)
+    base.set_defaults(command=baseline_command, parser=base)
 
-    gate = commands.add_parser("gate", help="fail when runs score worse than the baseline")
+    gate = commands.add_parser("gate", help="fail when runs score worse than the baseline", epilog=GATE_EPILOG,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
     gate.add_argument("runs", nargs="+", help="result files, aggregate files, or folders of result files")
     gate.add_argument("--baseline", help="baseline file (default: results/baselines/<task>-<preset>-<cpu|gpu>.json)")
-    gate.set_defaults(command=gate_command)
+    gate.set_defaults(command=gate_command, parser=gate)
 
     plot = commands.add_parser("plot", help="plot an lr-decay result file to PNG")
     plot.add_argument("report", help="a results/lr_decay/*.json file")
     plot.add_argument("--out", help="PNG file (default: beside the report; never replaces an existing file)")
-    plot.set_defaults(command=plot_command)
+    plot.set_defaults(command=plot_command, parser=plot)
 
     show = commands.add_parser("data", help="what a GLUE folder (or the Hub) holds for a task, per split")
-    show.add_argument("--task", default="mrpc", choices=list(TASKS), help="GLUE task (default: mrpc)")
+    show.add_argument("--task", default="mrpc", choices=list(TASKS), help="GLUE task (default: %(default)s)")
     show.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
-    show.add_argument("--json", action="store_true", help="print one JSON object")
-    show.set_defaults(command=data_command)
+    show.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
+    show.set_defaults(command=data_command, parser=show)
 
-    report = commands.add_parser("report", help="REPORT.md and figures from result files; the run table here")
+    report = commands.add_parser("report", help="write REPORT.md and figures from result files, or print the run table")
     report.add_argument("results", nargs="*", default=[str(results.RESULTS_DIR)],
                         help="result files or folders (default: results/)")
     report.add_argument("--out", default=str(results.RESULTS_DIR / "report"),
                         help="folder for REPORT.md and the figures (default: results/report)")
-    report.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
-                        help="how the run table prints here (default: table)")
-    report.set_defaults(command=report_command)
+    report.add_argument("--format", choices=("table", "markdown", "csv", "json"),
+                        help="print the run table in this format and write nothing (default: write the page)")
+    report.set_defaults(command=report_command, parser=report)
 
-    devices = commands.add_parser("devices", help="list the devices TensorFlow sees")
-    devices.add_argument("--require-gpu", action="store_true", help="exit 1 unless TensorFlow sees a GPU")
-    devices.set_defaults(command=devices_command)
+    devices = commands.add_parser("devices", help="list the devices TensorFlow sees, and say whether it sees a GPU")
+    devices.add_argument("--require-gpu", action="store_true",
+                         help="exit 1 unless TensorFlow sees a GPU (default: exit 0 either way)")
+    devices.set_defaults(command=devices_command, parser=devices)
     return top
 
 
@@ -242,6 +323,7 @@ def run_command(args) -> int:
         raise GlueReproError("--resume: only with --seeds or --num-seeds")
     if args.backup_dir and seeds is not None:
         raise GlueReproError("--backup-dir: one run at a time (use --resume for several seeds)")
+    args.aggregates_dir = str(aggregates_dir(args)) if seeds else None
     check_paths(args, config)
     if not args.quiet:
         print(banner(config, args, seeds), flush=True)
@@ -297,7 +379,12 @@ def banner(config, args, seeds) -> str:
     data = args.data_dir or os.environ.get("GLUE_DIR")
     where = f"{data} ({'--data-dir' if args.data_dir else 'GLUE_DIR'})" if data else "the Hugging Face Hub"
     runs = f"seeds {', '.join(map(str, seeds))}" if seeds else f"seed {config.seed}"
-    rows = "all rows" if r.limit is None else f"first {r.limit} rows per split: partial, not comparable with full runs"
+    if r.limit:
+        rows = f"first {r.limit} rows per split: partial, not comparable with full runs"
+    elif r.train_rows:
+        rows = f"first {r.train_rows} training rows, every validation row"
+    else:
+        rows = "every row"
     return "\n".join([
         f"glue-repro run: {r.task} with preset {config.label} ({r.model}), {runs}",
         f"  recipe: batch {r.batch_size}, {r.epochs} epoch(s), Adam {r.learning_rate:g}"
@@ -307,7 +394,7 @@ def banner(config, args, seeds) -> str:
         + (f" over {s.cpu_replicas} CPU devices" if s.cpu_replicas > 1 else "")
         + (", deterministic" if s.deterministic else ""),
         f"  data: {where}",
-        f"  results: {args.results_dir}/",
+        f"  results: {args.results_dir}/" + (f", aggregate: {args.aggregates_dir}/" if seeds else ""),
     ])
 
 
@@ -315,16 +402,30 @@ def check_paths(args, config) -> None:
     """The folders and model a command reads or writes, checked before TensorFlow loads."""
     from glue_repro import distribute, model
 
-    for flag in ("results_dir", "aggregates_dir"):
-        value = getattr(args, flag, None)
-        if value and Path(value).exists() and not Path(value).is_dir():
-            raise GlueReproError(f"--{flag.replace('_', '-')} {value}: exists and is not a folder")
+    for flag in ("results_dir", "aggregates_dir", "backup_dir"):
+        check_output(getattr(args, flag, None), flag)
     data_dir = args.data_dir or os.environ.get("GLUE_DIR")
     if data_dir and not Path(data_dir).is_dir():
         where = "--data-dir" if args.data_dir else "GLUE_DIR"
         raise GlueReproError(f"{data_dir}: data folder does not exist (set by {where})")
     model.check_source(config.recipe.model, config.recipe.revision)
     distribute.check(config.speed.strategy, config.speed.cpu_replicas, config.recipe.batch_size, config.speed.xla)
+
+
+def check_output(folder, dest: str) -> None:
+    """An output folder must take files before any work starts: nothing trained is lost at the end."""
+    why = folder and results.check_writable(Path(folder))
+    if why:
+        raise GlueReproError(f"--{dest.replace('_', '-')} {folder}: {why}")
+
+
+def aggregates_dir(args) -> Path:
+    """--aggregates-dir; else beside the runs when --results-dir moved them, else results/aggregates."""
+    if args.aggregates_dir:
+        return Path(args.aggregates_dir)
+    if Path(args.results_dir) != results.RUNS_DIR:
+        return Path(args.results_dir) / "aggregates"
+    return results.AGGREGATES_DIR
 
 
 def _peak_kind(recipe: dict) -> str:
@@ -350,7 +451,8 @@ def print_summary(result: dict, path) -> None:
         ("fit", f"{t['fit_seconds']:.1f} s, {t['fit_examples_per_second']:.1f} examples/s, MFU {t['fit_mfu']:.2f}"),
         ("predict", f"{t['predict_seconds']:.1f} s, {t['predict_examples_per_second']:.1f} examples/s, "
                     f"MFU {t['predict_mfu']:.2f}"),
-        ("peak", f"{t['peak_gflops']:.0f} GFLOP/s ({_peak_kind(result['config']['recipe'])}, measured after predict)"),
+        ("peak", f"{t['peak_gflops']:.0f} GFLOP/s ({_peak_kind(result['config']['recipe'])}, "
+                 "the higher of before fit and after predict)"),
         ("oneDNN", "on" if result["device"]["onednn"] else "off"),
         ("wall", f"{result['wall_seconds']:.1f} s"),
         ("result", str(path)),
@@ -416,7 +518,7 @@ def _pm(summary: dict) -> str:
 
 
 def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
-    """Result files, with aggregate files expanded into the runs they list."""
+    """Result files, with aggregate files expanded into the runs they list; one run per seed, the newest."""
     runs, files = [], []
     expanded = []
     for name in paths:
@@ -434,7 +536,19 @@ def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
         for file in listed:
             runs.append(results.read(file))
             files.append(file)
-    return runs, files
+    return newest_per_seed(runs, files)
+
+
+def newest_per_seed(runs: list[dict], files: list[Path]) -> tuple[list[dict], list[Path]]:
+    """Repeated runs of one seed are one sample: keep the newest of each, and say which were left out."""
+    newest = {}
+    for run, file in sorted(zip(runs, files, strict=True), key=lambda pair: pair[0]["created"] or ""):
+        key = (run["task"], run["label"], run["seed"])
+        if key in newest and newest[key][1] != file:
+            print(f"seed {run['seed']}: {newest[key][1]} left out, {file} is newer")
+        newest[key] = (run, file)
+    kept = sorted(newest.values(), key=lambda pair: pair[0]["seed"])
+    return [run for run, _ in kept], [file for _, file in kept]
 
 
 def _listed(aggregate: Path, name: str) -> Path:
@@ -499,12 +613,19 @@ def plot_command(args) -> int:
 def report_command(args) -> int:
     from glue_repro import report
 
-    found = report.collect([Path(p) for p in args.results])
+    sources = [Path(p) for p in args.results]
+    found = report.collect(sources)
+    if found.empty:
+        unreadable = f" ({len(found.skipped)} unreadable)" if found.skipped else ""
+        raise GlueReproError(f"{', '.join(map(str, sources))}: no result files to report on{unreadable}")
+    if args.format:  # a format prints the run table and writes nothing
+        print(report.format_rows(report.run_rows(found.runs), args.format))
+        return 0
     out = Path(args.out)
+    check_output(out, "out")
     replacing = (out / "REPORT.md").exists()
     path = report.write(found, out)
-    print(report.format_rows(report.run_rows(found.runs), args.format))
-    print(f"{'replaced' if replacing else 'wrote'} {path} and {len(list(out.glob('*.png')))} figures", file=sys.stderr)
+    print(f"{'replaced' if replacing else 'wrote'} {path} and {len(list(out.glob('*.png')))} figures")
     return 0
 
 
@@ -520,6 +641,8 @@ def devices_command(args) -> int:
     print(f"CPU: {info['cpu']} ({info['cpu_cores']} cores); bfloat16 in hardware (AMX or AVX512-BF16): {bf16}")
     for name in info["gpus"]:
         print(f"GPU: {name}")
+    if not info["gpus"]:
+        print("GPU: none (TensorFlow sees no GPU: everything runs on the CPU)")
     print(f"TensorFlow {tf.__version__}, built with CUDA {build.get('cuda_version', 'none')}, "
           f"cuDNN {build.get('cudnn_version', 'none')}; oneDNN CPU kernels {'on' if info['onednn'] else 'off'}")
     if args.require_gpu and not info["gpus"]:

@@ -4,6 +4,9 @@ The count (per sequence of L real tokens, d hidden size, n layers, N non-embeddi
   forward   = 2 * N * L  (every weight does one multiply-add per token)
             + 4 * n * L^2 * d  (attention scores QK^T and the weighted sum AV)
   training  = 3 * forward  (the backward pass costs about twice the forward)
+With the [CLS]-only last layer (last_layer.py) that layer does its key and value projections
+for every token but its query, attention output and feed-forward for [CLS] alone, and the
+count says so: MFU counts the work the model really does.
 MFU is achieved FLOP/s over the peak of a large float32 matmul on the same device.
 """
 
@@ -26,7 +29,7 @@ def non_embedding_params(config) -> int:
     return n * (attention + feed_forward) + pooler
 
 
-def forward_flops(config, lengths) -> float:
+def forward_flops(config, lengths, cls_only_last_layer: bool = False) -> float:
     """Forward FLOPs over sequences with these real-token lengths.
 
     >>> from transformers import BertConfig
@@ -39,18 +42,30 @@ def forward_flops(config, lengths) -> float:
     >>> minilm = BertConfig(hidden_size=384, num_hidden_layers=6, intermediate_size=1536)
     >>> forward_flops(minilm, np.array([128], dtype=np.int32)) == forward_flops(minilm, [128]) > 2**31
     True
+
+    The [CLS]-only last layer: of its 172 weights, keys and values (2 * (16 + 4) = 40) see both
+    tokens, the other 132 one token; its attention has one query: 832 - 2 * 132 - 4 * 2 * 4 = 536.
+
+    >>> forward_flops(c, [2], cls_only_last_layer=True)
+    536.0
     """
     n_params = non_embedding_params(config)
     d, n = config.hidden_size, config.num_hidden_layers
-    lengths = [int(length) for length in lengths]  # Python ints: numpy's int32 overflows at these counts
-    return float(sum(2 * n_params * length + 4 * n * length * length * d for length in lengths))
+    layer = (n_params - (d * d + d)) // n  # one encoder layer's weights, the pooler's aside
+    key_value = 2 * (d * d + d)
+    total = 0
+    for length in (int(length) for length in lengths):  # Python ints: numpy's int32 overflows at these counts
+        total += 2 * n_params * length + 4 * n * length * length * d
+        if cls_only_last_layer:  # the tokens after [CLS] skip all but keys and values in the last layer
+            total -= 2 * (layer - key_value) * (length - 1) + 4 * length * (length - 1) * d
+    return float(total)
 
 
-def train_flops(config, lengths) -> float:
-    return 3 * forward_flops(config, lengths)
+def train_flops(config, lengths, cls_only_last_layer: bool = False) -> float:
+    return 3 * forward_flops(config, lengths, cls_only_last_layer)
 
 
-def matmul_peak_gflops(device: str = "/CPU:0", n: int = 2048, dtype: str = "float32", repeats: int = 5,
+def matmul_peak_gflops(device: str = "/CPU:0", n: int = 2048, dtype: str = "float32", repeats: int = 10,
                        batched: bool = False) -> float:
     """Best GFLOP/s of an n x n matmul through TensorFlow on `device` (result forced to the host).
 

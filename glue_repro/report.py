@@ -8,6 +8,7 @@ The table of every run prints in the terminal too.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from glue_repro import results
-from glue_repro.config import PRESETS, recipe_of
+from glue_repro.config import COURSE_SPEED, PRESETS, recipe_of
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
 
@@ -35,6 +36,10 @@ class Collected:
     baselines: list[tuple[Path, dict]] = field(default_factory=list)
     peers: list[tuple[Path, dict]] = field(default_factory=list)  # the PyTorch peer's runs (tools/peer_pairs.sh)
     skipped: list[str] = field(default_factory=list)  # files that were none of these, and why
+
+    @property
+    def empty(self) -> bool:
+        return not (self.runs or self.lr_decay or self.benchmarks or self.baselines or self.peers)
 
 
 def collect(paths: list[Path]) -> Collected:
@@ -81,11 +86,13 @@ def run_rows(runs: list[tuple[Path, dict]]) -> list[dict]:
         limit, train_rows = recipe.get("limit"), recipe.get("train_rows")
         cut = f" (limit {limit})" if limit else f" ({train_rows} training rows)" if train_rows else ""
         timing = run.get("timing") or {}
+        device = run["device"]
         rows.append({
             "date": run["created"][:16].replace("T", " "),
             "task": run["task"],
             "preset": run["label"] + cut + _epochs_note(config["preset"], recipe["epochs"]),
-            "device": ", ".join(run["device"]["gpus"]) or f"CPU ({run['device']['cpu_cores']} cores)",
+            "differs from preset": _differences(config),
+            "device": ", ".join(device["gpus"]) or f"{device['cpu']} ({device['cpu_cores']} cores)",
             "seed": run["seed"],
             "metrics": " ".join(f"{k} {v:.4f}" for k, v in run["metrics"].items() if v is not None)
             + (" (collapsed)" if run["collapsed"] else ""),
@@ -108,6 +115,30 @@ def peer_rows(peers: list[tuple[Path, dict]]) -> list[dict]:
         "predict s": _round(peer["predict_seconds"]), "predict ex/s": _round(peer["predict_examples_per_second"]),
         "torch": peer["torch"],
     } for path, peer in sorted(peers, key=lambda item: item[0].name)]
+
+
+# Shown by the label or the row-cut and epoch notes already.
+_NOTED = {"model", "revision", "precision", "matmul_precision", "limit", "train_rows", "epochs", "task"}
+
+
+def _differences(config: dict) -> str:
+    """Every recipe and speed field whose value is not the preset's, as `field=value`.
+
+    >>> from glue_repro.config import COURSE_SPEED, MINILM_PRESET
+    >>> _differences(MINILM_PRESET.replace(learning_rate=1e-4, xla=True).to_dict())
+    'learning_rate=0.0001, xla=True'
+    >>> _differences(dataclasses.replace(MINILM_PRESET, speed=COURSE_SPEED).to_dict())
+    "verbatim (the course's input pipeline and Keras defaults)"
+    """
+    own = PRESETS.get(config["preset"])
+    if own is None or "speed" not in config:
+        return ""
+    if config["speed"] == dataclasses.asdict(COURSE_SPEED) and own.speed != COURSE_SPEED:
+        speed = ["verbatim (the course's input pipeline and Keras defaults)"]
+    else:
+        speed = [f"{k}={v}" for k, v in config["speed"].items() if getattr(own.speed, k, v) != v]
+    recipe = [f"{k}={v}" for k, v in recipe_of(config).items() if k not in _NOTED and getattr(own.recipe, k, v) != v]
+    return ", ".join(recipe + speed)
 
 
 def _epochs_note(preset: str, epochs: int) -> str:
@@ -195,7 +226,8 @@ def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]
         ax.set_xticks(range(len(presets)), presets, rotation=15, fontsize=8)
         ax.set(xlim=(-0.6, len(presets) - 0.4), xlabel="preset", ylabel=f"validation {name}",
                title=f"{task}: {name} per seed")
-        ax.legend(fontsize=7, loc="best", framealpha=0.6)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best", framealpha=0.6)
     fig.tight_layout()
     return _save(fig, out)
 
@@ -310,6 +342,12 @@ def write(found: Collected, out_dir: Path) -> Path:
     if not found.runs:
         lines += ["No run result files found.", ""]
     for task in tasks:
+        full = [r for _, r in found.runs if r["task"] == task and is_full_run(r)]
+        if not full:
+            cut = sum(r["task"] == task for _, r in found.runs)
+            lines += [f"No full-recipe {task} run to draw: its {cut} run(s) cut training rows or epochs "
+                      "(see the run table).", ""]
+            continue
         figure = seed_spread(found.runs, found.baselines, task, out_dir / f"seed-spread-{task}.png")
         lines += [f"Validation metrics of every full {task} run (no `--limit`), one point per seed, per preset, "
                   "with the mean and std of the healthy seeds"

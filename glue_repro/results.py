@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -37,8 +39,8 @@ class Timing(TypedDict):
     epoch_seconds: list[float]  # wall time of each epoch, validation pass included
     predict_seconds: float  # wall time of model.predict over validation
     predict_examples_per_second: float  # validation examples / predict_seconds
-    peak_gflops: float | None  # a large matmul's GFLOP/s on the run's device, measured after predict
-    fit_gflops_per_second: float | None  # flops.py count, real tokens: training + per-epoch validation / fit_seconds
+    peak_gflops: float | None  # a large matmul's GFLOP/s on the run's device: the higher of before fit, after predict
+    fit_gflops_per_second: float | None  # flops.py count of the work done: training + validation / fit_seconds
     predict_gflops_per_second: float | None  # flops.py's forward count over validation / predict_seconds
     fit_mfu: float | None  # fit_gflops_per_second / peak_gflops
     predict_mfu: float | None  # predict_gflops_per_second / peak_gflops
@@ -190,7 +192,53 @@ def read_json(path: Path, what: str) -> dict:
     return data
 
 
+def check_writable(folder: Path) -> str | None:
+    """Why results could not be written into `folder` (made if missing), or None if they can.
+
+    Tried with a temporary file in the folder, or in the nearest folder above it that exists.
+    """
+    existing = Path(folder).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return "exists and is not a folder" if existing == Path(folder).absolute() else f"{existing} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        return f"cannot write in {existing} ({err.strerror or err})"
+    return None
+
+
+def unsaved_dirs() -> list[Path]:
+    """Where a result goes when its own folder cannot take it: the cache's unsaved/, else the temp folder."""
+    from glue_repro.parts import cache_root
+
+    return [cache_root() / "unsaved", Path(tempfile.gettempdir()) / "glue_repro-unsaved"]
+
+
 def write_new(data: dict, folder: Path, stem: str) -> Path:
+    """Write `data` as a new file `folder/stem[-N].json` (see `_write_new`); nothing computed is lost.
+
+    If the folder cannot take it (permissions, a full disk), the file goes to the first of
+    `unsaved_dirs()` that can, and one line on stderr says where.
+    """
+    try:
+        return _write_new(data, folder, stem)
+    except OSError as err:
+        failure = err
+    for fallback in unsaved_dirs():
+        try:
+            path = _write_new(data, fallback, stem)
+        except OSError:
+            continue
+        print(f"glue-repro: could not write {stem}.json into {folder} ({failure.strerror or failure}); "
+              f"saved it as {path}", file=sys.stderr)
+        return path
+    raise failure
+
+
+def _write_new(data: dict, folder: Path, stem: str) -> Path:
     """Write `data` as JSON to a new file `folder/stem[-N].json`, atomically.
 
     The file appears whole or not at all (written to a temporary file, then hard-linked
@@ -198,10 +246,8 @@ def write_new(data: dict, folder: Path, stem: str) -> Path:
     Where the file system has no hard links, the file is created exclusively and written
     in place; a failed write then removes only the file it created.
     """
-    from glue_repro.errors import GlueReproError
-
     if folder.exists() and not folder.is_dir():
-        raise GlueReproError(f"{folder}: exists and is not a folder (results go into a folder)")
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", str(folder))
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(json_safe(data), indent=2, sort_keys=False, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".tmp")

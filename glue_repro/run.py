@@ -58,6 +58,7 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
     began = time.perf_counter()
     p = prepare(config, data_dir)
     recipe, spec = config.recipe, p.spec
+    peak_before = matmul_peak(config)
 
     # fit
     start = time.perf_counter()
@@ -118,7 +119,8 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
             epoch_seconds=epochs.seconds,
             predict_seconds=predict_seconds,
             predict_examples_per_second=n_val / predict_seconds,
-            **utilization(p, len(epochs.seconds), fit_seconds, predict_seconds),
+            **utilization(p, len(epochs.seconds), fit_seconds, predict_seconds,
+                          max(peak_before, matmul_peak(config))),
         ),
         versions=results.versions(),
         device=results.device(),
@@ -148,23 +150,31 @@ def prepare(config: RunConfig, data_dir=None, batch_loss: bool = False) -> Prepa
     return Prepared(config, spec, splits, source, tokenizer, tokenized, fed, classifier, place)
 
 
-def utilization(p: Prepared, epochs_run: int, fit_seconds: float, predict_seconds: float) -> dict:
-    """Achieved GFLOP/s of fit and predict (flops.py's count on real tokens) and their share of
-    a matmul peak measured now, in this process, on the run's device and dtype."""
-    import tensorflow as tf
-
+def utilization(p: Prepared, epochs_run: int, fit_seconds: float, predict_seconds: float, peak: float) -> dict:
+    """Achieved GFLOP/s of fit and predict (flops.py's count of the work the model does, on real
+    tokens) and their share of the matmul peak."""
     from glue_repro import bucketing, flops
 
-    config = p.classifier.config
-    predict_flop = flops.forward_flops(config, bucketing.lengths_of(p.tokenized[p.spec.validation_splits[0]]))
-    per_epoch = flops.train_flops(config, bucketing.lengths_of(p.tokenized["train"])) + predict_flop  # + validation
-    device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
-    batched = p.config.recipe.matmul_precision == "bfloat16"  # that mode's own path and rounding
-    peak = flops.matmul_peak_gflops(device, dtype=MATMUL_DTYPE[p.config.recipe.precision], batched=batched)
-    fit = epochs_run * per_epoch / fit_seconds / 1e9
+    config, cls_only = p.classifier.config, p.config.speed.cls_only_last_layer
+    predict_flop = flops.forward_flops(config, bucketing.lengths_of(p.tokenized[p.spec.validation_splits[0]]),
+                                       cls_only)
+    per_epoch = flops.train_flops(config, bucketing.lengths_of(p.tokenized["train"]), cls_only) + predict_flop
+    fit = epochs_run * per_epoch / fit_seconds / 1e9  # training and each epoch's validation pass
     predict = predict_flop / predict_seconds / 1e9
     return {"peak_gflops": peak, "fit_gflops_per_second": fit, "predict_gflops_per_second": predict,
             "fit_mfu": fit / peak, "predict_mfu": predict / peak}
+
+
+def matmul_peak(config: RunConfig) -> float:
+    """A large matmul's GFLOP/s on the run's device, in its dtype and matmul mode. A run takes the
+    higher of a measurement before fit and one after predict: a busy moment lowers one, not both."""
+    import tensorflow as tf
+
+    from glue_repro import flops
+
+    device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+    batched = config.recipe.matmul_precision == "bfloat16"  # that mode's own path and rounding
+    return flops.matmul_peak_gflops(device, dtype=MATMUL_DTYPE[config.recipe.precision], batched=batched)
 
 
 def setup(config: RunConfig) -> None:

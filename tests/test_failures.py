@@ -121,6 +121,11 @@ CHECKED_BEFORE_TENSORFLOW = [
     ["run", "--preset", "tiny", "--strategy", "mirrored", "--cpu-replicas", "3"],
     ["run", "--preset", "tiny", "--cpu-replicas", "2"],
     ["run", "--preset", "tiny", "--strategy", "multiworker"],
+    # output folders that cannot take files (/proc refuses new files, even root's): checked before any work
+    ["run", "--preset", "tiny", "--results-dir", "/proc/glue-repro/runs"],
+    ["run", "--preset", "tiny", "--seeds", "1,2", "--aggregates-dir", "/proc/glue-repro/aggregates"],
+    ["run", "--preset", "tiny", "--backup-dir", "/proc/glue-repro/backup"],
+    ["lr-decay", "--preset", "tiny", "--results-dir", "/proc/glue-repro/lr_decay"],
 ]
 
 
@@ -205,3 +210,24 @@ def tiny_folder_model(tmp_path):
     source.config.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def test_a_results_folder_lost_during_training_loses_no_result(glue_dir, tmp_path, capsys, monkeypatch):
+    """The folder is fine when the run starts and gone when it ends: the result is saved elsewhere."""
+    from glue_repro import train
+
+    runs, fit = tmp_path / "runs", train.fit
+
+    def fit_then_lose_the_folder(*args, **kwargs):
+        done = fit(*args, **kwargs)
+        runs.write_text("now a file")  # a folder replaced, a disk filled, permissions changed mid-run
+        return done
+
+    monkeypatch.setattr(train, "fit", fit_then_lose_the_folder)
+    monkeypatch.setenv("GLUE_REPRO_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["run", "--preset", "tiny", "--limit", "8", "--epochs", "1", "--quiet", "--data-dir",
+                     str(glue_dir), "--results-dir", str(runs)]) == 0
+    captured = capsys.readouterr()
+    (saved,) = (tmp_path / "cache" / "unsaved").glob("*-mrpc-tiny-seed42.json")
+    assert captured.out.splitlines() == [str(saved)] and json.loads(saved.read_text())["logits_shape"] == [8, 2]
+    assert captured.err.splitlines()[-1].startswith(f"glue-repro: could not write {saved.name} into {runs} (")

@@ -352,3 +352,15 @@ def test_a_baseline_file_must_be_a_baseline(tmp_path):
     with pytest.raises(GlueReproError) as refused:
         gate.read_baseline(tmp_path / "partial.json")
     assert str(refused.value) == f"{tmp_path / 'partial.json'}: baseline lacks field 'summary'"
+
+
+def test_repeated_runs_of_a_seed_count_once_the_newest(tmp_path, capsys):
+    runs = [_run(s, 0.80, 0.86) for s in (1, 2, 3)] + [_run(1, 0.70, 0.80)]
+    for i, run in enumerate(runs):
+        run |= {"task": "mrpc", "label": "minilm-ci", "created": f"2026-12-0{i + 1}T00:00:00+00:00"}
+    files = _write_runs(tmp_path / "runs", runs)
+    assert cli.main(["baseline", str(tmp_path / "runs"), "--out", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"seed 1: {files[0]} left out, {files[3]} is newer" in out and "over 3 seeds" in out
+    baseline = json.loads((tmp_path / "b.json").read_text())
+    assert baseline["seeds"] == [1, 2, 3] and baseline["per_seed"][0]["accuracy"] == 0.70

@@ -1,5 +1,6 @@
 """`glue-repro report` from small result files the tests write: no training."""
 
+import dataclasses
 import json
 import struct
 
@@ -83,13 +84,60 @@ def test_run_table_formats(results_dir, fmt):
         assert "accuracy 0.8100 f1 0.8650" in text and "pearson 0.8500" in text
 
 
-def test_cli_report(results_dir, tmp_path, capsys):
-    assert cli.main(["report", str(results_dir), "--out", str(tmp_path / "out"), "--format", "csv"]) == 0
-    captured = capsys.readouterr()
-    assert captured.out.startswith("date,task,preset")
-    assert "wrote" in captured.err and (tmp_path / "out" / "REPORT.md").is_file()
+@pytest.mark.parametrize("fmt", report.FORMATS)
+def test_cli_report_format_prints_and_writes_nothing(results_dir, tmp_path, capsys, fmt):
+    assert cli.main(["report", str(results_dir), "--out", str(tmp_path / "out"), "--format", fmt]) == 0
+    assert "mrpc" in capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_report_writes_the_page_and_says_so(results_dir, tmp_path, capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "No artists with labels found" among them
+        assert cli.main(["report", str(results_dir), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.startswith("wrote ") and (tmp_path / "out" / "REPORT.md").is_file()
     assert cli.main(["report", str(results_dir), "--out", str(tmp_path / "out")]) == 0
-    assert "replaced" in capsys.readouterr().err
+    assert capsys.readouterr().out.startswith("replaced ")
+
+
+def test_cli_report_on_a_folder_without_results_is_an_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"glue-repro: error: {tmp_path / 'empty'}: no result files to report on\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_task_with_no_full_run_draws_no_figure_and_says_why(tmp_path):
+    from glue_repro.config import QUICK
+
+    folder = tmp_path / "runs"
+    for seed in (1, 2):
+        run = _run("sst2", QUICK, seed, {"accuracy": 0.8})
+        results.write_new(run, folder, f"sst2-quick-seed{seed}")
+    page = report.write(report.collect([folder]), tmp_path / "out").read_text()
+    assert "No full-recipe sst2 run to draw: its 2 run(s) cut training rows or epochs" in page
+    assert list((tmp_path / "out").glob("*.png")) == []
+
+
+def test_run_table_names_the_cpu_and_every_field_that_differs_from_the_preset(tmp_path):
+    from glue_repro.config import COURSE_SPEED
+
+    folder = tmp_path / "runs"
+    plain = _run("mrpc", MINILM_PRESET, 1, {"accuracy": 0.8, "f1": 0.86})
+    verbatim = _run("mrpc", MINILM_PRESET, 2, {"accuracy": 0.8, "f1": 0.86})
+    verbatim["config"]["speed"] = dataclasses.asdict(COURSE_SPEED)
+    mixed = _run("mrpc", MINILM_PRESET, 3, {"accuracy": 0.8, "f1": 0.86}, precision="mixed_bfloat16",
+                 learning_rate=1e-4)
+    mixed["device"]["cpu"] = "AMD EPYC 9R14"
+    for run in (plain, verbatim, mixed):
+        results.write_new(run, folder, f"seed{run['seed']}")
+    rows = {r["seed"]: r for r in report.run_rows(report.collect([folder]).runs)}
+    assert rows[1]["differs from preset"] == "" and rows[1]["preset"] == "minilm"
+    assert rows[2]["differs from preset"].startswith("verbatim")
+    assert rows[3]["preset"] == "minilm+mixed_bfloat16" and rows[3]["differs from preset"] == "learning_rate=0.0001"
+    assert rows[3]["device"] == "AMD EPYC 9R14 (2 cores)" and rows[1]["device"] == "x (2 cores)"
 
 
 def test_report_of_the_committed_results(tmp_path):

@@ -110,10 +110,21 @@ def test_without_hard_links_the_result_is_still_written_and_nothing_overwritten(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run-2.json", "run.json"]  # no temporary left
 
 
-def test_results_folder_that_is_a_file_is_a_clear_error(tmp_path):
-    (tmp_path / "taken").write_text("x")
-    with pytest.raises(GlueReproError, match="taken: exists and is not a folder"):
-        results.write_new({"n": 1}, tmp_path / "taken", "run")
+@pytest.mark.parametrize("where", ["a file", "unwritable"])
+def test_a_result_its_folder_cannot_take_is_saved_elsewhere_and_said_in_one_line(tmp_path, monkeypatch, capsys,
+                                                                                    where):
+    monkeypatch.setenv("GLUE_REPRO_CACHE", str(tmp_path / "cache"))
+    if where == "a file":  # e.g. replaced while the run trained
+        (tmp_path / "taken").write_text("x")
+        folder = tmp_path / "taken"
+    else:  # /proc takes no new files, not even root's
+        folder = Path("/proc/glue-repro-test/runs")
+    assert results.check_writable(folder) is not None
+    path = results.write_new({"n": 1}, folder, "run")
+    assert path == tmp_path / "cache" / "unsaved" / "run.json" and json.loads(path.read_text()) == {"n": 1}
+    err = capsys.readouterr().err
+    assert err.startswith(f"glue-repro: could not write run.json into {folder} (") and err.count("\n") == 1
+    assert err.endswith(f"; saved it as {path}\n")
 
 
 def _git(folder, *args):
@@ -202,12 +213,20 @@ def test_written_files_are_indented_in_field_order_readable_by_others_and_in_new
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]  # no temporary file left
 
 
-def test_when_every_name_is_taken_nothing_is_written(tmp_path, monkeypatch):
-    (tmp_path / "x.json").write_text("{}")
+def test_when_every_name_is_taken_nothing_is_replaced(tmp_path, monkeypatch):
+    runs, cache = tmp_path / "runs", tmp_path / "cache"
+    runs.mkdir()
+    (runs / "x.json").write_text("{}")
     monkeypatch.setattr(results, "_free_names", lambda folder, stem: iter([folder / f"{stem}.json"]))
-    with pytest.raises(FileExistsError, match=f"{tmp_path}: no free name for x"):
-        results.write_new({"a": 1}, tmp_path, "x")
-    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+    monkeypatch.setattr(results, "unsaved_dirs", lambda: [cache])
+    with pytest.raises(FileExistsError, match=f"{runs}: no free name for x"):
+        results._write_new({"a": 1}, runs, "x")
+    assert results.write_new({"a": 1}, runs, "x") == cache / "x.json"  # saved elsewhere
+    assert [p.name for p in runs.iterdir()] == ["x.json"] and (runs / "x.json").read_text() == "{}"
+    (cache / "x.json").unlink()
+    (cache / "x.json").mkdir()  # the fallback taken too: the first failure is raised, nothing written
+    with pytest.raises(FileExistsError, match=f"{runs}: no free name for x"):
+        results.write_new({"a": 1}, runs, "x")
 
 
 def test_without_hard_links_a_taken_name_is_still_never_replaced(tmp_path, monkeypatch):
@@ -219,7 +238,7 @@ def test_without_hard_links_a_taken_name_is_still_never_replaced(tmp_path, monke
     monkeypatch.setattr(results.os, "link", no_link)
     monkeypatch.setattr(results, "_free_names", lambda folder, stem: iter([folder / f"{stem}.json"]))
     with pytest.raises(FileExistsError, match=f"{tmp_path}: no free name for x"):
-        results.write_new({"a": 1}, tmp_path, "x")
+        results._write_new({"a": 1}, tmp_path, "x")
     assert (tmp_path / "x.json").read_text() == "{}" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
