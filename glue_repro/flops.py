@@ -65,7 +65,7 @@ def train_flops(config, lengths, cls_only_last_layer: bool = False) -> float:
     return 3 * forward_flops(config, lengths, cls_only_last_layer)
 
 
-def matmul_peak_gflops(device: str = "/CPU:0", n: int = 2048, dtype: str = "float32", repeats: int = 10,
+def matmul_peak_gflops(device: str = "/CPU:0", n: int = 2048, dtype: str = "float32", repeats: int = 5,
                        batched: bool = False) -> float:
     """Best GFLOP/s of an n x n matmul through TensorFlow on `device` (result forced to the host).
 

@@ -174,7 +174,7 @@ def matmul_peak(config: RunConfig) -> float:
 
     device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
     batched = config.recipe.matmul_precision == "bfloat16"  # that mode's own path and rounding
-    return flops.matmul_peak_gflops(device, dtype=MATMUL_DTYPE[config.recipe.precision], batched=batched)
+    return flops.matmul_peak_gflops(device, dtype=MATMUL_DTYPE[config.recipe.precision], repeats=3, batched=batched)
 
 
 def setup(config: RunConfig) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 
 def summarize(values) -> dict[str, float | int | None]:
@@ -28,6 +27,8 @@ def summarize(values) -> dict[str, float | int | None]:
         return {"n": 0, "mean": None, "std": None, "ci95_low": None, "ci95_high": None, "min": None, "max": None}
     mean = float(x.mean())
     std = float(x.std(ddof=1)) if n > 1 else None
+    from scipy import stats as scipy_stats  # here: scipy.stats takes about a second to import
+
     half = float(scipy_stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)) if n > 1 else None
     return {
         "n": n,
@@ -54,6 +55,8 @@ def welch_worse_p(now, baseline_mean: float, baseline_std: float, baseline_n: in
     x = np.asarray(now, dtype=float)
     if len(x) < 2 or baseline_n < 2:
         return None
+    from scipy import stats as scipy_stats
+
     result = scipy_stats.ttest_ind_from_stats(
         mean1=float(x.mean()), std1=float(x.std(ddof=1)), nobs1=len(x),
         mean2=baseline_mean, std2=baseline_std, nobs2=baseline_n,

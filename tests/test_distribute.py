@@ -122,7 +122,7 @@ def test_a_lost_worker_stops_the_others_with_one_line(glue_dir, tmp_path):
 def test_a_killed_run_resumes_from_its_backup(glue_dir, tmp_path):
     """SIGKILL in the second of three epochs, then the same command: it resumes after epoch 1."""
     backup = tmp_path / "backup"
-    argv = ["run", "--preset", "tiny", "--limit", "800", "--epochs", "3", "--seed", "5", "--deterministic",
+    argv = ["run", "--preset", "tiny", "--limit", "400", "--epochs", "3", "--seed", "5", "--deterministic",
             "--verbose", "2", "--data-dir", str(glue_dir), "--backup-dir", str(backup)]
     log = tmp_path / "first.log"
     with open(log, "w") as f:
@@ -140,7 +140,7 @@ def test_a_killed_run_resumes_from_its_backup(glue_dir, tmp_path):
     resumed = _result(tmp_path / "resumed")
     assert resumed["resumed_from_epoch"] == 1
     assert len(resumed["history"]["loss"]) == len(resumed["timing"]["epoch_seconds"]) == 2
-    assert len(resumed["logits"]) == 408 and not any(np.isnan(resumed["logits"]).ravel())
+    assert len(resumed["logits"]) == 400 and not any(np.isnan(resumed["logits"]).ravel())
 
     whole = _cli(*argv, "--results-dir", str(tmp_path / "whole"), "--backup-dir", str(tmp_path / "fresh"))
     assert whole.returncode == 0, whole.stderr[-2000:]

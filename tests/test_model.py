@@ -373,7 +373,7 @@ def test_fused_gelu_changes_predictions_by_rounding_only_and_training_not_at_all
     from glue_repro.optimizer import FusedAdam
 
     rng = np.random.default_rng(0)
-    batches = [{"input_ids": rng.integers(5, 60, (4, n)).astype("int32")} for n in (9, 14, 9)]
+    batches = [{"input_ids": rng.integers(5, 60, (4, 9)).astype("int32")} for _ in range(3)]  # one shape: one trace
     labels = rng.integers(0, 2, 4)
     runs = {}
     for fused in (False, True):

@@ -148,6 +148,7 @@ def test_devices_require_gpu_fails_clearly_without_one(capsys):
     assert "CPU:" in captured.out
     if not has_gpu:
         assert "TensorFlow sees no GPU" in captured.err and "Traceback" not in captured.err
+        assert "GPU: none (TensorFlow sees no GPU: everything runs on the CPU)" in captured.out.splitlines()
 
 
 @pytest.mark.parametrize(("argv", "expected"), [([], "1"), (["--verbatim"], None)])
