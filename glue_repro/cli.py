@@ -452,7 +452,7 @@ def print_summary(result: dict, path) -> None:
         ("predict", f"{t['predict_seconds']:.1f} s, {t['predict_examples_per_second']:.1f} examples/s, "
                     f"MFU {t['predict_mfu']:.2f}"),
         ("peak", f"{t['peak_gflops']:.0f} GFLOP/s ({_peak_kind(result['config']['recipe'])}, "
-                 "the higher of before fit and after predict)"),
+                 "the best measured in this process)"),
         ("oneDNN", "on" if result["device"]["onednn"] else "off"),
         ("wall", f"{result['wall_seconds']:.1f} s"),
         ("result", str(path)),

@@ -39,7 +39,7 @@ class Timing(TypedDict):
     epoch_seconds: list[float]  # wall time of each epoch, validation pass included
     predict_seconds: float  # wall time of model.predict over validation
     predict_examples_per_second: float  # validation examples / predict_seconds
-    peak_gflops: float | None  # a large matmul's GFLOP/s on the run's device: the higher of before fit, after predict
+    peak_gflops: float | None  # a large matmul's GFLOP/s on the run's device: the best measured in its process
     fit_gflops_per_second: float | None  # flops.py count of the work done: training + validation / fit_seconds
     predict_gflops_per_second: float | None  # flops.py's forward count over validation / predict_seconds
     fit_mfu: float | None  # fit_gflops_per_second / peak_gflops

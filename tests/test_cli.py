@@ -1,7 +1,6 @@
 """The command line as a user meets it: help for every option, one-line answers to typos, where files go."""
 
 import argparse
-import json
 
 import pytest
 
@@ -57,15 +56,19 @@ def test_gate_help_says_how_the_floor_is_computed_and_what_each_exit_code_means(
     assert all(f"  {code}  " in text for code in (0, 1, 2))
 
 
-def test_a_seeds_run_elsewhere_keeps_everything_there_and_its_banner_says_what_it_trains_on(glue_dir, tmp_path,
-                                                                                            capsys):
-    quick = tmp_path / "quick"
-    assert cli.main(["run", "--preset", "tiny", "--train-rows", "12", "--epochs", "1", "--seeds", "1",
-                     "--data-dir", str(glue_dir), "--results-dir", str(quick), "--verbose", "0"]) == 0
-    out = capsys.readouterr().out
-    assert "first 12 training rows, every validation row" in out and "all rows" not in out
-    assert f"aggregate: {quick / 'aggregates'}/" in out
-    (aggregate,) = (quick / "aggregates").glob("*.json")
-    listed = json.loads(aggregate.read_text())["files"]
-    assert len(listed) == 1 and all(name.startswith("../") and (aggregate.parent / name).is_file() for name in listed)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["quick"]  # nothing written anywhere else
+@pytest.mark.parametrize(
+    ("argv", "rows"),
+    [
+        (["--limit", "9"], "first 9 rows per split: partial, not comparable with full runs"),
+        (["--preset", "quick"], "first 2000 training rows, every validation row"),
+        (["--train-rows", "12"], "first 12 training rows, every validation row"),
+        ([], "every row"),
+    ],
+)
+def test_the_banner_says_which_rows_a_run_trains_on_and_where_everything_goes(argv, rows, tmp_path):
+    args = cli.parser().parse_args(["run", "--preset", "tiny", "--results-dir", str(tmp_path), "--seeds", "1,2",
+                                    *argv])
+    args.aggregates_dir = str(cli.aggregates_dir(args))
+    text = cli.banner(cli.config_from(args), args, [1, 2])
+    assert text.splitlines()[1].endswith(f", {rows}")
+    assert text.splitlines()[-1] == f"  results: {tmp_path}/, aggregate: {tmp_path / 'aggregates'}/"

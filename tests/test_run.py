@@ -98,16 +98,23 @@ def test_validation_by_predict_matches_keras_validation_data(glue_dir, tmp_path)
 
 
 @pytest.mark.parametrize("pipeline", ["course", "bucketed"])
-def test_cli_runs_and_prints_summary(glue_dir, tmp_path, capsys, pipeline):
-    code = cli.main(["run", "--preset", "tiny", "--limit", "9", "--epochs", "1", "--data-dir", str(glue_dir),
-                     "--results-dir", str(tmp_path), "--input-pipeline", pipeline])
+def test_cli_runs_and_prints_banner_and_summary(glue_dir, tmp_path, capsys, monkeypatch, pipeline):
+    argv = ["run", "--preset", "tiny", "--limit", "9", "--epochs", "1", "--data-dir", str(glue_dir),
+            "--results-dir", str(tmp_path), "--input-pipeline", pipeline]
+    monkeypatch.setattr(sys, "argv", ["glue-repro", *argv])
+    code = cli.main(argv)
     out = capsys.readouterr().out
     assert code == 0
+    assert out.splitlines()[0] == "glue-repro run: mrpc with preset tiny (tiny), seed 42"
+    assert "first 9 rows per split: partial, not comparable with full runs" in out
+    assert "--limit 9: a partial run, not comparable with full runs" in out  # the summary says it too
     assert "accuracy" in out and "examples/s" in out
     files = list(tmp_path.glob("*.json"))
     assert len(files) == 1 and str(files[0]) in out
     stored = json.loads(files[0].read_text())
     assert stored["logits_shape"] == [9, 2] and stored["config"]["speed"]["input_pipeline"] == pipeline
+    assert stored["partial_data"] is True and stored["command"] == ["glue-repro", *argv]
+    assert stored["wall_seconds"] >= stored["timing"]["fit_seconds"] + stored["timing"]["predict_seconds"]
 
 
 def test_cli_overrides_preset_values():
@@ -213,28 +220,6 @@ def test_help_shows_defaults_and_examples_and_version(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--version"])
     assert capsys.readouterr().out.startswith("glue-repro 0.")
-
-
-def test_banner_limit_marking_command_and_wall_time(glue_dir, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["glue-repro", "run", "--preset", "tiny", "--limit", "9"])
-    code = cli.main(["run", "--preset", "tiny", "--limit", "9", "--epochs", "1", "--data-dir", str(glue_dir),
-                     "--results-dir", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert code == 0
-    first = out.splitlines()[0]
-    assert first == "glue-repro run: mrpc with preset tiny (tiny), seed 42"
-    assert "first 9 rows per split: partial, not comparable with full runs" in out
-    assert "--limit 9: a partial run, not comparable with full runs" in out  # the summary says it too
-    stored = json.loads(next(tmp_path.glob("*.json")).read_text())
-    assert stored["partial_data"] is True
-    assert stored["command"] == ["glue-repro", "run", "--preset", "tiny", "--limit", "9"]
-    assert stored["wall_seconds"] >= stored["timing"]["fit_seconds"] + stored["timing"]["predict_seconds"]
-
-
-def test_quiet_prints_only_the_result_path(glue_dir, tmp_path, capsys):
-    assert cli.main(["run", "--preset", "tiny", "--limit", "8", "--epochs", "1", "--quiet", "--data-dir",
-                     str(glue_dir), "--results-dir", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.splitlines() == [str(next(tmp_path.glob("*.json")))]
 
 
 def test_plot_never_replaces_a_figure_silently(tmp_path, capsys):

@@ -70,17 +70,19 @@ def test_bad_seed_lists(text, message):
 
 
 @pytest.mark.costly
-def test_cli_seeds_writes_each_run_and_the_aggregate(glue_dir, tmp_path, capsys):
+def test_cli_seeds_writes_each_run_and_the_aggregate_beside_them(glue_dir, tmp_path, capsys):
     code = cli.main(["run", "--preset", "tiny", "--limit", "10", "--epochs", "1", "--seeds", "1,2",
-                     "--data-dir", str(glue_dir), "--results-dir", str(tmp_path / "runs"),
-                     "--aggregates-dir", str(tmp_path / "agg")])
+                     "--data-dir", str(glue_dir), "--results-dir", str(tmp_path / "runs")])
     out = capsys.readouterr().out
     assert code == 0
     assert len(list((tmp_path / "runs").glob("*seed1.json"))) == 1
     assert len(list((tmp_path / "runs").glob("*seed2.json"))) == 1
-    (agg,) = list((tmp_path / "agg").glob("*.json"))
+    # with --results-dir, everything the run writes goes under it: the aggregate too
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"] and f"aggregate: {tmp_path / 'runs' / 'aggregates'}/" in out
+    (agg,) = list((tmp_path / "runs" / "aggregates").glob("*.json"))
     summary = json.loads(agg.read_text())
     assert summary["seeds"] == [1, 2] and len(summary["files"]) == 2
+    assert all(name.startswith("../") and (agg.parent / name).is_file() for name in summary["files"])
     healthy = summary["summary"]["accuracy"]["n"]
     expected = {0: "accuracy: no healthy run", 1: "(one healthy run)", 2: "95% CI"}[healthy]
     assert expected in out and "seed 1 (1/2)" in out and "seed 2 (2/2)" in out
