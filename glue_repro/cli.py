@@ -100,7 +100,7 @@ def _accepts(action: argparse.Action, value: str) -> bool:
 
 
 TOP_EXAMPLES = """examples:
-  glue-repro run --preset quick --seeds 1-3      two-minute runs of three seeds, then their aggregate
+  glue-repro run --preset quick --seeds 1-3      three short runs (about 1.5 min each), then their aggregate
   glue-repro run                                 the course's recipe on MRPC, offline (minilm, 3 epochs)
   glue-repro run --task sst2 --epochs 1          the course's closing exercise
   glue-repro report                              results/report/REPORT.md and its figures

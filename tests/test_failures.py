@@ -129,17 +129,32 @@ CHECKED_BEFORE_TENSORFLOW = [
 ]
 
 
-@pytest.mark.parametrize("argv", CHECKED_BEFORE_TENSORFLOW, ids=lambda a: " ".join(a[3:]))
-def test_bad_options_fail_before_tensorflow_is_imported(argv):
+CHECK_IN_ONE_PROCESS = """
+import contextlib, io, json, sys
+from glue_repro import cli
+heavy = ("tensorflow", "tf_keras", "transformers", "datasets")
+outcomes = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = cli.main(argv)
+    outcomes.append({"argv": argv, "rc": rc, "stderr": err.getvalue(), "loaded": [m for m in heavy if m in sys.modules]})
+print(json.dumps(outcomes))
+"""
+
+
+def test_bad_options_fail_before_tensorflow_is_imported():
     # The heavy libraries, not a time limit: a loaded machine stretches any limit that would catch them.
-    heavy = ("tensorflow", "tf_keras", "transformers", "datasets")
-    code = ("import sys; from glue_repro import cli; rc = cli.main(sys.argv[1:]); "
-            f"print(rc, ','.join(m for m in {heavy!r} if m in sys.modules))")
+    # One process for every case (none may load them, so none can hide another's import).
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, cwd=REPO,
-                          env=env)
-    assert done.stdout.split() == ["2"], done.stdout + done.stderr  # exit code 2, none of them imported
-    assert done.stderr.startswith("glue-repro: error:") and done.stderr.count("\n") == 1
+    done = subprocess.run([sys.executable, "-c", CHECK_IN_ONE_PROCESS, json.dumps(CHECKED_BEFORE_TENSORFLOW)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcomes = json.loads(done.stdout)
+    assert [o["argv"] for o in outcomes] == CHECKED_BEFORE_TENSORFLOW
+    for o in outcomes:
+        assert (o["rc"], o["loaded"]) == (2, []), o  # exit code 2, none of them imported
+        assert o["stderr"].startswith("glue-repro: error:") and o["stderr"].count("\n") == 1, o
 
 
 def test_a_multiseed_run_killed_midway_resumes(glue_dir, tmp_path):
