@@ -53,6 +53,7 @@ def _assert_same_training(got: dict, single: dict):
     assert got["history"]["loss"] == pytest.approx(single["history"]["loss"], rel=1e-5)
 
 
+@pytest.mark.costly
 def test_mirrored_over_two_cpu_devices_matches_one_device(glue_dir, tmp_path, single):
     done = _cli("run", *STEPS, "--strategy", "mirrored", "--cpu-replicas", "2", "--data-dir", str(glue_dir),
                 "--results-dir", str(tmp_path))
@@ -83,6 +84,7 @@ def _workers(argv, tmp_path, n=2, stdout=subprocess.DEVNULL):
     return procs, logs
 
 
+@pytest.mark.costly
 def test_two_workers_train_together_and_the_chief_alone_writes(glue_dir, tmp_path, single):
     out = tmp_path / "runs"
     start = time.monotonic()
@@ -98,6 +100,7 @@ def test_two_workers_train_together_and_the_chief_alone_writes(glue_dir, tmp_pat
     _assert_same_training(result, single)
 
 
+@pytest.mark.costly
 def test_a_lost_worker_stops_the_others_with_one_line(glue_dir, tmp_path):
     out = tmp_path / "runs"
     argv = ["run", "--preset", "tiny", "--limit", "2000", "--epochs", "5", "--verbose", "2", "--strategy",
@@ -119,6 +122,7 @@ def test_a_lost_worker_stops_the_others_with_one_line(glue_dir, tmp_path):
     assert not out.exists() or not list(out.glob("*.json"))
 
 
+@pytest.mark.costly
 def test_a_killed_run_resumes_from_its_backup(glue_dir, tmp_path):
     """SIGKILL in the second of two epochs, then the same command: it resumes after epoch 1."""
     backup = tmp_path / "backup"

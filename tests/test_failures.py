@@ -138,7 +138,8 @@ for argv in json.loads(sys.argv[1]):
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         rc = cli.main(argv)
-    outcomes.append({"argv": argv, "rc": rc, "stderr": err.getvalue(), "loaded": [m for m in heavy if m in sys.modules]})
+    loaded = [m for m in heavy if m in sys.modules]
+    outcomes.append({"argv": argv, "rc": rc, "stderr": err.getvalue(), "loaded": loaded})
 print(json.dumps(outcomes))
 """
 
@@ -157,6 +158,7 @@ def test_bad_options_fail_before_tensorflow_is_imported():
         assert o["stderr"].startswith("glue-repro: error:") and o["stderr"].count("\n") == 1, o
 
 
+@pytest.mark.costly
 def test_a_multiseed_run_killed_midway_resumes(glue_dir, tmp_path):
     """SIGKILL after the first seed's result, then the same command with --resume finishes the rest."""
     runs, aggregates = tmp_path / "runs", tmp_path / "agg"

@@ -72,6 +72,7 @@ def test_compiled_regression_model_trains_on_squared_error(small_pairs):
     assert reported == pytest.approx(metric.loss(spec, outputs, split["label"]), rel=1e-4)
 
 
+@pytest.mark.costly
 def test_cli_lr_decay_on_tiny_records_all_curves(glue_dir, tmp_path, capsys):
     code = cli.main(["lr-decay", "--preset", "tiny", "--seeds", "1", "--limit", "48", "--eval-every", "2",
                      "--data-dir", str(glue_dir), "--results-dir", str(tmp_path)])
@@ -99,6 +100,7 @@ def test_plot_refuses_other_files(tmp_path, capsys):
     assert "not an lr-decay result file" in capsys.readouterr().err
 
 
+@pytest.mark.costly
 def test_cli_lr_decay_on_a_regression_task(glue_dir, tmp_path, capsys):
     code = cli.main(["lr-decay", "--preset", "tiny", "--task", "stsb", "--seeds", "1", "--limit", "24",
                      "--eval-every", "3", "--data-dir", str(glue_dir), "--results-dir", str(tmp_path)])
@@ -113,6 +115,7 @@ def test_cli_lr_decay_on_a_regression_task(glue_dir, tmp_path, capsys):
     assert "pearson" in capsys.readouterr().out
 
 
+@pytest.mark.costly
 def test_curves_record_each_steps_own_loss(small_pairs):
     """Against the loss computed by hand before each update, with a partial last batch (4, 4, 4, 1 rows)."""
     import tf_keras

@@ -56,6 +56,7 @@ def tiny_weights():
     return [(v.name, v.numpy()) for v in model.build_model("tiny").trainable_variables]
 
 
+@pytest.mark.costly
 def test_fused_adam_updates_every_weight_as_keras_xla_adam_does(tiny_weights):
     import tf_keras
 

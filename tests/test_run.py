@@ -83,6 +83,7 @@ def test_last_validation_pass_scores_as_the_final_predict(tiny_run):
     assert history["val_f1"][-1] == pytest.approx(result["metrics"]["f1"])
 
 
+@pytest.mark.costly
 def test_validation_by_predict_matches_keras_validation_data(glue_dir, tmp_path):
     def history(flag):
         folder = tmp_path / flag
