@@ -322,4 +322,16 @@ def upgrade(data: dict) -> dict:
         data = {key: None for key in Result.__annotations__} | {"label": data["config"]["preset"]} | data
     if version in (1, 2, 3, 4) and isinstance(data.get("timing"), dict):  # before MFU was measured
         data = data | {"timing": {key: None for key in Timing.__annotations__} | data["timing"]}
-    return data
+    return data | {"label": _label(data)} if "config" in data else data
+
+
+def _label(data: dict) -> str | None:
+    """The run's label by today's rule (config.RunConfig.label), so that a run stored before a rule
+    existed (a mixed_bfloat16 run labelled plain `minilm`) reads as what it is; else as stored."""
+    from glue_repro.config import from_dict
+    from glue_repro.errors import GlueReproError
+
+    try:
+        return from_dict(data["config"]).label
+    except (GlueReproError, KeyError, TypeError):
+        return data.get("label")

@@ -253,7 +253,7 @@ def test_older_schemas_upgrade_to_the_current_layout():
     flat = {"schema_version": 1, "config": {"preset": "minilm-ci", "model": "m", "epochs": 1, "seed": 2},
             "metrics": {"accuracy": 0.8, "f1": 0.86}, "seed": 2}
     up = results.upgrade(flat)
-    assert up["task"] == "mrpc" and up["label"] == "minilm-ci" and up["schema_version"] == 1
+    assert up["task"] == "mrpc" and up["label"] == "minilm-ci+m" and up["schema_version"] == 1  # not its model
     assert up["metrics_by_split"] == {"validation": {"accuracy": 0.8, "f1": 0.86}}
     assert up["config"]["recipe"]["epochs"] == 1 and up["logits"] is None
     for version in (2, 3):
@@ -263,6 +263,11 @@ def test_older_schemas_upgrade_to_the_current_layout():
     assert four["timing"]["fit_seconds"] == 1.0 and four["timing"]["fit_mfu"] is None
     current = {"schema_version": results.SCHEMA_VERSION, "label": "x"}
     assert results.upgrade(current) == current
+    from glue_repro.config import MINILM_PRESET
+
+    mixed = MINILM_PRESET.replace(precision="mixed_bfloat16")  # stored as plain minilm before the label said so
+    old = {**current, "label": "minilm", "config": mixed.to_dict()}
+    assert results.upgrade(old)["label"] == "minilm+mixed_bfloat16"
 
 
 def test_run_file_names_carry_task_label_and_seed():
