@@ -134,7 +134,10 @@ def _default(field: str) -> str:
     from glue_repro.config import MINILM_PRESET
 
     part = MINILM_PRESET.recipe if hasattr(MINILM_PRESET.recipe, field) else MINILM_PRESET.speed
-    return f"(default: the preset's; minilm: {getattr(part, field)})"
+    value = getattr(part, field)
+    if value is None or isinstance(value, bool):  # train_rows None: every row; switches: on or off
+        value = {None: "all", True: "on", False: "off"}[value]
+    return f"(default: the preset's; minilm: {value})"
 
 
 def parser() -> argparse.ArgumentParser:
