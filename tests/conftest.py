@@ -16,6 +16,16 @@ HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
 
 
 @pytest.fixture(scope="session")
+def launcher():
+    """Forks whole `glue-repro` processes from one that imported TensorFlow once (tests/launcher.py)."""
+    from tests.launcher import Launcher
+
+    started = Launcher()
+    yield started
+    started.close()
+
+
+@pytest.fixture(scope="session")
 def glue_dir() -> Path:
     """The real GLUE folder: $GLUE_DIR, else ../shared/data/glue_data beside the checkout."""
     path = Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "data" / "glue_data"))

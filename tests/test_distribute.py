@@ -10,8 +10,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,9 +23,8 @@ STEPS = ["--preset", "tiny", "--limit", "32", "--epochs", "2", "--seed", "3", "-
          "--deterministic", "--verbose", "0"]
 
 
-def _cli(*argv, env=None, timeout=300, **kwargs):
-    return subprocess.run([sys.executable, "-m", "glue_repro.cli", *argv], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env=env, **kwargs)
+def _cli(launcher, folder, *argv, timeout=300):
+    return launcher.run(argv, folder, timeout=timeout)
 
 
 def _result(folder: Path) -> dict:
@@ -36,10 +33,11 @@ def _result(folder: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def single(glue_dir, tmp_path_factory):
+def single(glue_dir, tmp_path_factory, launcher):
     """The same steps on one device: what every distributed run must match."""
     out = tmp_path_factory.mktemp("single")
-    done = _cli("run", *STEPS, "--data-dir", str(glue_dir), "--results-dir", str(out))
+    done = _cli(launcher, out.parent / "single-io", "run", *STEPS, "--data-dir", str(glue_dir), "--results-dir",
+                str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     return _result(out)
 
@@ -54,11 +52,11 @@ def _assert_same_training(got: dict, single: dict):
 
 
 @pytest.mark.costly
-def test_mirrored_over_two_cpu_devices_matches_one_device(glue_dir, tmp_path, single):
-    done = _cli("run", *STEPS, "--strategy", "mirrored", "--cpu-replicas", "2", "--data-dir", str(glue_dir),
-                "--results-dir", str(tmp_path))
+def test_mirrored_over_two_cpu_devices_matches_one_device(glue_dir, tmp_path, single, launcher):
+    done = _cli(launcher, tmp_path / "io", "run", *STEPS, "--strategy", "mirrored", "--cpu-replicas", "2",
+                "--data-dir", str(glue_dir), "--results-dir", str(tmp_path / "runs"))
     assert done.returncode == 0, done.stderr[-2000:]
-    result = _result(tmp_path)
+    result = _result(tmp_path / "runs")
     assert result["distribution"] == {"strategy": "mirrored", "replicas": 2, "workers": 1, "worker_index": 0,
                                       "global_batch": 8, "per_replica_batch": 4}
     assert result["config"]["recipe"]["batch_size"] == 8  # the recipe's batch stays the global batch
@@ -71,24 +69,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _workers(argv, tmp_path, n=2, stdout=subprocess.DEVNULL):
+def _workers(launcher, argv, tmp_path, n=2):
     ports = [_free_port() for _ in range(n)]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs, logs = [], []
     for index in range(n):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        log = open(tmp_path / f"worker{index}.log", "w")
         logs.append(tmp_path / f"worker{index}.log")
-        procs.append(subprocess.Popen([sys.executable, "-m", "glue_repro.cli", *argv], stdout=log,
-                                      stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env))
+        procs.append(launcher.spawn(argv, logs[-1], env=env))
     return procs, logs
 
 
 @pytest.mark.costly
-def test_two_workers_train_together_and_the_chief_alone_writes(glue_dir, tmp_path, single):
+def test_two_workers_train_together_and_the_chief_alone_writes(glue_dir, tmp_path, single, launcher):
     out = tmp_path / "runs"
     start = time.monotonic()
-    procs, logs = _workers(["run", *STEPS, "--strategy", "multiworker", "--data-dir", str(glue_dir),
+    procs, logs = _workers(launcher, ["run", *STEPS, "--strategy", "multiworker", "--data-dir", str(glue_dir),
                             "--results-dir", str(out)], tmp_path)
     codes = [p.wait(timeout=300) for p in procs]
     assert codes == [0, 0], [log.read_text()[-2000:] for log in logs]
@@ -101,11 +97,11 @@ def test_two_workers_train_together_and_the_chief_alone_writes(glue_dir, tmp_pat
 
 
 @pytest.mark.costly
-def test_a_lost_worker_stops_the_others_with_one_line(glue_dir, tmp_path):
+def test_a_lost_worker_stops_the_others_with_one_line(glue_dir, tmp_path, launcher):
     out = tmp_path / "runs"
     argv = ["run", "--preset", "tiny", "--limit", "2000", "--epochs", "5", "--verbose", "2", "--strategy",
             "multiworker", "--data-dir", str(glue_dir), "--results-dir", str(out)]
-    (chief, other), logs = _workers(argv, tmp_path)
+    (chief, other), logs = _workers(launcher, argv, tmp_path)
     deadline = time.monotonic() + 180
     while "Epoch 1/5" not in logs[1].read_text() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -123,30 +119,30 @@ def test_a_lost_worker_stops_the_others_with_one_line(glue_dir, tmp_path):
 
 
 @pytest.mark.costly
-def test_a_killed_run_resumes_from_its_backup(glue_dir, tmp_path):
+def test_a_killed_run_resumes_from_its_backup(glue_dir, tmp_path, launcher):
     """SIGKILL in the second of two epochs, then the same command: it resumes after epoch 1."""
     backup = tmp_path / "backup"
     argv = ["run", "--preset", "tiny", "--limit", "400", "--epochs", "2", "--seed", "5", "--deterministic",
             "--verbose", "2", "--data-dir", str(glue_dir), "--backup-dir", str(backup)]
     log = tmp_path / "first.log"
-    with open(log, "w") as f:
-        first = subprocess.Popen([sys.executable, "-m", "glue_repro.cli", *argv, "--results-dir",
-                                  str(tmp_path / "resumed")], stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
-        deadline = time.monotonic() + 240
-        while "Epoch 2/2" not in log.read_text() and time.monotonic() < deadline and first.poll() is None:
-            time.sleep(0.05)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+    log.touch()
+    first = launcher.spawn([*argv, "--results-dir", str(tmp_path / "resumed")], log)
+    deadline = time.monotonic() + 240
+    while "Epoch 2/2" not in log.read_text() and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
     assert not (tmp_path / "resumed").exists()  # killed before its result
 
-    done = _cli(*argv, "--results-dir", str(tmp_path / "resumed"))
+    done = _cli(launcher, tmp_path / "io", *argv, "--results-dir", str(tmp_path / "resumed"))
     assert done.returncode == 0, done.stderr[-2000:]
     resumed = _result(tmp_path / "resumed")
     assert resumed["resumed_from_epoch"] == 1
     assert len(resumed["history"]["loss"]) == len(resumed["timing"]["epoch_seconds"]) == 1
     assert len(resumed["logits"]) == 400 and not any(np.isnan(resumed["logits"]).ravel())
 
-    whole = _cli(*argv, "--results-dir", str(tmp_path / "whole"), "--backup-dir", str(tmp_path / "fresh"))
+    whole = _cli(launcher, tmp_path / "io", *argv, "--results-dir", str(tmp_path / "whole"), "--backup-dir",
+                 str(tmp_path / "fresh"))
     assert whole.returncode == 0, whole.stderr[-2000:]
     uninterrupted = _result(tmp_path / "whole")
     assert uninterrupted["resumed_from_epoch"] == 0

@@ -159,13 +159,12 @@ def test_bad_options_fail_before_tensorflow_is_imported():
 
 
 @pytest.mark.costly
-def test_a_multiseed_run_killed_midway_resumes(glue_dir, tmp_path):
+def test_a_multiseed_run_killed_midway_resumes(glue_dir, tmp_path, launcher):
     """SIGKILL after the first seed's result, then the same command with --resume finishes the rest."""
     runs, aggregates = tmp_path / "runs", tmp_path / "agg"
-    argv = [sys.executable, "-m", "glue_repro.cli", "run", "--preset", "tiny", "--limit", "16", "--epochs", "1",
-            "--seeds", "1,2", "--data-dir", str(glue_dir), "--results-dir", str(runs), "--aggregates-dir",
-            str(aggregates), "--verbose", "0"]
-    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+    argv = ["run", "--preset", "tiny", "--limit", "16", "--epochs", "1", "--seeds", "1,2", "--data-dir", str(glue_dir),
+            "--results-dir", str(runs), "--aggregates-dir", str(aggregates), "--verbose", "0"]
+    first = launcher.spawn(argv, tmp_path / "first.log")
     deadline = time.monotonic() + 240
     while not list(runs.glob("*-seed1.json")) and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.2)
@@ -175,7 +174,7 @@ def test_a_multiseed_run_killed_midway_resumes(glue_dir, tmp_path):
     assert not aggregates.exists() and not list(runs.glob("*-seed2.json"))
     healthy = not json.loads(seed1.read_text())["collapsed"]
 
-    done = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    done = launcher.run([*argv, "--resume"], tmp_path / "io", timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert ("reusing" in done.stdout) is healthy
     (summary_file,) = aggregates.glob("*.json")

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -8,21 +6,20 @@ from glue_repro import cli, multiseed
 from glue_repro.errors import GlueReproError
 
 
-def _tiny_runs(glue_dir, out, *seed_args) -> dict[int, dict]:
+def _tiny_runs(launcher, glue_dir, out, *seed_args) -> dict[int, dict]:
     """One `glue-repro run` process over MRPC's first rows; its results by seed."""
-    cmd = [sys.executable, "-m", "glue_repro.cli", "run", "--preset", "tiny", "--limit", "24", "--epochs", "1",
-           "--deterministic", "--quiet", "--data-dir", str(glue_dir), "--results-dir", str(out / "runs"),
-           "--aggregates-dir", str(out / "aggregates"), *seed_args]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    argv = ["run", "--preset", "tiny", "--limit", "24", "--epochs", "1", "--deterministic", "--quiet", "--data-dir",
+            str(glue_dir), "--results-dir", str(out / "runs"), "--aggregates-dir", str(out / "aggregates"), *seed_args]
+    done = launcher.run(argv, out / "io", timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return {r["seed"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
 
 
 @pytest.mark.costly
-def test_deterministic_runs_give_bit_identical_logits(glue_dir, tmp_path):
+def test_deterministic_runs_give_bit_identical_logits(glue_dir, tmp_path, launcher):
     # Separate processes: op determinism is process-wide and cannot be switched off again.
-    first = _tiny_runs(glue_dir, tmp_path / "a", "--seeds", "5,6")
-    second = _tiny_runs(glue_dir, tmp_path / "b", "--seed", "5")
+    first = _tiny_runs(launcher, glue_dir, tmp_path / "a", "--seeds", "5,6")
+    second = _tiny_runs(launcher, glue_dir, tmp_path / "b", "--seed", "5")
     assert first[5]["deterministic"] and second[5]["deterministic"]
     assert first[5]["logits_sha256"] == second[5]["logits_sha256"]
     assert first[5]["history"] == second[5]["history"]
