@@ -2,7 +2,7 @@
 
 Each kind of result is drawn when there is some: the seed spread of every task and preset,
 the LR-decay experiments, and the benchmarks' throughput; a missing kind is a line saying so.
-The table of every run prints in the terminal too.
+The table of every run is on the page, and `--format` prints it alone (writing nothing).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ _NOTED = {"model", "revision", "precision", "matmul_precision", "limit", "train_
 def _differences(config: dict) -> str:
     """Every recipe and speed field whose value is not the preset's, as `field=value`.
 
-    >>> from glue_repro.config import COURSE_SPEED, MINILM_PRESET
+    >>> from glue_repro.config import MINILM_PRESET
     >>> _differences(MINILM_PRESET.replace(learning_rate=1e-4, xla=True).to_dict())
     'learning_rate=0.0001, xla=True'
     >>> _differences(dataclasses.replace(MINILM_PRESET, speed=COURSE_SPEED).to_dict())
