@@ -29,7 +29,7 @@ def visible_devices() -> list[str]:
 
 def device_class() -> str:
     """A folder name for this machine's devices: results are compared within one class."""
-    from glue_repro.results import device
+    from glue_repro.environment import device
 
     info = device()
     name = f"gpu-{info['gpus'][0]}" if info["gpus"] else f"cpu-{info['cpu']}-{info['cpu_cores']}cores"
@@ -50,7 +50,7 @@ def pytest_configure(config):
 def pytest_benchmark_update_machine_info(config, machine_info):
     import tensorflow as tf
 
-    from glue_repro.results import device
+    from glue_repro.environment import device
 
     info = device()
     build = tf.sysconfig.get_build_info()

@@ -23,7 +23,7 @@ from conftest import visible_devices
 
 from glue_repro import flops
 from glue_repro.config import COURSE_SPEED, MATMUL_DTYPE, preset
-from glue_repro.run import prepare
+from glue_repro.run import evaluate, prepare
 
 PRESETS = os.environ.get("GLUE_REPRO_BENCH_PRESETS", "tiny,minilm").split(",")
 TASK = os.environ.get("GLUE_REPRO_BENCH_TASK", "mrpc")
@@ -59,6 +59,7 @@ class Setup:
     train_lengths: np.ndarray
     val_lengths: np.ndarray
     padding_fraction: dict  # "train" (over one epoch) and "validation": padded share of the batches
+    prepared: object  # run.Prepared: what run.evaluate predicts and scores
 
 
 _setups: dict = {}
@@ -83,7 +84,7 @@ def setup_for(device: str, preset_name: str, pipeline_name: str, glue_dir, strat
         validation = p.spec.validation_splits[0]
         lengths = {k: np.array([len(ids) for ids in p.tokenized[k]["input_ids"]]) for k in ("train", validation)}
         _setups[key] = Setup(config, p.classifier, inputs, fit_batches, fit_lengths, lengths["train"],
-                             lengths[validation], padding)
+                             lengths[validation], padding, p)
     return _setups[key]
 
 
@@ -148,7 +149,7 @@ def test_predict(benchmark, device, preset_name, pipeline_name, strategy, glue_d
 
     def predict():
         with tf.device(device):
-            return s.model.predict(s.inputs.validation, verbose=0)["logits"]
+            return evaluate(s.prepared, s.prepared.spec.validation_splits[0]).logits  # as a run predicts
 
     benchmark.group = f"predict {TASK} {preset_name} {strategy}"
     logits = benchmark.pedantic(predict, rounds=ROUNDS, warmup_rounds=1, iterations=1)

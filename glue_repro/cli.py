@@ -40,11 +40,26 @@ def main(argv: list[str] | None = None) -> int:
     except GlueReproError as err:
         if args.debug:
             raise
-        print(f"glue-repro: error: {err}", file=sys.stderr)
+        print(f"glue-repro: error: {as_flags(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:
         print(f"glue-repro: {interrupted_line(interrupt)}", file=sys.stderr)
         return 130
+
+
+def as_flags(message: str) -> str:
+    """A library error names config fields; here each reads as the flag that sets it.
+
+    >>> as_flags("config field max_length=200: above the 128 positions")
+    '--max-length 200: above the 128 positions'
+    >>> as_flags("config field precision='mixed_float16': needs a GPU; config field xla=True: no")
+    '--precision mixed_float16: needs a GPU; --xla: no'
+    """
+    def flag(match: re.Match) -> str:
+        name, value = "--" + match[1].replace("_", "-"), match[2].strip("'")
+        return {"True": name, "False": f"--no-{name[2:]}"}.get(value, f"{name} {value}")
+
+    return re.sub(r"config field (\w+)=('[^']*'|[^\s:;,]+)", flag, message)
 
 
 def interrupted_line(interrupt: KeyboardInterrupt) -> str:
@@ -317,7 +332,7 @@ def run_command(args) -> int:
 
     config = config_from(args)
     verbose = progress_mode(args)
-    seeds = multiseed.parse_seeds(args.seeds) if args.seeds else None
+    seeds = parse_seeds(args.seeds) if args.seeds else None
     if args.num_seeds is not None:
         if args.num_seeds < 1:
             raise GlueReproError(f"--num-seeds {args.num_seeds}: must be >= 1")
@@ -354,6 +369,26 @@ def run_command(args) -> int:
     else:
         print_aggregate(summary, path)
     return 0
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'1,2,3' -> [1, 2, 3]; ranges too: '1-5' -> [1, 2, 3, 4, 5].
+
+    >>> parse_seeds("1,2, 7-9")
+    [1, 2, 7, 8, 9]
+    """
+    seeds = []
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        try:
+            seeds.extend(range(int(lo), int(hi) + 1) if dash else [int(lo)])
+        except ValueError:
+            raise GlueReproError(f"--seeds: {part.strip()!r} is not a seed or a range like 1-5") from None
+    if not seeds:
+        raise GlueReproError(f"--seeds: {text!r} holds no seed")
+    if len(set(seeds)) != len(seeds):
+        raise GlueReproError(f"--seeds: {text!r} repeats a seed")
+    return seeds
 
 
 def wants_library_logs(args) -> bool:
@@ -471,7 +506,6 @@ def print_summary(result: dict, path) -> None:
 def lr_decay_command(args) -> int:
     from pathlib import Path
 
-    from glue_repro import multiseed
 
     if args.eval_every < 1 or args.train_rows < 0:
         raise GlueReproError("--eval-every must be >= 1 and --train-rows >= 0")
@@ -484,7 +518,7 @@ def lr_decay_command(args) -> int:
     from glue_repro import lr_decay
 
     experiment = Experiment(
-        config=config, seeds=tuple(multiseed.parse_seeds(args.seeds)), train_rows=args.train_rows or None,
+        config=config, seeds=tuple(parse_seeds(args.seeds)), train_rows=args.train_rows or None,
         epochs=args.epochs, eval_every=args.eval_every, target=args.target, loss_target=args.loss_target,
     )
     report, path = lr_decay.run(experiment, data_dir=args.data_dir, out_dir=Path(args.results_dir))
@@ -527,19 +561,27 @@ def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.json") if not p.name.startswith("gate-"))
+            found = [p for p in sorted(path.glob("*.json")) if _is_run(p)]  # not the gate's verdicts beside them
             if not found:
                 raise GlueReproError(f"{path}: no result files in this folder")
             expanded.extend(found)
         else:
             expanded.append(path)
     for path in expanded:
-        data = results.read_json(path, "result file")
-        listed = [_listed(path, f) for f in data["files"]] if "files" in data else [path]
-        for file in listed:
+        data = results.load(path)
+        if data["kind"] not in ("run", "aggregate"):
+            raise GlueReproError(f"{path}: a {data['kind']} file, not a run or an aggregate of runs")
+        for file in results.listed_runs(path, data) if data["kind"] == "aggregate" else [path]:
             runs.append(results.read(file))
             files.append(file)
     return newest_per_seed(runs, files)
+
+
+def _is_run(path: Path) -> bool:
+    try:
+        return results.load(path)["kind"] == "run"
+    except GlueReproError:
+        return True  # read again below, where the error names the file
 
 
 def newest_per_seed(runs: list[dict], files: list[Path]) -> tuple[list[dict], list[Path]]:
@@ -552,12 +594,6 @@ def newest_per_seed(runs: list[dict], files: list[Path]) -> tuple[list[dict], li
         newest[key] = (run, file)
     kept = sorted(newest.values(), key=lambda pair: pair[0]["seed"])
     return [run for run, _ in kept], [file for _, file in kept]
-
-
-def _listed(aggregate: Path, name: str) -> Path:
-    """A run an aggregate lists: relative to the aggregate's folder (older ones: to the working directory)."""
-    beside = aggregate.parent / name
-    return beside if beside.exists() or Path(name).is_absolute() else Path(name)
 
 
 def aggregate_command(args) -> int:
@@ -602,13 +638,10 @@ def plot_command(args) -> int:
     from glue_repro.report import lr_decay_figure
 
     path = Path(args.report)
-    report = results.read_json(path, "lr-decay result file")
-    missing = [key for key in ("runs", "experiment") if key not in report]
-    if missing:
-        raise GlueReproError(f"{path}: not an lr-decay result file (no {', '.join(missing)})")
     out = Path(args.out) if args.out else path.with_suffix(".png")
     if not args.out and out.exists():
         raise GlueReproError(f"{out}: exists; pass --out to write the figure elsewhere")
+    report = results.load(path, "lr-decay")
     print(f"figure: {lr_decay_figure(report, out)}")
     return 0
 
@@ -636,7 +669,7 @@ def devices_command(args) -> int:
     load_tensorflow(args)
     import tensorflow as tf
 
-    from glue_repro.results import device
+    from glue_repro.environment import device
 
     info = device()
     build = tf.sysconfig.get_build_info()

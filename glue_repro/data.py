@@ -48,38 +48,36 @@ class DataSource:
     checksums_verified: bool = False  # True when a SHA256SUMS file vouched for every file read
 
 
-def load(task_name: str = "mrpc", data_dir: str | os.PathLike | None = None):
+def load(spec: TaskSpec | str = "mrpc", data_dir: str | os.PathLike | None = None):
     """Load a task from `data_dir`, else `$GLUE_DIR`, else the Hub.
 
     Args:
-        task_name: a name in `tasks.TASKS`.
+        spec: the task (or its name in `tasks.TASKS`).
         data_dir: a GLUE folder (holding the task's folder, e.g. `SST-2/`) or that folder itself.
 
     Returns:
         The splits (train, the validation split(s), test) and where they came from.
     """
-    spec = task(task_name)
     data_dir = data_dir or os.environ.get("GLUE_DIR")
-    if data_dir:
-        return load_local(data_dir, spec.name)
-    return load_hub(spec.name)
+    return load_local(data_dir, spec) if data_dir else load_hub(spec)
 
 
-def load_hub(task_name: str = "mrpc", revision: str = HUB_REVISION) -> tuple[datasets.DatasetDict, DataSource]:
+def load_hub(spec: TaskSpec | str = "mrpc", revision: str = HUB_REVISION) -> tuple[datasets.DatasetDict, DataSource]:
     """The real Hub loading code: `load_dataset("nyu-mll/glue", task)` at a pinned revision."""
+    task_name = _spec(spec).name
     try:
         splits = datasets.load_dataset(HUB_REPO, task_name, revision=revision)
     except (ConnectionError, OSError) as err:
         raise GlueReproError(
             f"could not load {HUB_REPO}/{task_name} from the Hugging Face Hub ({err}); "
-            "offline, point --data-dir or GLUE_DIR at a local GLUE folder"
+            "offline, load it from a local GLUE folder (the data folder, or GLUE_DIR)"
         ) from err
     return splits, DataSource(kind="hub", location=HUB_REPO, task=task_name, revision=revision)
 
 
-def load_local(data_dir: str | os.PathLike, task_name: str = "mrpc") -> tuple[datasets.DatasetDict, DataSource]:
+def load_local(data_dir: str | os.PathLike, spec: TaskSpec | str = "mrpc") -> tuple[datasets.DatasetDict, DataSource]:
     """Read a task from a local GLUE folder."""
-    spec = task(task_name)
+    spec = _spec(spec)
     if spec.local is None:
         raise GlueReproError(f"task {spec.name!r} has no local layout; load it from the Hub (unset GLUE_DIR)")
     folder = _task_folder(Path(data_dir), spec.local)
@@ -102,9 +100,24 @@ def load_local(data_dir: str | os.PathLike, task_name: str = "mrpc") -> tuple[da
     return dataset, source
 
 
+def _spec(spec: TaskSpec | str) -> TaskSpec:
+    """A task given by name (from the command line, a test) resolved once, at the module's edge."""
+    return spec if isinstance(spec, TaskSpec) else task(spec)
+
+
+def cut(splits: datasets.DatasetDict, spec: TaskSpec, limit: int | None, train_rows: int | None):
+    """Train and the validation split(s) only, the first `limit` rows of each, the first `train_rows` of train."""
+    kept = {name: splits[name] for name in ("train", *spec.validation_splits)}
+    if limit:
+        kept = {name: split.select(range(min(limit, len(split)))) for name, split in kept.items()}
+    if train_rows:
+        kept["train"] = kept["train"].select(range(min(train_rows, len(kept["train"]))))
+    return datasets.DatasetDict(kept)
+
+
 def _task_folder(path: Path, local: LocalFiles) -> Path:
     if not path.is_dir():
-        raise GlueReproError(f"{path}: data folder does not exist (set by --data-dir or GLUE_DIR)")
+        raise GlueReproError(f"{path}: data folder does not exist")
     return path / local.folder if (path / local.folder).is_dir() else path
 
 
@@ -120,7 +133,7 @@ def _read_tsv(path: Path, spec: TaskSpec, split: str) -> list[dict]:
             header = next(reader, None)
             if header is None:
                 raise GlueReproError(f"{path}: file is empty")
-            width, col = len(header), _header_columns(path, header, local, labelled=split != "test")
+            width, col = len(header), _header_columns(path, header, spec, labelled=split != "test")
         for fields in reader:
             if not fields:
                 continue
@@ -136,11 +149,11 @@ def _read_tsv(path: Path, spec: TaskSpec, split: str) -> list[dict]:
     return rows
 
 
-def _header_columns(path: Path, header: list[str], local: LocalFiles, labelled: bool) -> dict[str, int]:
+def _header_columns(path: Path, header: list[str], spec: TaskSpec, labelled: bool) -> dict[str, int]:
     """Field position of each Hub column (and of the label, when the file has one)."""
-    wanted = dict(local.columns)
-    if labelled or local.label in header:
-        wanted["label"] = local.label
+    wanted = {column: spec.local.header(column) for column in spec.text_columns}
+    if labelled or spec.local.label in header:
+        wanted["label"] = spec.local.label
     for name in wanted.values():
         if name not in header:
             raise GlueReproError(f"{path} line 1: missing column {name!r} (header: {header!r})")

@@ -53,16 +53,18 @@ def cluster() -> tuple[int, int]:
 def check(strategy: str, cpu_replicas: int, batch_size: int, xla: bool = False) -> None:
     """What can be checked before TensorFlow loads."""
     if cpu_replicas > 1 and xla:
-        raise GlueReproError("--xla: XLA-compiled steps cannot reach variables on the other logical CPU devices "
-                             "of --cpu-replicas; use --no-xla")
+        raise GlueReproError("config field xla=True: XLA-compiled steps cannot reach variables on the other "
+                             f"logical CPU devices of config field cpu_replicas={cpu_replicas}; turn xla off")
     if strategy == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise GlueReproError("--strategy multiworker: TF_CONFIG is not set (it names the cluster and this worker)")
+            raise GlueReproError("config field strategy='multiworker': TF_CONFIG is not set (it names the cluster "
+                                 "and this worker)")
         cluster()
     if strategy == "default" and cpu_replicas > 1:
-        raise GlueReproError("--cpu-replicas: only with --strategy mirrored")
+        raise GlueReproError(f"config field cpu_replicas={cpu_replicas}: only with config field strategy='mirrored'")
     if batch_size % cpu_replicas:
-        raise GlueReproError(f"--batch-size {batch_size}: must split evenly over --cpu-replicas {cpu_replicas}")
+        raise GlueReproError(f"config field batch_size={batch_size}: must split evenly over "
+                             f"config field cpu_replicas={cpu_replicas}")
 
 
 def split_cpu(replicas: int) -> None:
@@ -93,7 +95,7 @@ def placement(strategy_name: str, strategy, batch_size: int) -> Placement:
     workers, index = cluster() if strategy_name == "multiworker" else (1, 0)
     replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
-        raise GlueReproError(f"--batch-size {batch_size}: must split evenly over the {replicas} replicas")
+        raise GlueReproError(f"config field batch_size={batch_size}: must split evenly over the {replicas} replicas")
     return Placement(strategy_name, replicas, workers, index, batch_size, batch_size // replicas)
 
 
@@ -110,3 +112,11 @@ def lost_worker(error: Exception) -> str:
     names = ", ".join(dict.fromkeys(f"/job:{job}/task:{index}" for job, index in tasks))
     return f"lost worker {names}: training stopped, no result written" if names else (
         "lost a worker: training stopped, no result written")
+
+
+def is_peer_failure(err: Exception) -> bool:
+    """A collective op that failed because another worker stopped answering."""
+    import tensorflow as tf
+
+    return isinstance(err, (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+                            tf.errors.AbortedError, tf.errors.InternalError))

@@ -85,3 +85,38 @@ def matmul_peak_gflops(device: str = "/CPU:0", n: int = 2048, dtype: str = "floa
             matmul(a, b).numpy()
             best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
+
+
+def utilization(model_config, train_rows, validation_rows, cls_only: bool, epochs_run: int, fit_seconds: float,
+                predict_seconds: float, peak: float) -> dict:
+    """Achieved GFLOP/s of fit and predict (this module's count of the work the model does, on
+    real tokens: training plus each epoch's validation pass) and their share of the matmul peak."""
+    predict_flop = forward_flops(model_config, _lengths(validation_rows), cls_only)
+    per_epoch = train_flops(model_config, _lengths(train_rows), cls_only) + predict_flop
+    fit = epochs_run * per_epoch / fit_seconds / 1e9
+    predict = predict_flop / predict_seconds / 1e9
+    return {"peak_gflops": peak, "fit_gflops_per_second": fit, "predict_gflops_per_second": predict,
+            "fit_mfu": fit / peak, "predict_mfu": predict / peak}
+
+
+def _lengths(tokenized_rows) -> list[int]:
+    return [len(ids) for ids in tokenized_rows["input_ids"]]
+
+
+_PEAKS: dict[tuple, float] = {}  # the best matmul GFLOP/s this process has measured, per device, dtype and path
+
+
+def matmul_peak(config, again: bool = True) -> float:
+    """A large matmul's GFLOP/s on the run's device, in its dtype and matmul mode: the best this
+    process has measured. A busy moment lowers one measurement, not the best of several; a run
+    measures after predict (`again`), and before fit when the process has no measurement yet."""
+    import tensorflow as tf
+
+    from glue_repro.config import MATMUL_DTYPE
+
+    device = "/GPU:0" if tf.config.list_logical_devices("GPU") else "/CPU:0"
+    dtype, batched = MATMUL_DTYPE[config.recipe.precision], config.recipe.matmul_precision == "bfloat16"
+    key = (device, dtype, batched)  # the bfloat16 matmul mode has its own path and rounding
+    if again or key not in _PEAKS:
+        _PEAKS[key] = max(_PEAKS.get(key, 0.0), matmul_peak_gflops(device, dtype=dtype, repeats=3, batched=batched))
+    return _PEAKS[key]

@@ -30,17 +30,13 @@ FLOOR_STANDARD_ERRORS = 2.2
 MIN_STD = 0.01
 
 
-def task_of(result: dict) -> str:
-    return result.get("task") or recipe_of(result["config"])["task"]
-
-
 def device_class(result: dict) -> str:
     return "gpu" if result["device"]["gpus"] else "cpu"
 
 
 def default_baseline_path(result: dict) -> Path:
     """`results/baselines/<task>-<preset>-<cpu|gpu>.json`."""
-    return results.BASELINES_DIR / f"{task_of(result)}-{result['config']['preset']}-{device_class(result)}.json"
+    return results.BASELINES_DIR / f"{result['task']}-{result['config']['preset']}-{device_class(result)}.json"
 
 
 def make_baseline(runs: list[dict]) -> dict:
@@ -49,17 +45,15 @@ def make_baseline(runs: list[dict]) -> dict:
     presets = sorted({r["config"]["preset"] for r in runs})
     if len(presets) > 1:
         raise GlueReproError(f"runs of presets {', '.join(presets)}: a baseline is of one preset")
-    metrics = task(task_of(runs[0])).metrics
+    metrics = task(runs[0]["task"]).metrics
     collapsed = [r["seed"] for r in runs if r["collapsed"]]
     if collapsed:
         raise GlueReproError(f"runs with seeds {collapsed} collapsed; a baseline needs healthy runs only")
     if len(runs) < 2:
         raise GlueReproError("a baseline needs runs with at least two seeds")
-    return {
-        "schema_version": results.SCHEMA_VERSION,
-        "created": results.now(),
+    return results.envelope("baseline") | {
         "preset": runs[0]["config"]["preset"],
-        "task": task_of(runs[0]),
+        "task": runs[0]["task"],
         "device_class": device_class(runs[0]),
         "device": runs[0]["device"],
         "recipe": recipe_of(runs[0]["config"]),
@@ -95,9 +89,9 @@ def floor(baseline_summary: dict, n_runs: int) -> float:
 def judge(runs: list[dict], baseline: dict) -> dict:
     """Compare runs with a baseline; the verdict says pass or fail and why."""
     for run in runs:
-        if baseline["task"] != task_of(run) or baseline["preset"] != run["config"]["preset"]:
+        if baseline["task"] != run["task"] or baseline["preset"] != run["config"]["preset"]:
             raise GlueReproError(
-                f"run with seed {run['seed']} is {run['config']['preset']}/{task_of(run)} but the baseline is "
+                f"run with seed {run['seed']} is {run['config']['preset']}/{run['task']} but the baseline is "
                 f"{baseline['preset']}/{baseline['task']}: refusing to compare"
             )
     _check_same_recipe(runs, recipe_of(baseline["recipe"]), "the baseline")
@@ -116,8 +110,6 @@ def judge(runs: list[dict], baseline: dict) -> dict:
         rows[m] = {"baseline_mean": base["mean"], "baseline_std": base["std"], "baseline_n": base["n"],
                    "mean": mean, "difference": mean - base["mean"], "floor": low, "p_value": p, "verdict": verdict}
     return {
-        "schema_version": results.SCHEMA_VERSION,
-        "created": results.now(),
         "passed": not reasons,
         "reasons": reasons,
         "metrics": rows,
@@ -130,16 +122,12 @@ def judge(runs: list[dict], baseline: dict) -> dict:
 def read_baseline(path: Path) -> dict:
     if not Path(path).exists():
         raise GlueReproError(f"{path}: no such baseline; make one with `glue-repro baseline RUNS...`")
-    baseline = results.read_json(path, "baseline")
-    for key in ("preset", "task", "recipe", "summary"):
-        if key not in baseline:
-            raise GlueReproError(f"{path}: baseline lacks field {key!r}")
-    return baseline
+    return results.load(path, "baseline")
 
 
 def write_verdict(verdict: dict, runs_paths: list[Path]) -> Path:
     folder = Path(runs_paths[0]).parent
-    return results.write_new(verdict, folder, f"gate-{results.timestamp()}")
+    return results.write_new(results.envelope("gate") | verdict, folder, f"gate-{results.timestamp()}")
 
 
 def table(verdict: dict) -> str:

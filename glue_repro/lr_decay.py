@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import tf_keras
 
-from glue_repro import metric, results, stats
+from glue_repro import results, stats
 from glue_repro.config import Experiment
-from glue_repro.run import prepare
-from glue_repro.tasks import TaskSpec, task
+from glue_repro.run import evaluate, prepare
+from glue_repro.tasks import task
 
 ARMS = {
     "adam-constant-1e-3": {"schedule": "constant", "learning_rate": 1e-3},
@@ -30,11 +30,15 @@ DECAY_ARM = "adam-decay-5e-5"
 
 
 class Curves(tf_keras.callbacks.Callback):
-    """Per-step training loss, and validation loss and task metrics every `every` steps."""
+    """Per-step training loss, and validation loss and task metrics every `every` steps.
 
-    def __init__(self, spec: TaskSpec, inputs, references, every: int):
+    Args:
+        score: predicts the validation split and returns its loss and metrics (run.evaluate).
+    """
+
+    def __init__(self, score, every: int):
         super().__init__()
-        self.spec, self.inputs, self.references, self.every = spec, inputs, np.asarray(references), every
+        self.score, self.every = score, every
         self.step, self.train_loss, self.evals = 0, [], []
 
     def on_train_batch_end(self, batch, logs=None):
@@ -48,8 +52,7 @@ class Curves(tf_keras.callbacks.Callback):
             self.evaluate()
 
     def evaluate(self):
-        logits = self.inputs.in_dataset_order(self.model.predict(self.inputs.validation, verbose=0)["logits"])
-        self.evals.append({"step": self.step, **metric.validation_scores(self.spec, logits, self.references)})
+        self.evals.append({"step": self.step, **self.score()})
 
 
 def first_step(evals: list[dict], key: str, target: float, higher_is_better: bool) -> int | None:
@@ -79,7 +82,7 @@ def train_arm(experiment: Experiment, arm: str, seed: int, data_dir=None, verbos
                                        xla_predict=False, **ARMS[arm])
     p = prepare(config, data_dir, batch_loss=True)
     primary, target, loss_target = targets(experiment)
-    curves = Curves(p.spec, p.inputs, p.splits[p.spec.validation_splits[0]]["label"], experiment.eval_every)
+    curves = Curves(lambda: evaluate(p, p.spec.validation_splits[0]).scores, experiment.eval_every)
     start = time.perf_counter()
     p.classifier.fit(p.inputs.train, epochs=config.recipe.epochs, callbacks=[curves], verbose=verbose)
     final = curves.evals[-1]
@@ -138,9 +141,7 @@ def run(experiment: Experiment, data_dir=None, out_dir: Path = results.LR_DECAY_
         arm: {m: stats.summarize([r["final"][m] for r in runs if r["arm"] == arm]) for m in (*spec.metrics, "loss")}
         for arm in ARMS
     }
-    report = {
-        "schema_version": results.SCHEMA_VERSION,
-        "created": results.now(),
+    report = results.envelope("lr-decay") | {
         "task": spec.name,
         "experiment": asdict(experiment),
         "target_metric": primary,
@@ -150,9 +151,6 @@ def run(experiment: Experiment, data_dir=None, out_dir: Path = results.LR_DECAY_
         "steps_to_target": speedups(runs, "steps_to_target"),
         "steps_to_loss_target": speedups(runs, "steps_to_loss"),
         "runs": runs,
-        "versions": results.versions(),
-        "device": results.device(),
-        "git": results.git_info(),
     }
     stem = results.stem(spec.name, experiment.config.preset, "lr-decay")
     return report, results.write_new(report, Path(out_dir), stem)

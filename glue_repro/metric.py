@@ -12,11 +12,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from glue_repro.tasks import TaskSpec
+from glue_repro.tasks import TASKS, TaskSpec
 
 MODULE_PATH = str(Path(__file__).parent / "evaluate_modules" / "glue")
-# What a collapsed run scores on MRPC validation: every pair predicted "equivalent".
-COLLAPSED_MRPC_VALIDATION = {"accuracy": 0.6838, "f1": 0.8122}
 # A regression run counts as collapsed when its predictions spread less than this (label units).
 REGRESSION_COLLAPSE_STD = 0.01
 
@@ -92,13 +90,10 @@ def spearmanr(predictions, references) -> float:
 
 FUNCTIONS = {"accuracy": accuracy, "f1": f1, "matthews_correlation": matthews_correlation, "pearson": pearson,
              "spearmanr": spearmanr}
-# `evaluate`'s glue metric: what each of its configs returns.
-GLUE_CONFIGS = {
-    "cola": ("matthews_correlation",), "sst2": ("accuracy",), "mrpc": ("accuracy", "f1"), "qqp": ("accuracy", "f1"),
-    "stsb": ("pearson", "spearmanr"), "mnli": ("accuracy",), "mnli_matched": ("accuracy",),
-    "mnli_mismatched": ("accuracy",), "qnli": ("accuracy",), "rte": ("accuracy",), "wnli": ("accuracy",),
-    "hans": ("accuracy",),
-}
+# `evaluate`'s glue metric: its configs are the tasks, MNLI's two validation splits apart, and HANS
+# (scored as MNLI is).
+GLUE_CONFIGS = {name: spec.metrics for name, spec in TASKS.items()} | dict.fromkeys(
+    ("mnli_matched", "mnli_mismatched", "hans"), TASKS["mnli"].metrics)
 
 
 def glue(config: str, predictions, references) -> dict[str, float]:
@@ -112,7 +107,7 @@ def glue(config: str, predictions, references) -> dict[str, float]:
 
 def scores(spec: TaskSpec, predictions, references) -> dict[str, float]:
     """The task's metrics of its predictions."""
-    return glue(spec.metric_config, predictions, references)
+    return glue(spec.name, predictions, references)
 
 
 def predictions_from_outputs(spec: TaskSpec, logits) -> np.ndarray:
@@ -170,8 +165,25 @@ def is_collapsed(spec: TaskSpec, predictions) -> bool:
     return len(np.unique(predictions)) <= 1
 
 
+def collapse_level(spec: TaskSpec, references) -> dict[str, float] | None:
+    """What a collapsed run scores: the majority class predicted for every row (the first of
+    equally common ones); None for regression, whose correlations are undefined there.
+
+    >>> from glue_repro.tasks import TASKS
+    >>> collapse_level(TASKS["mrpc"], [1, 1, 0, 1])
+    {'accuracy': 0.75, 'f1': 0.8571428571428571}
+    >>> collapse_level(TASKS["stsb"], [0.5, 4.0]) is None
+    True
+    """
+    if spec.is_regression:
+        return None
+    references = np.asarray(references)
+    majority = int(np.argmax(np.bincount(references, minlength=spec.num_labels)))
+    return scores(spec, np.full(len(references), majority), references)
+
+
 def load_metric(spec: TaskSpec):
     """The task's GLUE metric as an `evaluate` module, loaded from this package (no network)."""
     import evaluate
 
-    return evaluate.load(MODULE_PATH, spec.metric_config)
+    return evaluate.load(MODULE_PATH, spec.name)

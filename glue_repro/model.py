@@ -56,7 +56,8 @@ def check_source(model: str, revision: str | None = None) -> None:
     if is_hub_id(model):
         return
     if revision is not None:
-        raise GlueReproError(f"--revision {revision}: model {model!r} is not a Hub id; revisions are Hub commits")
+        raise GlueReproError(f"config field revision={revision!r}: model {model!r} is not a Hub id; "
+                             "revisions are Hub commits")
     if model == TINY:
         return
     path = Path(resolve(model))
@@ -153,7 +154,7 @@ def build_model(model: str, num_labels: int = 2, vocab_size: int | None = None, 
     except OSError as err:
         raise GlueReproError(
             f"model {model!r}: cannot load it from the Hugging Face Hub ({err}); "
-            "offline, use --preset minilm or pass a local folder with --model"
+            "offline, use the minilm preset or a local folder as the model"
         ) from err
 
 

@@ -19,9 +19,7 @@ def aggregate(runs: list[dict], files: list[str] | None = None) -> dict:
     recipes = {repr(sorted(recipe_of(r["config"]).items())) for r in runs}
     metrics = list(runs[0]["metrics"])
     return {
-        "schema_version": results.SCHEMA_VERSION,
-        "created": results.now(),
-        "task": runs[0].get("task", "mrpc"),
+        "task": runs[0]["task"],
         "config": {k: v for k, v in runs[0]["config"].items() if k != "seed"},  # the first run's, seed aside
         "same_recipe": len(recipes) == 1,
         "seeds": [r["seed"] for r in runs],
@@ -70,7 +68,7 @@ def write_aggregate(runs: list[dict], paths: list[Path], aggregates_dir: Path) -
 
     if len({(r["task"], r["label"]) for r in runs}) > 1:
         raise GlueReproError("runs of several tasks or presets: aggregate each apart")
-    summary = aggregate(runs, [os.path.relpath(path, aggregates_dir) for path in paths])
+    summary = results.envelope("aggregate") | aggregate(runs, [os.path.relpath(path, aggregates_dir) for path in paths])
     seeds = [r["seed"] for r in runs]
     seeds_label = "-".join(map(str, seeds)) if len(seeds) <= 6 else f"{len(seeds)}seeds"
     stem = results.stem(runs[0]["task"], runs[0]["label"], f"seeds{seeds_label}")
@@ -84,32 +82,12 @@ def finished_runs(config: RunConfig, runs_dir: Path) -> dict[int, tuple[dict, Pa
     recipe, found = recipe_of(config.to_dict()), {}
     for path in sorted(Path(runs_dir).glob("*.json")):
         try:
-            result = results.read(path)
+            result = results.load(path)
         except GlueReproError:
-            continue  # not a run's result (a gate verdict, say)
+            continue  # unreadable: not this recipe's result
+        if result["kind"] != "run":
+            continue  # a gate verdict, say
         same = result["config"]["preset"] == config.preset and recipe_of(result["config"]) == recipe
         if same and not result["collapsed"]:
             found[result["seed"]] = (result, path)
     return found
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'1,2,3' -> [1, 2, 3]; ranges too: '1-5' -> [1, 2, 3, 4, 5].
-
-    >>> parse_seeds("1,2, 7-9")
-    [1, 2, 7, 8, 9]
-    """
-    from glue_repro.errors import GlueReproError
-
-    seeds = []
-    for part in text.split(","):
-        lo, dash, hi = part.strip().partition("-")
-        try:
-            seeds.extend(range(int(lo), int(hi) + 1) if dash else [int(lo)])
-        except ValueError:
-            raise GlueReproError(f"--seeds: {part.strip()!r} is not a seed or a range like 1-5") from None
-    if not seeds:
-        raise GlueReproError(f"--seeds: {text!r} holds no seed")
-    if len(set(seeds)) != len(seeds):
-        raise GlueReproError(f"--seeds: {text!r} repeats a seed")
-    return seeds

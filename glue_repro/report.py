@@ -18,11 +18,10 @@ import numpy as np
 
 from glue_repro import results
 from glue_repro.config import COURSE_SPEED, PRESETS, recipe_of
+from glue_repro.environment import now
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
 
-COURSE_REFERENCE = {"accuracy": 0.8578, "f1": 0.8997}  # the course's one bert-base-uncased run on MRPC
-COLLAPSED = {"mrpc": {"accuracy": 0.6838, "f1": 0.8122}}  # every pair "equivalent" on MRPC validation
 FORMATS = ("table", "markdown", "csv", "json")
 
 
@@ -55,25 +54,14 @@ def collect(paths: list[Path]) -> Collected:
             raise GlueReproError(f"{path}: no such file or folder")
     for path in files:
         try:
-            data = results.read_json(path, "result file")
-        except GlueReproError as err:
-            found.skipped.append(str(err))
+            data = results.load(path)
+        except (GlueReproError, KeyError, TypeError) as err:
+            found.skipped.append(str(err) if isinstance(err, GlueReproError) else f"{path}: unreadable ({err!r})")
             continue
-        if "benchmarks" in data and "machine_info" in data:
-            found.benchmarks.append((path, data))
-        elif "experiment" in data and "runs" in data:
-            found.lr_decay.append((path, data))
-        elif "device_class" in data and "per_seed" in data:
-            found.baselines.append((path, data))
-        elif "torch" in data and "fit_examples_per_second" in data:
-            found.peers.append((path, data))
-        elif "files" in data or "reasons" in data:
-            continue  # an aggregate or a gate verdict: its runs are read from their own files
-        else:
-            try:
-                found.runs.append((path, results.read(path)))
-            except (GlueReproError, KeyError, TypeError) as err:
-                found.skipped.append(f"{path}: not a result file ({err})")
+        shelf = {"run": found.runs, "lr-decay": found.lr_decay, "benchmark": found.benchmarks,
+                 "baseline": found.baselines, "peer": found.peers}.get(data["kind"])
+        if shelf is not None:  # aggregates and gate verdicts: their runs are read from their own files
+            shelf.append((path, data))
     return found
 
 
@@ -203,6 +191,7 @@ def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]
     for r in sorted((r for _, r in runs if r["task"] == task and is_full_run(r)), key=lambda r: r["created"]):
         newest[r["label"], r["seed"]] = r
     mine = list(newest.values())
+    collapse = collapse_level(runs, task)
     presets = sorted({r["label"] for r in mine})
     fig, axes = plt.subplots(1, len(spec.metrics), figsize=(5.5 * len(spec.metrics), 4), squeeze=False)
     for ax, name in zip(axes[0], spec.metrics, strict=True):
@@ -219,10 +208,10 @@ def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]
                 s, x = base["summary"][name], presets.index(base["preset"])
                 ax.fill_between([x - 0.3, x + 0.3], s["mean"] - s["std"], s["mean"] + s["std"], color="C2",
                                 alpha=0.2, label="committed baseline, mean +- std")
-        if name in COLLAPSED.get(task, {}):
-            ax.axhline(COLLAPSED[task][name], color="C3", linestyle=":", label="collapsed (all one class)")
-        if task == "mrpc" and name in COURSE_REFERENCE:
-            ax.axhline(COURSE_REFERENCE[name], color="grey", linestyle="--", label="course, bert-base-uncased (GPU)")
+        if collapse and collapse.get(name) is not None:
+            ax.axhline(collapse[name], color="C3", linestyle=":", label="collapsed (majority class for every row)")
+        if spec.reference and name in spec.reference.scores:
+            ax.axhline(spec.reference.scores[name], color="grey", linestyle="--", label=spec.reference.source)
         ax.set_xticks(range(len(presets)), presets, rotation=15, fontsize=8)
         ax.set(xlim=(-0.6, len(presets) - 0.4), xlabel="preset", ylabel=f"validation {name}",
                title=f"{task}: {name} per seed")
@@ -235,9 +224,7 @@ def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]
 def lr_decay_figure(report: dict, out: Path) -> Path:
     """Training loss per step and the primary metric per evaluation, mean and range over seeds, per arm."""
     plt = _pyplot()
-    metric = report.get("target_metric", "accuracy")  # reports before schema 2 were MRPC's, by accuracy
-    target = report.get("target", report["experiment"].get("accuracy_target"))
-    steps_key = "steps_to_target" if "steps_to_target" in report else "steps_to_accuracy_target"
+    metric, target = report["target_metric"], report["target"]
     arms = list(report["final"])
     seeds = sorted({r["seed"] for r in report["runs"]})
     window = max(1, min(16, len(report["runs"][0]["train_loss"]) // 10))
@@ -252,7 +239,7 @@ def lr_decay_figure(report: dict, out: Path) -> Path:
         values = np.array([[e[metric] for e in r["evals"]] for r in mine])
         metric_ax.plot(eval_steps, values.mean(0), marker="o", color=f"C{i}", label=arm)
         metric_ax.fill_between(eval_steps, values.min(0), values.max(0), color=f"C{i}", alpha=0.2)
-        reached = report[steps_key][arm]["mean_steps"]
+        reached = report["steps_to_target"][arm]["mean_steps"]
         if reached is not None:
             metric_ax.axvline(reached, color=f"C{i}", linestyle=":", alpha=0.8)
     metric_ax.axhline(target, color="grey", linestyle="--", label=f"target {metric} {target}")
@@ -332,10 +319,27 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
+def collapse_level(runs: list[tuple[Path, dict]], task: str) -> dict | None:
+    """What a collapsed run scores on the task's whole validation split, as the newest run that
+    validated on all of it stored it (runs before schema 6 did not)."""
+    whole = sorted((r for _, r in runs if r["task"] == task and not r["partial_data"] and r.get("collapse_level")),
+                   key=lambda r: r["created"])
+    return whole[-1]["collapse_level"] if whole else None
+
+
+def _references(task: str, found: Collected) -> str:
+    """The caption's list of the lines drawn beside the points: what this task's figure has."""
+    drawn = [("the committed baseline band", any(b["task"] == task for _, b in found.baselines)),
+             ("the collapse level", collapse_level(found.runs, task) is not None),
+             ("the published reference", TASKS[task].reference is not None)]
+    names = [name for name, there in drawn if there]
+    return ", " + ", ".join(names) + "." if names else "."
+
+
 def write(found: Collected, out_dir: Path) -> Path:
     """REPORT.md and its figures in `out_dir`; figures of a kind with no results are not drawn."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = ["# glue_repro report", "", f"Made {results.now()} from the result files below.", ""]
+    lines = ["# glue_repro report", "", f"Made {now()} from the result files below.", ""]
 
     lines += ["## Seed spread", ""]
     tasks = sorted({r["task"] for _, r in found.runs}, key=list(TASKS).index)
@@ -351,8 +355,7 @@ def write(found: Collected, out_dir: Path) -> Path:
         figure = seed_spread(found.runs, found.baselines, task, out_dir / f"seed-spread-{task}.png")
         lines += [f"Validation metrics of every full {task} run (no `--limit`), one point per seed, per preset, "
                   "with the mean and std of the healthy seeds"
-                  + (", the committed baseline band, the collapse level and the course's figures." if task == "mrpc"
-                     else "."), "", f"![{task} seed spread]({figure.name})", ""]
+                  + _references(task, found), "", f"![{task} seed spread]({figure.name})", ""]
 
     lines += ["## LR decay", ""]
     if not found.lr_decay:
@@ -360,7 +363,7 @@ def write(found: Collected, out_dir: Path) -> Path:
     for path, report in found.lr_decay:
         figure = lr_decay_figure(report, out_dir / f"lr-decay-{path.stem}.png")
         lines += [f"`{path.name}`: each arm's training loss per step and validation "
-                  f"{report.get('target_metric', 'accuracy')} per evaluation over its seeds, the target, and the "
+                  f"{report['target_metric']} per evaluation over its seeds, the target, and the "
                   "mean steps each arm took to reach it.", "", f"![LR decay]({figure.name})", ""]
 
     lines += ["## Throughput", ""]

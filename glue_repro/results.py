@@ -1,4 +1,9 @@
-"""The result file of a run: its schema, the environment it records, and a safe writer."""
+"""Every file the suite writes: one envelope, the typed records inside it, one reader, a safe writer.
+
+Each file is a JSON object whose envelope says what it is (`kind`), which layout wrote it
+(`schema_version`), when (`created`) and from what (`git`, `versions`, `device`: see
+environment.py). `load` reads any of them, older layouts included, into today's layout.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,22 @@ import errno
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import TypedDict
 
-from glue_repro.runtime import onednn_enabled
+from glue_repro.environment import Device, Git, git_info, now, provenance  # noqa: F401  (Device, Git: the schema)
+from glue_repro.errors import GlueReproError
 
 # 2: every GLUE task (task, metrics_by_split), config as preset/recipe/speed/seed;
 # 3: label, model (weights' provenance), truncated;
-# 4: distribution, resumed_from_epoch, logits, partial_data, command, wall_seconds
-SCHEMA_VERSION = 5
-VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy", "scikit-learn",
-                      "scipy", "safetensors", "tokenizers")
+# 4: distribution, resumed_from_epoch, logits, partial_data, command, wall_seconds; 5: MFU in timing;
+# 6: the envelope (kind, provenance) on every file; collapse_level
+SCHEMA_VERSION = 6
+KINDS = ("run", "aggregate", "baseline", "gate", "lr-decay")  # what the suite writes
+FOREIGN_KINDS = ("benchmark", "peer")  # written by pytest-benchmark and the PyTorch peer, read as they are
 
 # Where each kind of result goes, relative to the working directory.
 RESULTS_DIR = Path("results")
@@ -31,6 +34,20 @@ RUNS_DIR = RESULTS_DIR / "runs"
 AGGREGATES_DIR = RESULTS_DIR / "aggregates"
 BASELINES_DIR = RESULTS_DIR / "baselines"
 LR_DECAY_DIR = RESULTS_DIR / "lr_decay"
+
+
+class Envelope(TypedDict):
+    kind: str  # one of KINDS
+    schema_version: int  # the layout that wrote the file; bumped on any incompatible change
+    created: str  # UTC time the file was made, ISO 8601
+    git: Git  # the suite's code version
+    versions: dict[str, str]  # python and the libraries that decide the numbers
+    device: Device  # where it ran
+
+
+def envelope(kind: str) -> Envelope:
+    """The envelope of a new file of this kind, made now, here."""
+    return Envelope(kind=kind, schema_version=SCHEMA_VERSION, created=now(), **provenance())
 
 
 class Timing(TypedDict):
@@ -46,13 +63,6 @@ class Timing(TypedDict):
     predict_mfu: float | None  # predict_gflops_per_second / peak_gflops
 
 
-class Device(TypedDict):
-    cpu: str  # CPU model name
-    cpu_cores: int  # logical cores the process may use
-    gpus: list[str]  # names of the GPUs TensorFlow sees (empty on CPU)
-    onednn: bool  # TensorFlow's oneDNN CPU kernels on (TF_ENABLE_ONEDNN_OPTS, read at import)
-
-
 class ModelSource(TypedDict):
     name: str  # as given: Hub id, folder, package:<module>/<dir> or "tiny"
     path: str | None  # the local folder read, None for a Hub id or "tiny"
@@ -61,14 +71,9 @@ class ModelSource(TypedDict):
     package: str | None  # "<distribution> <version>" for a package:<module>/<dir> model
 
 
-class Git(TypedDict):
-    commit: str | None  # HEAD of the suite's repository, None outside a checkout
-    dirty: bool | None  # uncommitted changes in the checkout
+class Result(Envelope):
+    """kind "run": one fine-tuning run."""
 
-
-class Result(TypedDict):
-    schema_version: int  # bumped on any incompatible change to this layout
-    created: str  # UTC time the run finished, ISO 8601
     task: str  # the GLUE task (tasks.TASKS), also in config.recipe
     label: str  # the preset's name, or <preset>+<model> when --model replaced the preset's model
     config: dict  # the full RunConfig of the run: preset, recipe, speed, seed
@@ -84,17 +89,69 @@ class Result(TypedDict):
     metrics: dict[str, float]  # the task's GLUE metric on its (first) validation split
     metrics_by_split: dict[str, dict[str, float]]  # the same for every validation split (MNLI has two)
     collapsed: bool  # constant predictions: one class for every row, or near-constant scores
+    collapse_level: dict[str, float] | None  # what the majority class for every row scores (None: regression)
     history: dict[str, list[float]]  # Keras per-epoch loss (and accuracy), train and val_
     logits_shape: list[int]  # shape of predict(validation)["logits"], e.g. [408, 2]
     logits_sha256: str  # SHA-256 of the float32 logits bytes: equal only if bit-identical
     logits: list[list[float]]  # the validation logits themselves, in dataset order: compare runs within a tolerance
     predictions: list  # class per validation row (or score, for regression), in dataset order
     timing: Timing  # fit and predict wall times and throughput
-    versions: dict[str, str]  # python and the libraries that decide the numbers
-    device: Device  # where it ran
-    git: Git  # the suite's code version
     command: list[str] | None  # the command line that made it (None when called from Python)
     wall_seconds: float  # the whole run: loading, tokenizing, building, fitting, predicting, scoring
+
+
+class Aggregate(Envelope):
+    """kind "aggregate": one recipe's runs over several seeds."""
+
+    task: str  # the GLUE task
+    config: dict  # the first run's RunConfig, seed aside
+    same_recipe: bool  # every run has the first run's recipe
+    seeds: list[int]  # the runs' seeds, in order
+    num_runs: int  # runs aggregated
+    num_collapsed: int  # of them collapsed (left out of the summary)
+    collapsed_seeds: list[int]  # their seeds
+    per_seed: list[dict]  # seed, collapsed, and the task's metrics, per run
+    summary: dict[str, dict]  # metric -> stats.summarize over the healthy runs (mean, std, 95% CI, min, max, n)
+    files: list[str]  # the runs' files, relative to the aggregate's folder
+
+
+class Baseline(Envelope):
+    """kind "baseline": what the gate compares runs with. Its git, versions and device are its runs'."""
+
+    preset: str  # the runs' preset
+    task: str  # and task
+    device_class: str  # "cpu" or "gpu": baselines are per class
+    recipe: dict  # the runs' shared recipe (config.Recipe, every field)
+    seeds: list[int]  # the runs' seeds
+    per_seed: list[dict]  # seed and the task's metrics, per run
+    summary: dict[str, dict]  # metric -> stats.summarize over the runs
+
+
+class Verdict(Envelope):
+    """kind "gate": one gate decision, written beside the runs it judged."""
+
+    passed: bool  # no run collapsed and every metric's mean at or above its floor
+    reasons: list[str]  # why it failed, one line each (empty when passed)
+    metrics: dict[str, dict]  # metric -> baseline mean/std/n, mean, difference, floor, p_value, verdict
+    seeds: list[int]  # the judged runs' seeds
+    collapsed_seeds: list[int]  # those that collapsed
+    baseline_created: str  # when the baseline was made
+    baseline: str  # its file
+    runs: list[str]  # the judged runs' files
+
+
+class LrDecay(Envelope):
+    """kind "lr-decay": the three Adam arms of `glue-repro lr-decay`."""
+
+    task: str  # the GLUE task
+    experiment: dict  # config.Experiment: preset, seeds, rows, epochs, evaluation interval, targets
+    target_metric: str  # the task's primary metric
+    target: float  # its value to reach
+    loss_target: float | None  # the validation loss to reach (None: not measured)
+    final: dict[str, dict]  # arm -> metric -> stats.summarize over seeds, at the end of training
+    steps_to_target: dict[str, dict]  # arm -> mean steps to the target, seeds that missed it, speedup of decay
+    steps_to_loss_target: dict[str, dict]  # the same for the loss target
+    runs: list[dict]  # each arm and seed: per-step training loss, evaluations, steps to each target
 
 
 def json_safe(value):
@@ -110,53 +167,6 @@ def json_safe(value):
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
-
-
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
-def device() -> Device:
-    import tensorflow as tf
-
-    gpus = []
-    for gpu in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(gpu)
-        gpus.append(details.get("device_name", gpu.name))
-    return Device(cpu=cpu_model(), cpu_cores=len(os.sched_getaffinity(0)), gpus=gpus, onednn=onednn_enabled())
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_info(where: Path = Path(__file__).parent) -> Git:
-    def git(*args) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return Git(commit=commit, dirty=None if status is None else bool(status))
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def timestamp() -> str:
@@ -179,8 +189,6 @@ def run_stem(config) -> str:
 
 def read_json(path: Path, what: str) -> dict:
     """A JSON object from a file, or a GlueReproError naming the file and `what` it should be."""
-    from glue_repro.errors import GlueReproError
-
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -296,42 +304,96 @@ def _write_exclusive(text: str, folder: Path, stem: str) -> Path:
     raise FileExistsError(f"{folder}: no free name for {stem}")
 
 
-def read(path: Path) -> dict:
-    """A run's result file, in the current layout whichever schema version wrote it."""
-    from glue_repro.errors import GlueReproError
-
-    data = upgrade(read_json(path, "result file"))
-    missing = [key for key in Result.__annotations__ if key not in data]
+def load(path: Path, expect: str | None = None) -> dict:
+    """Any file the suite reads, in today's layout whichever schema version wrote it; `kind` says
+    what it is. With `expect`, a file of another kind is a GlueReproError naming both."""
+    data = read_json(path, f"{expect or 'result'} file")
+    kind = data.get("kind") or kind_by_keys(data)
+    if kind is None:
+        raise GlueReproError(f"{path}: not a result file of this suite (no kind, and none of the known layouts)")
+    if expect and kind != expect:
+        raise GlueReproError(f"{path}: a {kind} file, not a {expect} file")
+    if kind in FOREIGN_KINDS:
+        return data | {"kind": kind}
+    data = UPGRADES.get(kind, _as_is)(data | {"kind": kind})
+    missing = [key for key in RECORDS[kind].__annotations__ if key not in data]
     if missing:
-        raise GlueReproError(f"{path}: result file lacks field(s) {', '.join(missing)}")
+        raise GlueReproError(f"{path}: {kind} file lacks field(s) {', '.join(missing)}")
     return data
 
 
-def upgrade(data: dict) -> dict:
-    """A result of an older schema in the current layout, unknown fields None; the file is left as it is.
+def read(path: Path) -> Result:
+    """A run's result file (see `load`)."""
+    return load(path, "run")
 
-    `schema_version` keeps the version that wrote it.
+
+def kind_by_keys(data: dict) -> str | None:
+    """What a file written before files said their kind (schema < 6) is, from its keys.
+
+    >>> kind_by_keys({"config": {}, "metrics": {}}), kind_by_keys({"files": [], "per_seed": []})
+    ('run', 'aggregate')
     """
+    layouts = [
+        ("benchmark", ("benchmarks", "machine_info")), ("peer", ("torch", "fit_examples_per_second")),
+        ("lr-decay", ("experiment", "runs")), ("baseline", ("device_class", "per_seed")),
+        ("aggregate", ("files", "per_seed")), ("gate", ("reasons", "passed")), ("run", ("config", "metrics")),
+    ]
+    return next((kind for kind, keys in layouts if all(key in data for key in keys)), None)
+
+
+def listed_runs(aggregate_path: Path, aggregate: dict) -> list[Path]:
+    """The run files an aggregate lists: relative to its folder (before 2026-11-26: to the working directory)."""
+    def where(name: str) -> Path:
+        beside = Path(aggregate_path).parent / name
+        return beside if beside.exists() or Path(name).is_absolute() else Path(name)
+
+    return [where(name) for name in aggregate["files"]]
+
+
+def _as_is(data: dict) -> dict:
+    """Envelope fields a file predates (schema < 6: only runs and lr-decay files had them) as None."""
+    return dict.fromkeys(Envelope.__annotations__) | data
+
+
+def upgrade_run(data: dict) -> dict:
+    """A run of an older schema in the current layout, unknown fields None; `schema_version` keeps the
+    version that wrote it, and the label follows today's rule."""
     from glue_repro.config import from_dict
 
     version = data.get("schema_version")
     if version == 1:  # MRPC only, a flat config
         data = {"task": "mrpc", "metrics_by_split": {"validation": data.get("metrics")}, **data,
                 "config": from_dict(data["config"]).to_dict()}
-    if version in (1, 2, 3):  # early schema-1 files also lack logits_sha256 and predictions
-        data = {key: None for key in Result.__annotations__} | {"label": data["config"]["preset"]} | data
+    if version in (1, 2, 3, 4, 5):  # early schema-1 files also lack logits_sha256 and predictions
+        data = dict.fromkeys(Result.__annotations__) | {"label": data["config"]["preset"]} | data
     if version in (1, 2, 3, 4) and isinstance(data.get("timing"), dict):  # before MFU was measured
-        data = data | {"timing": {key: None for key in Timing.__annotations__} | data["timing"]}
-    return data | {"label": _label(data)} if "config" in data else data
+        data = data | {"timing": dict.fromkeys(Timing.__annotations__) | data["timing"]}
+    return data | {"label": _label(data)}
 
 
 def _label(data: dict) -> str | None:
     """The run's label by today's rule (config.RunConfig.label), so that a run stored before a rule
     existed (a mixed_bfloat16 run labelled plain `minilm`) reads as what it is; else as stored."""
     from glue_repro.config import from_dict
-    from glue_repro.errors import GlueReproError
 
     try:
         return from_dict(data["config"]).label
     except (GlueReproError, KeyError, TypeError):
         return data.get("label")
+
+
+def _upgrade_lr_decay(data: dict) -> dict:
+    """Before schema 2 an lr-decay file was MRPC's, judged on accuracy alone."""
+    old = {"task": "mrpc", "target_metric": "accuracy", "target": data["experiment"].get("accuracy_target"),
+           "loss_target": None, "steps_to_target": data.get("steps_to_accuracy_target"),
+           "steps_to_loss_target": None}
+    return _as_is({key: value for key, value in old.items() if key not in data} | data)
+
+
+def _upgrade_aggregate(data: dict) -> dict:
+    """Schema-1 aggregates were MRPC's and named no task."""
+    return _as_is({"task": "mrpc"} | data)
+
+
+UPGRADES = {"run": upgrade_run, "lr-decay": _upgrade_lr_decay, "aggregate": _upgrade_aggregate}
+RECORDS = {"run": Result, "aggregate": Aggregate, "baseline": Baseline, "gate": Verdict, "lr-decay": LrDecay}

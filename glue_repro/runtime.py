@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 
+from glue_repro.environment import cpu_has_native_bfloat16, onednn_enabled
 from glue_repro.errors import GlueReproError
 
 ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
@@ -20,29 +20,6 @@ def prefer_onednn() -> None:
     were faster here (results/report/measurements.md). Set TF_ENABLE_ONEDNN_OPTS=0 to opt out.
     """
     os.environ.setdefault(ONEDNN, "1")
-
-
-def onednn_enabled() -> bool:
-    """Whether TensorFlow, as imported in this process, runs its oneDNN kernels."""
-    # TF's own tests ask the same private function; there is no public one.
-    from tensorflow.python.util import _pywrap_util_port
-
-    return bool(_pywrap_util_port.IsMklEnabled())
-
-
-def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16), as oneDNN needs to
-    run a bfloat16 model faster than a float32 one. Elsewhere oneDNN emulates bfloat16, slower.
-
-    Read from Linux's CPU flags; False where there are none to read.
-    """
-    try:
-        with open(cpuinfo, encoding="utf-8") as f:
-            text = f.read()
-    except OSError:
-        return False
-    first = re.search(r"^flags\s*:(.*)$", text, re.MULTILINE)
-    return bool(first and {"amx_bf16", "avx512_bf16"} & set(first.group(1).split()))
 
 
 def set_matmul_precision(precision: str) -> None:
@@ -104,3 +81,41 @@ def import_tensorflow_quietly() -> None:
         os.dup2(saved, 2)
         os.close(devnull)
         os.close(saved)
+
+
+def setup(config) -> None:
+    """Seed Python, numpy and TF; set determinism, the precision policy and the matmul mode."""
+    import tensorflow as tf
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(config.seed)
+    if config.speed.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    check_arithmetic(config.recipe.precision, config.recipe.matmul_precision)
+    tf_keras.mixed_precision.set_global_policy(config.recipe.precision)
+    set_matmul_precision(config.recipe.matmul_precision)
+
+
+def check_arithmetic(precision: str, matmul_precision: str) -> None:
+    """Reduced precision where this machine has it: mixed policies on a GPU, or bfloat16 on a CPU
+    that multiplies it in hardware; the bfloat16 matmul mode is oneDNN's, on such a CPU only."""
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    field = f"config field precision={precision!r}"
+    if precision == "mixed_float16" and not gpu:
+        raise GlueReproError(f"{field}: needs a GPU, and TensorFlow sees none; on the CPU use float32, "
+                             "or mixed_bfloat16 where the CPU has AMX or AVX512-BF16")
+    if precision == "mixed_bfloat16" and not gpu and not cpu_has_native_bfloat16():
+        raise GlueReproError(f"{field}: this CPU has no AMX or AVX512-BF16 (oneDNN would emulate bfloat16, "
+                             "slower than float32) and TensorFlow sees no GPU; use float32")
+    if matmul_precision == "float32":
+        return
+    field = f"config field matmul_precision={matmul_precision!r}"
+    if gpu:
+        raise GlueReproError(f"{field}: a CPU (oneDNN) mode, and TensorFlow sees a GPU, where float32 matmuls "
+                             "already use TF32 where the GPU has it; use float32")
+    if not onednn_enabled():
+        raise GlueReproError(f"{field}: needs TensorFlow's oneDNN kernels; unset TF_ENABLE_ONEDNN_OPTS=0")
+    if not cpu_has_native_bfloat16():
+        raise GlueReproError(f"{field}: this CPU has no AMX or AVX512-BF16; use float32")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from glue_repro import metric
+from glue_repro import bf16_matmul, fused_gelu, last_layer
 from glue_repro.config import RunConfig
+from glue_repro.errors import GlueReproError
+from glue_repro.model import build_model, head_in_float32
 from glue_repro.optimizer import FusedAdam
 from glue_repro.schedule import learning_rate
-from glue_repro.tasks import TaskSpec, task
+from glue_repro.tasks import TaskSpec
 
 
 def loss_and_metrics(spec: TaskSpec) -> tuple:
@@ -47,13 +50,35 @@ class BatchLoss(tf_keras.metrics.Metric):
         self.value.assign(0.0)
 
 
-def compile_model(model, config: RunConfig, steps_per_epoch: int, batch_loss: bool = False) -> None:
+def build(config: RunConfig, spec: TaskSpec, tokenizer, steps_per_epoch: int, batch_loss: bool = False):
+    """The classifier with the task's head, compiled with the recipe's optimizer, schedule and loss."""
+    name, recipe, speed = config.recipe.model, config.recipe, config.speed
+    classifier = build_model(name, num_labels=spec.num_labels, vocab_size=len(tokenizer),
+                                   revision=recipe.revision)
+    positions = getattr(classifier.config, "max_position_embeddings", None)
+    if recipe.max_length and positions and recipe.max_length > positions:
+        raise GlueReproError(f"config field max_length={recipe.max_length}: above the {positions} positions "
+                             f"model {name!r} has embeddings for")
+    if speed.cls_only_last_layer and not last_layer.cls_only_last_layer(classifier):
+        raise GlueReproError(f"config field cls_only_last_layer=True: model {name!r} has no BERT-style encoder "
+                             "to cut; turn it off")
+    if speed.fused_gelu:
+        fused_gelu.fuse_feed_forward(classifier)
+    if recipe.matmul_precision == "bfloat16":
+        bf16_matmul.route_dense_layers(classifier)
+    if recipe.precision != "float32":
+        head_in_float32(classifier)
+    compile_model(classifier, config, spec, steps_per_epoch, batch_loss)
+    return classifier
+
+
+def compile_model(model, config: RunConfig, spec: TaskSpec, steps_per_epoch: int, batch_loss: bool = False) -> None:
     """Adam on the schedule over all training steps, and the task's loss.
 
     Args:
         batch_loss: also report each step's own loss as `batch_loss` (see BatchLoss).
     """
-    recipe, speed, spec = config.recipe, config.speed, task(config.recipe.task)
+    recipe, speed = config.recipe, config.speed
     total_steps = steps_per_epoch * recipe.epochs
     # Keras' own default compiles the update with XLA on a GPU; deterministic runs use no XLA at all.
     # A whole-step XLA program (speed.xla) compiles the update inside it: there Keras' Adam is used.
@@ -136,27 +161,25 @@ class PredictValidation(tf_keras.callbacks.Callback):
     during fit, for the final predict too, and puts the task's metrics in the history.
     (transformers' `KerasMetricCallback` calls `predict_on_batch`, which traces again for each
     batch shape.)
+
+    Args:
+        score: predicts the validation split and returns its loss and metrics (run.evaluate).
     """
 
-    def __init__(self, dataset, spec: TaskSpec):
+    def __init__(self, score: Callable[[], dict]):
         super().__init__()
-        self.dataset, self.spec = dataset, spec
-
-    def on_train_begin(self, logs=None):
-        self.labels = np.concatenate([np.asarray(y) for _, y in self.dataset])
+        self.score = score
 
     def on_epoch_end(self, epoch, logs=None):
         # History runs after this callback and records what it adds to `logs`.
-        logits = predict_logits(self.model, self.dataset, verbose=0)
-        scores = metric.validation_scores(self.spec, logits, self.labels)
-        logs.update({f"val_{k}": v for k, v in scores.items()})
+        logs.update({f"val_{k}": v for k, v in self.score().items()})
 
 
 def fit(
-    model, train, validation, spec: TaskSpec, epochs: int, validate_with_predict: bool = False,
-    verbose: int | str = "auto", backup_dir=None,
+    model, train, validation, epochs: int, score: Callable[[], dict] | None = None, verbose: int | str = "auto",
+    backup_dir=None,
 ) -> tuple[dict, EpochTimer]:
-    """`model.fit` with validation after each epoch: Keras' `validation_data`, or `PredictValidation`.
+    """`model.fit` with validation after each epoch: `score` (PredictValidation), else Keras' `validation_data`.
 
     Args:
         backup_dir: Keras' BackupAndRestore folder: training resumes from the last epoch saved there.
@@ -166,8 +189,8 @@ def fit(
         epoch timer (each epoch's wall seconds, the first epoch run).
     """
     timer = EpochTimer()
-    if validate_with_predict:
-        callbacks, validation_data = [PredictValidation(validation, spec), timer], None
+    if score is not None:
+        callbacks, validation_data = [PredictValidation(score), timer], None
     else:
         callbacks, validation_data = [timer], validation
     if backup_dir is not None:

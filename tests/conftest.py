@@ -15,6 +15,18 @@ REPO = Path(__file__).resolve().parents[1]
 HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
 
 
+@pytest.fixture(scope="module")
+def tiny():
+    """The tiny tokenizer and a tiny BERT, seeded: one per test module."""
+    import tf_keras
+
+    from glue_repro import model
+
+    tf_keras.utils.set_random_seed(0)
+    tokenizer = model.load_tokenizer("tiny")
+    return tokenizer, model.build_model("tiny", vocab_size=len(tokenizer))
+
+
 @pytest.fixture(scope="session")
 def launcher():
     """Forks whole `glue-repro` processes from one that imported TensorFlow once (tests/launcher.py)."""

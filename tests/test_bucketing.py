@@ -54,11 +54,8 @@ def test_the_mrpc_sized_example():
     assert bucketing.train_steps(lengths, [32, 48, 64, 80, 96, 100], batch_size=2) == 4
 
 
-def test_lengths_and_label_kinds_come_from_the_tokenized_split():
+def test_lengths_come_from_the_tokenized_split():
     import datasets
 
     split = datasets.Dataset.from_dict({"input_ids": [[1, 2, 3], [4], [5, 6]], "label": [0, 1, 0]})
     assert bucketing.lengths_of(split).tolist() == [3, 1, 2] and bucketing.lengths_of(split).dtype == np.int32
-    assert bucketing._label_dtype(split) is np.int32
-    scores = datasets.Dataset.from_dict({"input_ids": [[1]], "label": [2.5]})
-    assert bucketing._label_dtype(scores) is np.float32

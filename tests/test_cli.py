@@ -5,6 +5,7 @@ import argparse
 import pytest
 
 from glue_repro import cli
+from glue_repro.errors import GlueReproError
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:
@@ -72,3 +73,21 @@ def test_the_banner_says_which_rows_a_run_trains_on_and_where_everything_goes(ar
     text = cli.banner(cli.config_from(args), args, [1, 2])
     assert text.splitlines()[1].endswith(f", {rows}")
     assert text.splitlines()[-1] == f"  results: {tmp_path}/, aggregate: {tmp_path / 'aggregates'}/"
+
+
+@pytest.mark.parametrize("text, message", [("", "is not a seed"), ("1,x", "'x' is not a seed"),
+                                           ("1,1", "repeats a seed"), ("3-1", "holds no seed")])
+def test_parse_seeds_refuses_what_is_not_a_seed_list(text, message):
+    with pytest.raises(GlueReproError, match=message):
+        cli.parse_seeds(text)
+
+
+def test_parse_seeds_reads_lists_and_ranges():
+    assert cli.parse_seeds("1,2, 7-9") == [1, 2, 7, 8, 9]
+
+
+def test_library_errors_name_the_flag_that_sets_each_field():
+    assert cli.as_flags("config field cpu_replicas=2: only with config field strategy='mirrored'") == (
+        "--cpu-replicas 2: only with --strategy mirrored")
+    assert cli.as_flags("config field cls_only_last_layer=True: turn it off") == "--cls-only-last-layer: turn it off"
+    assert cli.as_flags("config field fused_gelu=False: x") == "--no-fused-gelu: x"

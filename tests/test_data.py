@@ -256,7 +256,7 @@ def test_first_row_of_each_split_is_the_files_first_data_row(local_task):
         header = None if headerless else (folder / file).read_text(encoding="utf-8").splitlines()[0].split("\t")
         row = splits[split][0]
         for column in spec.text_columns:
-            position = spec.local.positions[column] if headerless else header.index(spec.local.columns[column])
+            position = spec.local.positions[column] if headerless else header.index(spec.local.header(column))
             assert row[column] == fields[position], (split, column)
         if split != "test":
             position = spec.local.positions["label"] if headerless else header.index(spec.local.label)
@@ -359,7 +359,7 @@ def test_the_hub_path_loads_the_pinned_revision_of_the_tasks_config(monkeypatch)
     assert (source.kind, source.location, source.task, source.revision) == ("hub", "nyu-mll/glue", "rte",
                                                                             data.HUB_REVISION)
     message = (r"^could not load nyu-mll/glue/cola from the Hugging Face Hub \(offline\); "
-               r"offline, point --data-dir or GLUE_DIR at a local GLUE folder$")
+               r"offline, load it from a local GLUE folder \(the data folder, or GLUE_DIR\)$")
     with pytest.raises(GlueReproError, match=message):
         data.load_hub("cola")
 

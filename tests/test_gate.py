@@ -14,7 +14,8 @@ CONFIG = {"preset": "minilm-ci", "task": "mrpc", "model": "m", "epochs": 1, "bat
 
 def _run(seed, accuracy, f1, collapsed=False, **config) -> dict:
     return {"seed": seed, "collapsed": collapsed, "metrics": {"accuracy": accuracy, "f1": f1},
-            "config": CONFIG | {"seed": seed} | config, "device": {"gpus": [], "cpu": "x", "cpu_cores": 2},
+            "task": (CONFIG | config)["task"], "config": CONFIG | {"seed": seed} | config,
+            "device": {"gpus": [], "cpu": "x", "cpu_cores": 2},
             "versions": {}, "git": {}}
 
 
@@ -317,12 +318,6 @@ def test_the_verdict_goes_beside_the_first_runs(tmp_path):
     assert gate.write_verdict({"passed": True}, [first, second]).parent == tmp_path / "a"
 
 
-def test_task_of_reads_the_result_then_its_recipe():
-    assert gate.task_of({"task": "rte", "config": {"preset": "p", "model": "m"}}) == "rte"
-    assert gate.task_of({"config": {"preset": "p", "recipe": {"model": "m", "task": "cola"}}}) == "cola"
-    assert gate.task_of({"config": {"preset": "p", "model": "m", "epochs": 1}}) == "mrpc"  # schema 1: MRPC only
-
-
 def test_a_recipe_difference_lists_every_differing_field():
     with pytest.raises(GlueReproError) as refused:
         gate.judge([_run(1, 0.8, 0.86, epochs=2, batch_size=16)], _fixed_baseline())
@@ -337,21 +332,28 @@ def test_a_mean_exactly_on_the_floor_passes():
 
 def test_the_verdict_holds_every_field():
     verdict = gate.judge(_at(0.80, 0.86), _fixed_baseline())
-    assert list(verdict) == ["schema_version", "created", "passed", "reasons", "metrics", "seeds",
-                             "collapsed_seeds", "baseline_created"]
-    assert verdict["schema_version"] == results.SCHEMA_VERSION and verdict["created"]
+    assert list(verdict) == ["passed", "reasons", "metrics", "seeds", "collapsed_seeds", "baseline_created"]
     assert verdict["baseline_created"] == "then"
+
+
+def test_a_written_verdict_carries_the_envelope(tmp_path):
+    run = results.write_new({"x": 1}, tmp_path, "run")
+    written = results.load(gate.write_verdict({**gate.judge(_at(0.80, 0.86), _fixed_baseline()), "baseline": "b",
+                                               "runs": [str(run)]}, [run]))
+    assert written["kind"] == "gate" and written["schema_version"] == results.SCHEMA_VERSION and written["passed"]
 
 
 def test_a_baseline_file_must_be_a_baseline(tmp_path):
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(GlueReproError) as refused:
         gate.read_baseline(tmp_path / "list.json")
-    assert str(refused.value) == f"{tmp_path / 'list.json'}: not a readable baseline (not a JSON object)"
-    (tmp_path / "partial.json").write_text(json.dumps({"preset": "p", "task": "mrpc", "recipe": {}}))
+    assert str(refused.value) == f"{tmp_path / 'list.json'}: not a readable baseline file (not a JSON object)"
+    (tmp_path / "partial.json").write_text(json.dumps({"kind": "baseline", "preset": "p", "task": "mrpc",
+                                                       "recipe": {}}))
     with pytest.raises(GlueReproError) as refused:
         gate.read_baseline(tmp_path / "partial.json")
-    assert str(refused.value) == f"{tmp_path / 'partial.json'}: baseline lacks field 'summary'"
+    assert str(refused.value) == (f"{tmp_path / 'partial.json'}: baseline file lacks field(s) device_class, seeds, "
+                                  "per_seed, summary")
 
 
 def test_repeated_runs_of_a_seed_count_once_the_newest(tmp_path, capsys):

@@ -65,7 +65,7 @@ def test_compiled_regression_model_trains_on_squared_error(small_pairs):
     tokenized = inputs.tokenize(datasets.DatasetDict(train=split, validation=split), tokenizer, spec, 32)
     fed = inputs.tf_datasets(TINY_PRESET.replace(task="stsb"), tokenized, tokenizer, "validation")
     classifier = model.build_model("tiny", num_labels=1, vocab_size=len(tokenizer))
-    train.compile_model(classifier, TINY_PRESET.replace(task="stsb"), fed.steps_per_epoch)
+    train.compile_model(classifier, TINY_PRESET.replace(task="stsb"), spec, fed.steps_per_epoch)
     outputs = fed.in_dataset_order(train.predict_logits(classifier, fed.validation, verbose=0))
     assert outputs.shape == (13, 1)
     reported = classifier.evaluate(fed.validation, verbose=0)
@@ -97,7 +97,7 @@ def test_plot_refuses_other_files(tmp_path, capsys):
     path = tmp_path / "x.json"
     path.write_text("{}")
     assert cli.main(["plot", str(path)]) == 2
-    assert "not an lr-decay result file" in capsys.readouterr().err
+    assert "x.json: not a result file of this suite" in capsys.readouterr().err
 
 
 @pytest.mark.costly
@@ -120,7 +120,7 @@ def test_curves_record_each_steps_own_loss(small_pairs):
     """Against the loss computed by hand before each update, with a partial last batch (4, 4, 4, 1 rows)."""
     import tf_keras
 
-    from glue_repro import bucketing, inputs, model, train
+    from glue_repro import inputs, model, train
     from glue_repro.config import TINY_PRESET
 
     # a large constant rate, so that the loss moves between steps
@@ -128,7 +128,7 @@ def test_curves_record_each_steps_own_loss(small_pairs):
     config = TINY_PRESET.replace(deterministic=True, schedule="constant", learning_rate=3e-2)
     tokenizer = model.load_tokenizer("tiny")
     tokenized = inputs.tokenize(small_pairs, tokenizer, spec, 32)
-    rows = bucketing.eval_dataset(tokenized["train"], inputs.model_columns(tokenizer), 4, tokenizer.pad_token_id)
+    rows = inputs.eval_dataset(tokenized["train"], inputs.model_columns(tokenizer), 4, tokenizer.pad_token_id)
     batches = list(rows.dataset)  # fixed order: the same batches in every pass
     assert [len(y) for _, y in batches] == [4, 4, 4, 1]
 
@@ -138,7 +138,7 @@ def test_curves_record_each_steps_own_loss(small_pairs):
         for layer in classifier.submodules:  # no dropout: the training forward pass equals inference's
             if isinstance(layer, tf_keras.layers.Dropout):
                 layer.rate = 0.0
-        train.compile_model(classifier, config, steps_per_epoch=len(batches), batch_loss=True)
+        train.compile_model(classifier, config, spec, steps_per_epoch=len(batches), batch_loss=True)
         return classifier
 
     by_hand, classifier = [], fresh()
@@ -146,7 +146,7 @@ def test_curves_record_each_steps_own_loss(small_pairs):
         by_hand.append(metric.loss(spec, classifier(x, training=False).logits.numpy(), y.numpy()))
         classifier.train_on_batch(x, y)
 
-    curves = lr_decay.Curves(spec, rows, np.zeros(13), every=1000)
+    curves = lr_decay.Curves(score=None, every=1000)
     curves.evaluate = lambda: None  # only the training losses matter here
     fresh().fit(rows.dataset, epochs=1, callbacks=[curves], verbose=0)
     assert curves.train_loss == pytest.approx(by_hand, rel=1e-4)  # float32 training, float64 by hand

@@ -1,7 +1,7 @@
 """Multi-seed orchestration in process: which seeds run, which are reused, what the aggregate lists.
 
-`run` itself is replaced by a stand-in that writes a result file, so these check the
-orchestration alone; tests/test_seeds.py and tests/test_failures.py run the real thing.
+Most replace `run` itself by a stand-in that writes a result file, to check the orchestration
+alone; the `costly` ones at the end run the real thing in their own processes.
 """
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from glue_repro import multiseed, results
+from glue_repro import cli, multiseed, results
 from glue_repro.config import TINY_PRESET
 from glue_repro.errors import GlueReproError
 
@@ -59,6 +59,8 @@ def test_one_run_per_seed_then_the_aggregate_lists_them(fake_run, tmp_path):
     listed = [(path.parent / name).resolve() for name in summary["files"]]
     assert sorted(listed) == sorted(p.resolve() for p in (tmp_path / "runs").glob("*.json"))
     assert json.loads(path.read_text())["files"] == summary["files"]
+    written = results.load(path, "aggregate")  # in the envelope, with every field of its record
+    assert written["schema_version"] == results.SCHEMA_VERSION and written["git"] and written["device"]["cpu"]
 
 
 def test_resume_reuses_healthy_results_of_the_same_recipe_only(fake_run, tmp_path):
@@ -113,21 +115,12 @@ def test_aggregate_refuses_mixed_tasks_and_names_many_seeds_by_count(tmp_path):
     assert path.name.endswith("-mrpc-tiny-seeds1-2-3-4-5-6.json")
 
 
-@pytest.mark.parametrize("text, message", [("", "is not a seed"), ("1,x", "'x' is not a seed"),
-                                           ("1,1", "repeats a seed"), ("3-1", "holds no seed")])
-def test_parse_seeds_refuses_what_is_not_a_seed_list(text, message):
-    with pytest.raises(GlueReproError, match=message):
-        multiseed.parse_seeds(text)
-
-
 def test_the_aggregate_file_holds_every_field():
     seeds = ((1, 0.8, False), (2, 0.6838, True), (3, 0.82, False))
     runs = [_result(CONFIG.replace(seed=s), accuracy=a, collapsed=c) for s, a, c in seeds]
-    runs[0] = {k: v for k, v in runs[0].items() if k != "task"}  # schema-1 runs have no task: MRPC
     summary = multiseed.aggregate(runs, ["a.json", "b.json", "c.json"])
-    assert list(summary) == ["schema_version", "created", "task", "config", "same_recipe", "seeds", "num_runs",
-                             "num_collapsed", "collapsed_seeds", "per_seed", "summary", "files"]
-    assert summary["schema_version"] == results.SCHEMA_VERSION and summary["created"]
+    envelope = results.Envelope.__annotations__
+    assert list(summary) == [key for key in results.Aggregate.__annotations__ if key not in envelope]
     assert summary["task"] == "mrpc" and summary["config"] == {k: v for k, v in CONFIG.to_dict().items() if k != "seed"}
     assert summary["same_recipe"] and summary["seeds"] == [1, 2, 3] and summary["num_runs"] == 3
     assert summary["num_collapsed"] == 1 and summary["collapsed_seeds"] == [2]
@@ -139,3 +132,83 @@ def test_the_aggregate_file_holds_every_field():
 def test_the_aggregate_is_of_the_runs_task():
     runs = [_result(CONFIG.replace(task="sst2", seed=s)) for s in (1, 2)]
     assert multiseed.aggregate(runs)["task"] == "sst2"
+
+
+def _tiny_runs(launcher, glue_dir, out, *seed_args) -> dict[int, dict]:
+    """One `glue-repro run` process over MRPC's first rows; its results by seed."""
+    argv = ["run", "--preset", "tiny", "--limit", "24", "--epochs", "1", "--deterministic", "--quiet", "--data-dir",
+            str(glue_dir), "--results-dir", str(out / "runs"), "--aggregates-dir", str(out / "aggregates"), *seed_args]
+    done = launcher.run(argv, out / "io", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {r["seed"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+
+
+@pytest.mark.costly
+def test_deterministic_runs_give_bit_identical_logits(glue_dir, tmp_path, launcher):
+    # Separate processes: op determinism is process-wide and cannot be switched off again.
+    first = _tiny_runs(launcher, glue_dir, tmp_path / "a", "--seeds", "5,6")
+    second = _tiny_runs(launcher, glue_dir, tmp_path / "b", "--seed", "5")
+    assert first[5]["deterministic"] and second[5]["deterministic"]
+    assert first[5]["logits_sha256"] == second[5]["logits_sha256"]
+    assert first[5]["history"] == second[5]["history"]
+    assert first[6]["logits_sha256"] != first[5]["logits_sha256"]  # the check can fail
+
+
+def _run(seed, accuracy, f1, collapsed=False):
+    return {"seed": seed, "collapsed": collapsed, "metrics": {"accuracy": accuracy, "f1": f1}, "task": "mrpc",
+            "config": {"preset": "tiny", "seed": seed, "epochs": 1}}
+
+
+def test_aggregate_against_hand_computed_values():
+    summary = multiseed.aggregate([_run(1, 0.80, 0.86), _run(2, 0.82, 0.88), _run(3, 0.84, 0.90)])
+    acc = summary["summary"]["accuracy"]
+    # mean 0.82; std sqrt(((-.02)^2 + 0 + .02^2) / 2) = 0.02; t(0.975, 2) = 4.302653;
+    # half width 4.302653 * 0.02 / sqrt(3) = 0.049683
+    assert acc["mean"] == pytest.approx(0.82) and acc["std"] == pytest.approx(0.02)
+    assert acc["ci95_low"] == pytest.approx(0.770317, abs=1e-6)
+    assert acc["ci95_high"] == pytest.approx(0.869683, abs=1e-6)
+    assert (acc["min"], acc["max"], acc["n"]) == (0.80, 0.84, 3)
+    assert summary["summary"]["f1"]["mean"] == pytest.approx(0.88)
+    assert summary["same_recipe"] and summary["num_collapsed"] == 0
+
+
+def test_collapsed_runs_are_counted_apart_not_averaged():
+    summary = multiseed.aggregate([_run(1, 0.80, 0.86), _run(2, 0.6838, 0.8122, collapsed=True), _run(3, 0.84, 0.90)])
+    assert summary["num_collapsed"] == 1 and summary["collapsed_seeds"] == [2]
+    assert summary["summary"]["accuracy"]["mean"] == pytest.approx(0.82)
+    assert summary["summary"]["accuracy"]["n"] == 2
+    assert [row["collapsed"] for row in summary["per_seed"]] == [False, True, False]
+
+
+def test_aggregate_notices_mixed_recipes():
+    other = _run(2, 0.8, 0.8)
+    other["config"]["epochs"] = 3
+    assert not multiseed.aggregate([_run(1, 0.8, 0.8), other])["same_recipe"]
+
+
+@pytest.mark.costly
+def test_cli_seeds_writes_each_run_and_the_aggregate_beside_them(glue_dir, tmp_path, capsys):
+    code = cli.main(["run", "--preset", "tiny", "--limit", "10", "--epochs", "1", "--seeds", "1,2",
+                     "--data-dir", str(glue_dir), "--results-dir", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert len(list((tmp_path / "runs").glob("*seed1.json"))) == 1
+    assert len(list((tmp_path / "runs").glob("*seed2.json"))) == 1
+    # with --results-dir, everything the run writes goes under it: the aggregate too
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"] and f"aggregate: {tmp_path / 'runs' / 'aggregates'}/" in out
+    (agg,) = list((tmp_path / "runs" / "aggregates").glob("*.json"))
+    summary = json.loads(agg.read_text())
+    assert summary["seeds"] == [1, 2] and len(summary["files"]) == 2
+    assert all(name.startswith("../") and (agg.parent / name).is_file() for name in summary["files"])
+    healthy = summary["summary"]["accuracy"]["n"]
+    expected = {0: "accuracy: no healthy run", 1: "(one healthy run)", 2: "95% CI"}[healthy]
+    assert expected in out and "seed 1 (1/2)" in out and "seed 2 (2/2)" in out
+
+    # `glue-repro aggregate` rebuilds the same aggregate from the run files alone
+    assert cli.main(["aggregate", str(tmp_path / "runs"), "--aggregates-dir", str(tmp_path / "rebuilt")]) == 0
+    (rebuilt,) = (tmp_path / "rebuilt").glob("*.json")
+    again = json.loads(rebuilt.read_text())
+    for key in ("seeds", "per_seed", "summary", "num_collapsed", "same_recipe", "config", "task"):
+        assert again[key] == summary[key], key
+    assert sorted((agg.parent / f).resolve() for f in summary["files"]) == sorted(
+        (rebuilt.parent / f).resolve() for f in again["files"])

@@ -1,6 +1,5 @@
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,11 +35,11 @@ def test_failed_write_leaves_no_file(tmp_path):
 
 def test_read_rejects_incomplete_file(tmp_path):
     path = tmp_path / "x.json"
-    path.write_text(json.dumps({"metrics": {}}))
+    path.write_text(json.dumps({"config": {}, "metrics": {}}))
     with pytest.raises(GlueReproError, match="lacks field"):
         results.read(path)
     path.write_text("{truncated")
-    with pytest.raises(GlueReproError, match="not a readable result file"):
+    with pytest.raises(GlueReproError, match="not a readable run file"):
         results.read(path)
 
 
@@ -48,18 +47,10 @@ def test_every_schema_key_has_a_comment():
     import inspect
 
     source = inspect.getsource(results)
-    for cls in (results.Result, results.Timing, results.Device, results.Git):
+    for cls in (results.Result, results.Timing, results.Aggregate, results.Baseline, results.Verdict, results.LrDecay):
         for key in cls.__annotations__:
             lines = [line for line in source.splitlines() if line.strip().startswith(f"{key}:")]
             assert lines and all("#" in line for line in lines), key
-
-
-def test_environment_fields():
-    assert set(results.versions()) == {"python", *results.VERSIONED_PACKAGES}
-    device = results.device()
-    assert device["cpu"] and device["cpu_cores"] >= 1 and isinstance(device["gpus"], list)
-    git = results.git_info()
-    assert git["commit"] is None or len(git["commit"]) == 40
 
 
 def test_every_committed_run_reads_with_the_current_layout():
@@ -127,83 +118,6 @@ def test_a_result_its_folder_cannot_take_is_saved_elsewhere_and_said_in_one_line
     assert err.endswith(f"; saved it as {path}\n")
 
 
-def _git(folder, *args):
-    subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t"})
-
-
-def test_git_info_names_the_commit_and_whether_tracked_files_changed(tmp_path):
-    assert results.git_info(tmp_path) == {"commit": None, "dirty": None}  # not a repository
-    _git(tmp_path, "init", "-q")
-    (tmp_path / "a.txt").write_text("one")
-    _git(tmp_path, "add", "a.txt")
-    _git(tmp_path, "commit", "-q", "-m", "first")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
-    assert results.git_info(tmp_path) == {"commit": head, "dirty": False}
-    (tmp_path / "new.txt").write_text("untracked")  # untracked files do not make it dirty
-    assert results.git_info(tmp_path)["dirty"] is False
-    (tmp_path / "a.txt").write_text("two")
-    assert results.git_info(tmp_path) == {"commit": head, "dirty": True}
-
-
-def test_versions_say_which_packages_are_missing(monkeypatch):
-    from importlib import metadata
-
-    real = metadata.version
-
-    def version(name):
-        if name == "scipy":
-            raise metadata.PackageNotFoundError(name)
-        return real(name)
-
-    monkeypatch.setattr(metadata, "version", version)
-    found = results.versions()
-    assert list(found) == ["python", *results.VERSIONED_PACKAGES]
-    assert found["scipy"] == "not installed" and found["numpy"] == real("numpy")
-
-
-def test_device_names_each_gpu_and_the_cpu(monkeypatch):
-    import tensorflow as tf
-
-    class Gpu:
-        def __init__(self, name):
-            self.name = name
-
-    gpus = [Gpu("/physical_device:GPU:0"), Gpu("/physical_device:GPU:1")]
-    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
-    monkeypatch.setattr(tf.config.experimental, "get_device_details",
-                        lambda gpu: {"device_name": "NVIDIA H200"} if gpu is gpus[0] else {})
-    info = results.device()
-    assert info["gpus"] == ["NVIDIA H200", "/physical_device:GPU:1"]  # the name TF gives when details lack one
-    assert info["cpu"] == results.cpu_model() and info["cpu_cores"] == len(os.sched_getaffinity(0))
-    assert info["onednn"] == results.onednn_enabled()
-
-
-def test_cpu_model_is_the_model_name_line(monkeypatch):
-    text = Path("/proc/cpuinfo").read_text()
-    line = next(line for line in text.splitlines() if line.startswith("model name"))
-    assert results.cpu_model() == line.partition(":")[2].strip()
-
-    class Proc:
-        def __init__(self, path):
-            pass
-
-        def read_text(self):
-            return "processor\t: 0\nmodel name\t: Xeon: rev 3 @ 2.0GHz: B0\nflags\t: avx2\n"
-
-    monkeypatch.setattr(results, "Path", Proc)
-    assert results.cpu_model() == "Xeon: rev 3 @ 2.0GHz: B0"  # colons in the name are kept
-
-    class NoProc(Proc):
-        def read_text(self):
-            raise OSError("no /proc here")
-
-    monkeypatch.setattr(results, "Path", NoProc)
-    monkeypatch.setattr(results.platform, "processor", lambda: "")
-    assert results.cpu_model() == results.platform.machine()
-
-
 def test_written_files_are_indented_in_field_order_readable_by_others_and_in_new_folders(tmp_path):
     path = results.write_new({"b": 1, "a": [1, 2]}, tmp_path / "new" / "deeper", "x")
     assert path.read_text() == '{\n  "b": 1,\n  "a": [\n    1,\n    2\n  ]\n}\n'
@@ -243,31 +157,31 @@ def test_without_hard_links_a_taken_name_is_still_never_replaced(tmp_path, monke
 
 
 def test_a_result_missing_fields_names_them_all(tmp_path):
-    path = results.write_new({"schema_version": results.SCHEMA_VERSION, "seed": 1}, tmp_path, "r")
+    path = results.write_new({"kind": "run", "schema_version": results.SCHEMA_VERSION, "seed": 1}, tmp_path, "r")
     with pytest.raises(GlueReproError) as refused:
         results.read(path)
-    assert str(refused.value).startswith(f"{path}: result file lacks field(s) created, task, label, ")
+    assert str(refused.value).startswith(f"{path}: run file lacks field(s) created, git, versions, device, task, ")
 
 
 def test_older_schemas_upgrade_to_the_current_layout():
     flat = {"schema_version": 1, "config": {"preset": "minilm-ci", "model": "m", "epochs": 1, "seed": 2},
             "metrics": {"accuracy": 0.8, "f1": 0.86}, "seed": 2}
-    up = results.upgrade(flat)
+    up = results.upgrade_run(flat)
     assert up["task"] == "mrpc" and up["label"] == "minilm-ci+m" and up["schema_version"] == 1  # not its model
     assert up["metrics_by_split"] == {"validation": {"accuracy": 0.8, "f1": 0.86}}
     assert up["config"]["recipe"]["epochs"] == 1 and up["logits"] is None
     for version in (2, 3):
-        two = results.upgrade({"schema_version": version, "config": {"preset": "quick"}, "seed": 1})
+        two = results.upgrade_run({"schema_version": version, "config": {"preset": "quick"}, "seed": 1})
         assert two["label"] == "quick" and set(results.Result.__annotations__) <= set(two)
-    four = results.upgrade({"schema_version": 4, "config": {"preset": "q"}, "timing": {"fit_seconds": 1.0}})
+    four = results.upgrade_run({"schema_version": 4, "config": {"preset": "q"}, "timing": {"fit_seconds": 1.0}})
     assert four["timing"]["fit_seconds"] == 1.0 and four["timing"]["fit_mfu"] is None
     current = {"schema_version": results.SCHEMA_VERSION, "label": "x"}
-    assert results.upgrade(current) == current
+    assert results.upgrade_run(current) == current
     from glue_repro.config import MINILM_PRESET
 
     mixed = MINILM_PRESET.replace(precision="mixed_bfloat16")  # stored as plain minilm before the label said so
     old = {**current, "label": "minilm", "config": mixed.to_dict()}
-    assert results.upgrade(old)["label"] == "minilm+mixed_bfloat16"
+    assert results.upgrade_run(old)["label"] == "minilm+mixed_bfloat16"
 
 
 def test_run_file_names_carry_task_label_and_seed():
@@ -285,14 +199,34 @@ def test_reading_json_names_the_file_and_what_it_should_be(tmp_path):
         results.read_json(tmp_path / "text.json", "result file")
 
 
-def test_creation_times_are_utc():
-    assert results.now().endswith("+00:00") and len(results.now()) == len("2026-11-29T12:00:00+00:00")
-
-
 @pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_every_older_timing_reads_with_the_mfu_fields(version):
     config = {"preset": "minilm-ci", "model": "m", "seed": 1} if version == 1 else {"preset": "q"}
-    old = results.upgrade({"schema_version": version, "config": config, "seed": 1, "timing": {"fit_seconds": 2.0}})
+    old = results.upgrade_run({"schema_version": version, "config": config, "seed": 1, "timing": {"fit_seconds": 2.0}})
     assert old["timing"]["fit_seconds"] == 2.0
     assert {k: old["timing"][k] for k in ("peak_gflops", "fit_mfu", "predict_mfu")} == dict.fromkeys(
         ("peak_gflops", "fit_mfu", "predict_mfu"))
+
+
+def test_every_committed_file_reads_as_its_kind():
+    """Each file under results/ (runs, aggregates, baselines, lr-decay files, benchmarks, the peer's
+    runs), whichever layout wrote it, reads through the one reader with every field of its kind."""
+    root = Path(__file__).resolve().parents[1] / "results"
+    kinds = {}
+    for path in sorted(root.rglob("*.json")):
+        data = results.load(path)
+        kinds.setdefault(data["kind"], []).append(data)
+        if data["kind"] in results.RECORDS:
+            assert set(results.RECORDS[data["kind"]].__annotations__) <= set(data), path
+    assert set(kinds) == {"run", "aggregate", "baseline", "lr-decay", "benchmark", "peer"}
+    assert {a["task"] for a in kinds["aggregate"]} == {"mrpc"}  # schema-1 aggregates named no task
+    assert {r["target_metric"] for r in kinds["lr-decay"]} == {"accuracy"}  # nor did the first lr-decay file
+
+
+def test_a_file_of_another_kind_is_refused_by_name(tmp_path):
+    path = results.write_new({"kind": "gate", "passed": True}, tmp_path, "g")
+    with pytest.raises(GlueReproError, match=f"^{path}: a gate file, not a run file$"):
+        results.read(path)
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    with pytest.raises(GlueReproError, match="other.json: not a result file of this suite"):
+        results.load(tmp_path / "other.json")

@@ -131,7 +131,7 @@ def test_cli_overrides_preset_values():
     "argv, message",
     [
         (["--data-dir", "/no/such/dir"], "/no/such/dir: data folder does not exist"),
-        (["--batch-size", "0"], "config field batch_size=0: must be >= 1"),
+        (["--batch-size", "0"], "glue-repro: error: --batch-size 0: must be >= 1"),
         pytest.param(["--precision", "mixed_float16"], "needs a GPU, and TensorFlow sees none",
                      marks=pytest.mark.skipif(_has_gpu(), reason="with a GPU this trains instead of failing")),
         (["--xla", "--deterministic"], "cannot be combined with deterministic"),
@@ -234,14 +234,13 @@ def test_plot_never_replaces_a_figure_silently(tmp_path, capsys):
 
 
 def test_mfu_is_the_counted_flops_over_the_measured_peak(tiny_run, glue_dir):
-    from glue_repro import flops, inputs, model
-    from glue_repro.run import load
+    from glue_repro import data, flops, inputs, model
     from glue_repro.tasks import TASKS
 
     result, _ = tiny_run
     t = result["timing"]
     tokenizer = model.load_tokenizer("tiny")
-    splits, _ = load(TINY_PRESET.replace(limit=21, epochs=2, seed=3), glue_dir)
+    splits = data.cut(data.load("mrpc", glue_dir)[0], TASKS["mrpc"], limit=21, train_rows=None)
     tokenized = inputs.tokenize(splits, tokenizer, TASKS["mrpc"], 64)
     config = model.build_model("tiny", vocab_size=len(tokenizer)).config
     train = [len(ids) for ids in tokenized["train"]["input_ids"]]
@@ -276,8 +275,9 @@ def test_native_bfloat16_is_read_from_the_cpu_flags(cpuinfo, native, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--precision", "mixed_bfloat16"], "precision='mixed_bfloat16': this CPU has no AMX or AVX512-BF16"),
-        (["--matmul-precision", "bfloat16"], "this CPU has no AMX or AVX512-BF16; use --matmul-precision float32"),
+        (["--precision", "mixed_bfloat16"], "--precision mixed_bfloat16: this CPU has no AMX or AVX512-BF16"),
+        (["--matmul-precision", "bfloat16"], ("--matmul-precision bfloat16: this CPU has no AMX or AVX512-BF16; "
+                                             "use float32")),
     ],
 )
 def test_bfloat16_on_a_cpu_without_it_is_one_clear_line(argv, message, tmp_path, capsys, monkeypatch):
@@ -319,7 +319,7 @@ def test_the_matmul_mode_cannot_change_once_this_process_has_multiplied(tmp_path
     monkeypatch.setenv(runtime.FPMATH, "")
     code = cli.main(["run", "--preset", "tiny", "--results-dir", str(tmp_path), "--matmul-precision", "bfloat16"])
     err = capsys.readouterr().err
-    assert code == 2 and "matmul_precision='bfloat16': this process has already fixed oneDNN's matmul mode" in err
+    assert code == 2 and "--matmul-precision bfloat16: this process has already fixed oneDNN's matmul mode" in err
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []
     assert not runtime.bfloat16_matmul_in_effect() and os.environ[runtime.FPMATH] == ""  # left as in effect
 
@@ -335,7 +335,6 @@ print(json.dumps({"in_effect": runtime.bfloat16_matmul_in_effect(), "label": res
                   "recipe": result["config"]["recipe"], "fused_gelu": result["config"]["speed"]["fused_gelu"],
                   "peak": result["timing"]["peak_gflops"]}))
 """
-
 
 @pytest.mark.skipif(not runtime.cpu_has_native_bfloat16(), reason="this CPU has no AMX or AVX512-BF16")
 def test_a_bfloat16_matmul_run_in_a_new_process_multiplies_in_bfloat16(glue_dir, tmp_path):

@@ -28,7 +28,7 @@ import tf_keras  # noqa: E402
 
 from glue_repro import train  # noqa: E402
 from glue_repro.config import preset  # noqa: E402
-from glue_repro.run import prepare  # noqa: E402
+from glue_repro.run import evaluate, prepare  # noqa: E402
 
 
 class StepTimes(tf_keras.callbacks.Callback):
@@ -60,7 +60,7 @@ def main() -> None:
     setup_seconds = time.perf_counter() - start
     widths = [int(x["input_ids"].shape[1]) for x, _ in p.inputs.train]  # one pass: the order differs per epoch
     steps = StepTimes()
-    validation = train.PredictValidation(p.inputs.validation, p.spec)
+    validation = train.PredictValidation(lambda: evaluate(p, p.spec.validation_splits[0]).scores)
     timer = train.EpochTimer()
     p.classifier.fit(p.inputs.train, epochs=args.epochs, verbose=0, callbacks=[steps, validation, timer])
 

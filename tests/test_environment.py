@@ -1,0 +1,104 @@
+import inspect
+import os
+import subprocess
+from pathlib import Path
+
+from glue_repro import environment
+
+
+def test_every_recorded_field_has_a_comment():
+    source = inspect.getsource(environment)
+    for cls in (environment.Device, environment.Git):
+        for key in cls.__annotations__:
+            assert any(line.strip().startswith(f"{key}:") and "#" in line for line in source.splitlines()), key
+
+
+def test_environment_fields():
+    import tensorflow  # noqa: F401  (the GPUs and oneDNN are probed only where TensorFlow is loaded)
+
+    assert set(environment.versions()) == {"python", *environment.VERSIONED_PACKAGES}
+    device = environment.device()
+    assert device["cpu"] and device["cpu_cores"] >= 1 and isinstance(device["gpus"], list)
+    git = environment.git_info()
+    assert git["commit"] is None or len(git["commit"]) == 40
+
+
+def _git(folder, *args):
+    subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+def test_git_info_names_the_commit_and_whether_tracked_files_changed(tmp_path):
+    assert environment.git_info(tmp_path) == {"commit": None, "dirty": None}  # not a repository
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.txt").write_text("one")
+    _git(tmp_path, "add", "a.txt")
+    _git(tmp_path, "commit", "-q", "-m", "first")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    assert environment.git_info(tmp_path) == {"commit": head, "dirty": False}
+    (tmp_path / "new.txt").write_text("untracked")  # untracked files do not make it dirty
+    assert environment.git_info(tmp_path)["dirty"] is False
+    (tmp_path / "a.txt").write_text("two")
+    assert environment.git_info(tmp_path) == {"commit": head, "dirty": True}
+
+
+def test_versions_say_which_packages_are_missing(monkeypatch):
+    from importlib import metadata
+
+    real = metadata.version
+
+    def version(name):
+        if name == "scipy":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    found = environment.versions()
+    assert list(found) == ["python", *environment.VERSIONED_PACKAGES]
+    assert found["scipy"] == "not installed" and found["numpy"] == real("numpy")
+
+
+def test_device_names_each_gpu_and_the_cpu(monkeypatch):
+    import tensorflow as tf
+
+    class Gpu:
+        def __init__(self, name):
+            self.name = name
+
+    gpus = [Gpu("/physical_device:GPU:0"), Gpu("/physical_device:GPU:1")]
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config.experimental, "get_device_details",
+                        lambda gpu: {"device_name": "NVIDIA H200"} if gpu is gpus[0] else {})
+    info = environment.device()
+    assert info["gpus"] == ["NVIDIA H200", "/physical_device:GPU:1"]  # the name TF gives when details lack one
+    assert info["cpu"] == environment.cpu_model() and info["cpu_cores"] == len(os.sched_getaffinity(0))
+    assert info["onednn"] == environment.onednn_enabled()
+
+
+def test_cpu_model_is_the_model_name_line(monkeypatch):
+    text = Path("/proc/cpuinfo").read_text()
+    line = next(line for line in text.splitlines() if line.startswith("model name"))
+    assert environment.cpu_model() == line.partition(":")[2].strip()
+
+    class Proc:
+        def __init__(self, path):
+            pass
+
+        def read_text(self):
+            return "processor\t: 0\nmodel name\t: Xeon: rev 3 @ 2.0GHz: B0\nflags\t: avx2\n"
+
+    monkeypatch.setattr(environment, "Path", Proc)
+    assert environment.cpu_model() == "Xeon: rev 3 @ 2.0GHz: B0"  # colons in the name are kept
+
+    class NoProc(Proc):
+        def read_text(self):
+            raise OSError("no /proc here")
+
+    monkeypatch.setattr(environment, "Path", NoProc)
+    monkeypatch.setattr(environment.platform, "processor", lambda: "")
+    assert environment.cpu_model() == environment.platform.machine()
+
+
+def test_creation_times_are_utc():
+    assert environment.now().endswith("+00:00") and len(environment.now()) == len("2026-11-29T12:00:00+00:00")

@@ -1,0 +1,37 @@
+"""The [CLS]-only last encoder layer: same logits and gradients, less work."""
+
+import numpy as np
+
+from glue_repro import model
+
+
+def test_cls_only_last_layer_keeps_logits_and_gradients(small_pairs):
+    import tensorflow as tf
+    import tf_keras
+
+    from glue_repro.last_layer import cls_only_last_layer
+
+    tf_keras.utils.set_random_seed(1)
+    tokenizer = model.load_tokenizer("tiny")
+    classifier = model.build_model("tiny", vocab_size=len(tokenizer))
+    rows = small_pairs["train"].select(range(5))
+    x = dict(tokenizer(list(rows["sentence1"]), list(rows["sentence2"]), padding=True, return_tensors="tf"))
+    y = tf.constant(list(rows["label"]))
+    loss_fn = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def logits_and_gradients():
+        with tf.GradientTape() as tape:
+            logits = classifier(x, training=False).logits
+            loss = loss_fn(y, logits)
+        grads = tape.gradient(loss, classifier.trainable_weights)
+        return logits.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]
+
+    before_logits, before_grads = logits_and_gradients()
+    assert cls_only_last_layer(classifier)
+    after_logits, after_grads = logits_and_gradients()
+    np.testing.assert_allclose(after_logits, before_logits, atol=1e-6)
+    for a, b in zip(after_grads, before_grads, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # and the layer really changed: its output keeps only the [CLS] position
+    hidden = classifier.bert(x, training=False).last_hidden_state
+    assert hidden.shape[1] == 1

@@ -1,0 +1,164 @@
+"""Compile, fit and predict: XLA switches, determinism, the schedule as compiled, tracing."""
+
+import numpy as np
+import pytest
+
+from glue_repro import inputs, model
+from glue_repro.tasks import TASKS
+
+MRPC = TASKS["mrpc"]
+
+
+def test_xla_predict_gives_the_same_logits_and_leaves_training_uncompiled(small_pairs):
+    import tf_keras
+
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+
+    tokenizer = model.load_tokenizer("tiny")
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    fast = inputs.eval_dataset(tokenized["validation"], inputs.model_columns(tokenizer), batch_size=4)
+    logits = {}
+    for xla_predict in (False, True):
+        tf_keras.utils.set_random_seed(0)
+        classifier = model.build_model("tiny", vocab_size=len(tokenizer))
+        train.compile_model(classifier, TINY_PRESET.replace(xla_predict=xla_predict), MRPC, steps_per_epoch=4)
+        logits[xla_predict] = train.predict_logits(classifier, fast.dataset, verbose=0)
+        assert not classifier.jit_compile  # the train step stays uncompiled: XLA ignores dropout seeds
+        assert getattr(classifier.predict_step, "_jit_compile", False) is xla_predict
+    np.testing.assert_allclose(logits[True], logits[False], atol=1e-5)
+
+
+def test_deterministic_turns_all_xla_off():
+    from glue_repro import train
+    from glue_repro.config import COURSE_SPEED, TINY_PRESET
+
+    assert TINY_PRESET.speed.xla_optimizer
+    deterministic = TINY_PRESET.replace(xla_predict=True, deterministic=True)
+    assert not deterministic.speed.xla_predict and not deterministic.speed.xla_optimizer
+    assert not COURSE_SPEED.xla_optimizer
+    classifier = model.build_model("tiny")
+    train.compile_model(classifier, deterministic, MRPC, steps_per_epoch=4)
+    assert not classifier.optimizer.jit_compile
+
+
+@pytest.mark.costly
+def test_xla_optimizer_makes_the_same_updates(small_pairs):
+    """The fused Adam update moves every weight as the plain one does."""
+    import tf_keras
+
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+
+    tokenizer = model.load_tokenizer("tiny")
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    data = inputs.train_dataset(tokenized["train"], inputs.model_columns(tokenizer), 4, tokenizer.pad_token_id)
+    x, y = next(iter(data.dataset))
+    weights = {}
+    for fused in (False, True):
+        tf_keras.utils.set_random_seed(0)
+        classifier = model.build_model("tiny", vocab_size=len(tokenizer))
+        train.compile_model(classifier, TINY_PRESET.replace(xla_optimizer=fused), MRPC, steps_per_epoch=4)
+        assert classifier.optimizer.jit_compile is fused
+        initial = [v.numpy() for v in classifier.trainable_variables]
+        for _ in range(3):  # same seed and batch: only the update's compilation differs
+            classifier.train_on_batch(x, y)
+        weights[fused] = [v.numpy() for v in classifier.trainable_variables]
+    for a, b in zip(weights[False], weights[True], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+    moved = sum(not np.array_equal(a, b) for a, b in zip(initial, weights[True], strict=True))
+    assert moved > len(initial) // 2  # it trained
+
+
+def test_the_compiled_optimizer_decays_over_every_epochs_steps():
+    """What the built model's optimizer got: 5e-5 at step 0, zero only after all epochs' steps."""
+    from glue_repro import model, train
+    from glue_repro.config import TINY_PRESET
+
+    classifier = model.build_model("tiny")
+    train.compile_model(classifier, TINY_PRESET.replace(epochs=3), MRPC, steps_per_epoch=5)
+    import tf_keras
+
+    rate = tf_keras.optimizers.schedules.deserialize(classifier.optimizer.get_config()["learning_rate"])
+    assert float(rate(0)) == pytest.approx(5e-5, rel=1e-6)
+    assert float(rate(10)) == pytest.approx(5e-5 / 3, rel=1e-5)  # two thirds of the way
+    assert float(rate(14)) > 0.0 and float(rate(15)) == 0.0
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_run_fuses_the_feed_forward_blocks_only_when_its_speed_says_so(fused):
+    from glue_repro.config import TINY_PRESET
+    from glue_repro.tasks import task
+    from glue_repro.train import build
+
+    tokenizer = model.load_tokenizer("tiny")
+    classifier = build(TINY_PRESET.replace(fused_gelu=fused), task("mrpc"), tokenizer, steps_per_epoch=2)
+    calls = {layer.intermediate.call.__qualname__ for layer in classifier.bert.encoder.layer}
+    assert calls == ({"_on_rows_in_inference.<locals>.call"} if fused else {"TFBertIntermediate.call"})
+
+
+def _compiled_tiny(pairs):
+    """The tiny classifier compiled as a run compiles it (seed 0), with its bucketed train and validation data."""
+    import tf_keras
+
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+
+    tokenizer = model.load_tokenizer("tiny")
+    tokenized = inputs.tokenize(pairs, tokenizer, MRPC, max_length=32)
+    columns = inputs.model_columns(tokenizer)
+    tf_keras.utils.set_random_seed(0)
+    fed = inputs.train_dataset(tokenized["train"], columns, batch_size=4)
+    validation = inputs.eval_dataset(tokenized["validation"], columns, batch_size=4)
+    classifier = model.build_model("tiny", vocab_size=len(tokenizer))
+    train.compile_model(classifier, TINY_PRESET, MRPC, steps_per_epoch=fed.steps)
+    return classifier, fed, validation
+
+
+def test_steps_traced_without_autograph_learn_and_predict_bit_for_bit_the_same(small_pairs, monkeypatch):
+    import tensorflow as tf
+
+    from glue_repro import train
+
+    runs = {}
+    for plain in (True, False):
+        if not plain:  # Keras' own steps, autograph on
+            monkeypatch.setattr(train, "_traced_without_autograph", lambda make: make)
+        classifier, fed, validation = _compiled_tiny(small_pairs)
+        classifier.fit(fed.dataset, epochs=2, verbose=0)
+        function = classifier.train_function
+        assert isinstance(function, tf.types.experimental.PolymorphicFunction)
+        runs[plain] = [v.numpy() for v in classifier.trainable_variables], train.predict_logits(
+            classifier, validation.dataset, verbose=0), function
+    for a, b in zip(runs[True][0], runs[False][0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[True][1], runs[False][1])
+    assert not runs[True][2]._autograph and runs[False][2]._autograph
+
+
+def test_training_variables_built_before_fit_trace_the_step_once_and_learn_bit_for_bit_the_same(
+        small_pairs, monkeypatch):
+    import tensorflow as tf
+
+    from glue_repro import train
+
+    runs = {}
+    for built in (True, False):
+        if not built:  # Keras' own way: slots and metric variables made inside the first step
+            monkeypatch.setattr(train, "build_training_variables", lambda classifier, spec: None)
+        classifier, fed, _ = _compiled_tiny(small_pairs)
+        created = []
+
+        def creator(next_creator, created=created, **kwargs):
+            created.append(kwargs.get("name"))
+            return next_creator(**kwargs)
+
+        with tf.variable_creator_scope(creator):
+            history = classifier.fit(fed.dataset, epochs=2, verbose=0).history
+        runs[built] = ([v.numpy() for v in classifier.variables], history,
+                       classifier.train_function.experimental_get_tracing_count(), created)
+    for a, b in zip(runs[True][0], runs[False][0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert runs[True][1] == runs[False][1]
+    assert (runs[True][2], runs[True][3]) == (1, [])
+    assert runs[False][2] == 2 and len(runs[False][3]) > 0
