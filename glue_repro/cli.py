@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import os
 import re
@@ -10,17 +11,7 @@ import sys
 from pathlib import Path
 
 from glue_repro import results, runtime
-from glue_repro.config import (
-    COURSE_SPEED,
-    INPUT_PIPELINES,
-    MATMUL_DTYPE,
-    MATMUL_PRECISIONS,
-    PRECISIONS,
-    PRESETS,
-    Experiment,
-    preset,
-)
-from glue_repro.distribute import STRATEGIES
+from glue_repro.config import COURSE_SPEED, MATMUL_DTYPE, PRESETS, Experiment, Recipe, Speed, options, preset
 from glue_repro.errors import GlueReproError
 from glue_repro.gate import FLOOR_STANDARD_ERRORS, MIN_STD
 from glue_repro.tasks import TASKS
@@ -144,14 +135,26 @@ exit status:
 """
 
 
-def _default(field: str) -> str:
+def add_option(parser, field: dataclasses.Field, default: str) -> None:
+    """The option of a config field: `--batch-size` for batch_size, its help and choices from the
+    field (config.py), a switch with its `--no-` form for a bool; `default` ends the help."""
+    meta, kind = field.metadata, str(field.type)
+    flag, help_text = "--" + field.name.replace("_", "-"), f"{field.metadata['help']} {default}"
+    if kind == "bool":
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+    else:
+        convert = int if kind.startswith("int") else float if kind.startswith("float") else str
+        parser.add_argument(flag, type=convert, choices=meta["choices"], help=help_text)
+
+
+def preset_default(field: str) -> str:
     """The help's note of a recipe or speed field's default: the preset's, and minilm's value."""
     from glue_repro.config import MINILM_PRESET
 
     part = MINILM_PRESET.recipe if hasattr(MINILM_PRESET.recipe, field) else MINILM_PRESET.speed
     value = getattr(part, field)
-    if value is None or isinstance(value, bool):  # train_rows None: every row; switches: on or off
-        value = {None: "all", True: "on", False: "off"}[value]
+    if value is None or isinstance(value, bool):  # max_length None: the tokenizer's; switches: on or off
+        value = {None: "unset", True: "on", False: "off"}[value]
     return f"(default: the preset's; minilm: {value})"
 
 
@@ -168,12 +171,7 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="fine-tune and evaluate on a GLUE task, write a result file",
                               epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--preset", default="minilm", choices=sorted(PRESETS), help="recipe preset (default: minilm)")
-    run.add_argument("--task", choices=list(TASKS), help=f"GLUE task {_default('task')}")
     run.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
-    run.add_argument("--model", help="Hub id, local folder, package:<module>/<dir> or parts:<name> (default: the "
-                                     "preset's; another is labelled <preset>+<model>)")
-    run.add_argument("--revision", help="Hub commit to load a Hub model at (the course presets pin one; "
-                                        "with --model, default: the Hub's main, recorded as resolved)")
     seeds = run.add_mutually_exclusive_group()
     seeds.add_argument("--seed", type=int, help="one run with this seed (default: 42)")
     seeds.add_argument("--seeds", help="one run per seed, then an aggregate: '1,2,3' or '1-5' (default: one run)")
@@ -181,52 +179,17 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true",
                      help="with --seeds: reuse each seed's healthy result of the same recipe in --results-dir "
                           "(default: run every seed)")
-    run.add_argument("--epochs", type=int, help=f"passes over the training rows {_default('epochs')}")
-    run.add_argument("--batch-size", type=int, help=f"global batch {_default('batch_size')}")
-    run.add_argument("--learning-rate", type=float, help=f"start of the decay to 0 {_default('learning_rate')}")
-    run.add_argument("--limit", type=int, help="use only the first N train and validation rows (marks the run as "
-                                               "partial, not comparable with full runs; default: all rows)")
-    run.add_argument("--train-rows", type=int,
-                     help=f"train on the first N training rows only, validate on all {_default('train_rows')}")
-    run.add_argument("--max-length", type=int,
-                     help="truncate each row (sentence or pair) to N tokens (default: the tokenizer's limit)")
-    run.add_argument("--predict-batch-size", type=int, help=f"batch for predictions {_default('predict_batch_size')}")
-    run.add_argument("--input-pipeline", choices=INPUT_PIPELINES,
-                     help="bucketed: length-bucketed tf.data; course: to_tf_dataset + DataCollatorWithPadding "
-                          f"{_default('input_pipeline')}")
-    run.add_argument("--cls-only-last-layer", action=argparse.BooleanOptionalAction, default=None,
-                     help="compute the last encoder layer for [CLS] only (default on; same outputs)")
-    run.add_argument("--fused-gelu", action=argparse.BooleanOptionalAction, default=None,
-                     help="predict's feed-forward matmul, bias and GELU as one oneDNN kernel (default on; "
-                          "logits within about 1e-6, training unchanged)")
-    run.add_argument("--validate-with-predict", action=argparse.BooleanOptionalAction, default=None,
-                     help="per-epoch validation by model.predict, with the task's metrics (default on); "
-                          "off: fit's validation_data")
     run.add_argument("--verbatim", action="store_true",
                      help="run as the course does: course input pipeline, predict batch = batch size, Keras defaults "
                           "(default: the preset's speed options)")
-    run.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
-                     help=f"XLA-compile the train and predict steps {_default('xla')}")
-    run.add_argument("--xla-predict", action=argparse.BooleanOptionalAction, default=None,
-                     help="XLA-compile predict's forward pass only (default off; never with --deterministic)")
-    run.add_argument("--xla-optimizer", action=argparse.BooleanOptionalAction, default=None,
-                     help="XLA-compile Adam's update on the CPU too (default on; off with --deterministic)")
-    run.add_argument("--strategy", choices=STRATEGIES,
-                     help="tf.distribute: default (one device), mirrored (every local GPU, or --cpu-replicas "
-                          "logical CPUs), multiworker (the cluster in TF_CONFIG); --batch-size stays the global batch "
-                          f"{_default('strategy')}")
-    run.add_argument("--cpu-replicas", type=int,
-                     help=f"mirrored without GPUs: split the CPU into N devices {_default('cpu_replicas')}")
     run.add_argument("--backup-dir", help="back up training there each epoch; rerun the same command to resume "
                                           "(default: no backup)")
-    run.add_argument("--precision", choices=PRECISIONS,
-                     help=f"Keras mixed precision: mixed_float16 needs a GPU, mixed_bfloat16 a GPU or a CPU with AMX "
-                          f"or AVX512-BF16 {_default('precision')}")
-    run.add_argument("--matmul-precision", choices=MATMUL_PRECISIONS,
-                     help="bfloat16: float32 matmuls multiply in bfloat16 and sum in float32 (oneDNN, on a CPU with "
-                          f"AMX or AVX512-BF16; like TF32 on a GPU) {_default('matmul_precision')}")
-    run.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None,
-                     help=f"TF op determinism: bit-identical reruns, all XLA off {_default('deterministic')}")
+    recipe = run.add_argument_group("recipe (what is learned; default: the preset's)")
+    for field in options(Recipe):
+        add_option(recipe, field, preset_default(field.name))
+    speed = run.add_argument_group("speed (how fast it runs; never what is learned)")
+    for field in options(Speed):
+        add_option(speed, field, preset_default(field.name))
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
                      help="Keras progress: 1 = bar (default on a terminal), 2 = one line per epoch (default "
                           "otherwise, e.g. in a log; given, also TensorFlow's and the Hub libraries' own logs), "
@@ -243,24 +206,18 @@ def parser() -> argparse.ArgumentParser:
     decay = commands.add_parser("lr-decay", help="constant Adam 1e-3 / 5e-5 vs polynomial decay, same seeds and data")
     decay.add_argument("--preset", default="minilm", choices=sorted(PRESETS),
                        help="recipe preset whose model and data are trained (default: %(default)s)")
-    decay.add_argument("--task", choices=list(TASKS), help="GLUE task (default: the preset's, mrpc)")
-    decay.add_argument("--strategy", choices=STRATEGIES, default="default",
-                       help="tf.distribute strategy (default: %(default)s)")
-    decay.add_argument("--cpu-replicas", type=int, default=1,
-                       help="mirrored without GPUs: logical CPUs (default: %(default)s)")
+    fields = {f.name: f for cls in (Recipe, Speed, Experiment) for f in dataclasses.fields(cls)}
+    add_option(decay, fields["task"], "(default: the preset's, mrpc)")
+    for name in ("strategy", "cpu_replicas", "limit"):
+        add_option(decay, fields[name], "(default: the preset's)")
     decay.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
-    decay.add_argument("--seeds", default="1,2,3", help="seeds each arm runs, '1,2,3' or '1-5' (default: %(default)s)")
+    decay.add_argument("--seeds", default="1,2,3", help=f"{fields['seeds'].metadata['help']} (default: %(default)s)")
     decay.add_argument("--train-rows", type=int, default=Experiment.train_rows,
-                       help="train on the first N training rows; 0 = all (default: %(default)s)")
+                       help=f"{fields['train_rows'].metadata['help']}; 0 = all (default: %(default)s)")
     decay.add_argument("--epochs", type=int, default=Experiment.epochs,
-                       help="passes over those rows (default: %(default)s; the course: 3)")
-    decay.add_argument("--limit", type=int, help="use only the first N train and validation rows (default: all)")
-    decay.add_argument("--eval-every", type=int, default=Experiment.eval_every,
-                       help="optimizer steps between validation passes (default: %(default)s)")
-    decay.add_argument("--target", type=float,
-                       help="validation value of the task's primary metric to reach (default: the task's, "
-                            "mrpc accuracy 0.70)")
-    decay.add_argument("--loss-target", type=float, help="validation loss to reach (default: the task's)")
+                       help=f"{fields['epochs'].metadata['help']} (default: %(default)s)")
+    for field in options(Experiment):
+        add_option(decay, field, f"(default: {'unset' if field.default is None else field.default})")
     decay.add_argument("--results-dir", default=str(results.LR_DECAY_DIR),
                        help="where the experiment's file goes (default: %(default)s)")
     decay.set_defaults(command=lr_decay_command, parser=decay)
@@ -504,23 +461,15 @@ def print_summary(result: dict, path) -> None:
 
 
 def lr_decay_command(args) -> int:
-    from pathlib import Path
-
-
-    if args.eval_every < 1 or args.train_rows < 0:
-        raise GlueReproError("--eval-every must be >= 1 and --train-rows >= 0")
-    config = preset(args.preset).replace(epochs=args.epochs, limit=args.limit, strategy=args.strategy,
-                                         cpu_replicas=args.cpu_replicas)
-    if args.task:
-        config = config.replace(task=args.task)
+    given = {k: getattr(args, k) for k in ("task", "strategy", "cpu_replicas", "limit") if getattr(args, k) is not None}
+    config = preset(args.preset).replace(epochs=args.epochs, **given)
+    arms = {f.name: getattr(args, f.name) for f in options(Experiment) if getattr(args, f.name) is not None}
+    experiment = Experiment(config=config, seeds=tuple(parse_seeds(args.seeds)), train_rows=args.train_rows or None,
+                            epochs=args.epochs, **arms)
     check_paths(args, config)
     load_tensorflow(args)
     from glue_repro import lr_decay
 
-    experiment = Experiment(
-        config=config, seeds=tuple(parse_seeds(args.seeds)), train_rows=args.train_rows or None,
-        epochs=args.epochs, eval_every=args.eval_every, target=args.target, loss_target=args.loss_target,
-    )
     report, path = lr_decay.run(experiment, data_dir=args.data_dir, out_dir=Path(args.results_dir))
     print_lr_decay(report, path)
     return 0

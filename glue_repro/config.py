@@ -2,7 +2,8 @@
 
 A `RunConfig` is a `Recipe` (what is learned: compared by the gate and the aggregates), a
 `Speed` (how fast it runs: free to differ between runs of one recipe), a seed and the name of
-the preset it came from.
+the preset it came from. Each field's help text is written here once: the command line builds
+its options from it (cli.py), as `HfArgumentParser` does for `run_glue`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def _file_safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
+def _option(default, help: str, choices: tuple | None = None, flag: bool = True):
+    """A field with its help text (and choices): the command line's option of the same name."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
+
+
 def _check(ok: bool, field: str, value, why: str) -> None:
     if not ok:
         raise GlueReproError(f"config field {field}={value!r}: {why}")
@@ -43,19 +49,27 @@ def _check(ok: bool, field: str, value, why: str) -> None:
 class Recipe:
     """What is learned: runs of one recipe differ only by their seed."""
 
-    model: str  # Hub id, local folder, `package:<module>/<dir>`, or "tiny"
-    revision: str | None = None  # the Hub commit to load a Hub id at; None = its main branch (recorded as resolved)
-    task: str = "mrpc"  # a name in tasks.TASKS
-    batch_size: int = 8
-    epochs: int = 3
-    learning_rate: float = 5e-5  # start of the decay (or the constant rate)
-    end_learning_rate: float = 0.0
-    schedule: str = "polynomial"  # PolynomialDecay over all steps, or constant
-    limit: int | None = None  # keep only the first N rows of train and validation
-    train_rows: int | None = None  # keep only the first N training rows (validation whole)
-    max_length: int | None = None  # truncation length; None = the tokenizer's limit
-    precision: str = "float32"  # Keras mixed-precision policy
-    matmul_precision: str = "float32"  # "bfloat16": float32 matmuls multiply in bfloat16, sum in float32 (CPU, AMX)
+    model: str = _option(dataclasses.MISSING, "Hub id, local folder, package:<module>/<dir> or parts:<name> (another "
+                                              "model than the preset's is labelled <preset>+<model>)")
+    revision: str | None = _option(None, "the Hub commit to load a Hub model at (the course presets pin one; "
+                                         "unset: the Hub's main, recorded as resolved)")
+    task: str = _option("mrpc", "GLUE task", choices=tuple(TASKS))
+    batch_size: int = _option(8, "global batch")
+    epochs: int = _option(3, "passes over the training rows")
+    learning_rate: float = _option(5e-5, "start of the decay (or the constant rate)")
+    end_learning_rate: float = _option(0.0, "end of the decay")
+    schedule: str = _option("polynomial", "polynomial: PolynomialDecay over all training steps; constant",
+                            choices=SCHEDULES)
+    limit: int | None = _option(None, "use only the first N train and validation rows (marks the run as partial, "
+                                      "not comparable with full runs)")
+    train_rows: int | None = _option(None, "train on the first N training rows only, validate on all")
+    max_length: int | None = _option(None, "truncate each row (sentence or pair) to N tokens (unset: the "
+                                           "tokenizer's limit)")
+    precision: str = _option("float32", "Keras mixed precision: mixed_float16 needs a GPU, mixed_bfloat16 a GPU "
+                                        "or a CPU with AMX or AVX512-BF16", choices=PRECISIONS)
+    matmul_precision: str = _option("float32", "bfloat16: float32 matmuls multiply in bfloat16 and sum in float32 "
+                                               "(oneDNN, on a CPU with AMX or AVX512-BF16; like TF32 on a GPU)",
+                                    choices=MATMUL_PRECISIONS)
 
     def __post_init__(self) -> None:
         _check(self.revision is None or bool(self.revision.strip()), "revision", self.revision, "must not be empty")
@@ -77,17 +91,23 @@ class Recipe:
 class Speed:
     """How fast a recipe runs: none of these changes what the model learns."""
 
-    input_pipeline: str = "bucketed"  # "bucketed": bucketing.py; "course": to_tf_dataset + collator
-    predict_batch_size: int | None = 64  # None = the recipe's batch size
-    cls_only_last_layer: bool = True  # last encoder layer for [CLS] only: same outputs, less work
-    fused_gelu: bool = True  # inference only: feed-forward matmul, bias and GELU as one oneDNN kernel (~1e-6 apart)
-    validate_with_predict: bool = True  # per-epoch validation by model.predict, not fit's validation_data
-    xla: bool = False  # compile the train/predict steps with XLA (jit_compile)
-    xla_predict: bool = False  # XLA for predict's forward pass only (no dropout: seeds unaffected)
-    xla_optimizer: bool = True  # XLA for Adam's update on every device (Keras: GPU only); off if deterministic
-    deterministic: bool = False  # TF op determinism: bit-identical reruns; forces all XLA off
-    strategy: str = "default"  # tf.distribute: "default" (one device), "mirrored", "multiworker"
-    cpu_replicas: int = 1  # mirrored without GPUs: logical CPU devices, one replica each
+    input_pipeline: str = _option("bucketed", "bucketed: length-bucketed tf.data; course: to_tf_dataset + "
+                                              "DataCollatorWithPadding", choices=INPUT_PIPELINES)
+    predict_batch_size: int | None = _option(64, "batch for predictions (unset: the recipe's batch size)")
+    cls_only_last_layer: bool = _option(True, "compute the last encoder layer for [CLS] only (same outputs, less work)")
+    fused_gelu: bool = _option(True, "predict's feed-forward matmul, bias and GELU as one oneDNN kernel (logits "
+                                     "within about 1e-6, training unchanged)")
+    validate_with_predict: bool = _option(True, "per-epoch validation by model.predict, with the task's metrics; "
+                                                "off: fit's validation_data")
+    xla: bool = _option(False, "XLA-compile the train and predict steps")
+    xla_predict: bool = _option(False, "XLA-compile predict's forward pass only (never with deterministic)")
+    xla_optimizer: bool = _option(True, "XLA-compile Adam's update on every device (Keras: GPU only); off with "
+                                        "deterministic")
+    deterministic: bool = _option(False, "TF op determinism: bit-identical reruns, all XLA off")
+    strategy: str = _option("default", "tf.distribute: default (one device), mirrored (every local GPU, or "
+                                       "cpu_replicas logical CPUs), multiworker (the cluster in TF_CONFIG); the "
+                                       "batch size stays the global batch", choices=STRATEGIES)
+    cpu_replicas: int = _option(1, "mirrored without GPUs: split the CPU into N devices")
 
     def __post_init__(self) -> None:
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {STRATEGIES}")
@@ -215,13 +235,20 @@ def from_dict(config: dict) -> RunConfig:
 class Experiment:
     """The LR-decay experiment (`glue-repro lr-decay`): how its three arms are trained and judged."""
 
-    config: RunConfig  # the preset; its schedule and learning rate are set per arm
-    seeds: tuple[int, ...] = (1, 2, 3)
-    train_rows: int | None = 2000  # first N training rows (None = all)
-    epochs: int = 1
-    eval_every: int = 32  # optimizer steps between validation passes
-    target: float | None = None  # primary-metric value to reach; None = the task's lr_decay_target
-    loss_target: float | None = None  # validation loss to reach; None = the task's lr_decay_loss_target
+    config: RunConfig = _option(dataclasses.MISSING, "the preset; its schedule and learning rate are set per arm",
+                                flag=False)
+    seeds: tuple[int, ...] = _option((1, 2, 3), "seeds each arm runs, '1,2,3' or '1-5'", flag=False)
+    train_rows: int | None = _option(2000, "train on the first N training rows (None: all)", flag=False)
+    epochs: int = _option(1, "passes over those rows (the course: 3)", flag=False)
+    eval_every: int = _option(32, "optimizer steps between validation passes")
+    target: float | None = _option(None, "validation value of the task's primary metric to reach (unset: the "
+                                         "task's lr_decay_target; MRPC accuracy 0.70)")
+    loss_target: float | None = _option(None, "validation loss to reach (unset: the task's)")
+
+    def __post_init__(self) -> None:
+        _check(self.eval_every >= 1, "eval_every", self.eval_every, "must be >= 1")
+        _check(self.train_rows is None or self.train_rows >= 1, "train_rows", self.train_rows, "must be >= 1")
+        _check(self.epochs >= 1, "epochs", self.epochs, "must be >= 1")
 
 
 # The course's code (chapter 3, "fine-tuning with Keras") uses bert-base-uncased, loaded here at a
@@ -264,3 +291,8 @@ def preset(name: str) -> RunConfig:
         return PRESETS[name]
     except KeyError:
         raise GlueReproError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
+
+
+def options(cls) -> list[dataclasses.Field]:
+    """The fields of a config class that the command line offers as options."""
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("flag", True) and "help" in f.metadata]

@@ -381,10 +381,9 @@ def write(found: Collected, out_dir: Path) -> Path:
         lines += ["## The PyTorch peer", "", "Whole runs of `../shared/peers/torch_trainer.py` (PyTorch + HF Trainer) "
                   "on the same rows, run by `tools/peer_pairs.sh` alternately with the suite's; its fit includes "
                   "the per-epoch evaluation.", "", format_rows(peer_rows(found.peers), "markdown"), ""]
-    notes = out_dir / "measurements.md"  # kept by hand beside the page
-    if notes.is_file():
-        lines += [line.replace("# ", "## ", 1) if line.startswith("#") else line
-                  for line in notes.read_text().splitlines()] + [""]
+    if (out_dir / "measurements.md").is_file():  # kept by hand beside the page
+        lines += ["## Measurements", "", "The measurements behind the design, and the design choices they led to: "
+                  "[measurements.md](measurements.md).", ""]
     if found.skipped:
         lines += ["Files skipped:", "", *[f"- {s}" for s in found.skipped], ""]
     report_path = out_dir / "REPORT.md"

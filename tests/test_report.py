@@ -178,3 +178,36 @@ def test_the_seed_spread_draws_only_runs_of_the_whole_recipe(tmp_path, monkeypat
     rows = report.run_rows([(tmp_path / f"{r['seed']}.json", r) for r in cut])
     assert [row["preset"] for row in rows] == ["minilm (1000 training rows) (1 epoch)", "minilm (1 epoch)",
                                                "minilm (limit 16)"]
+
+
+def test_the_figure_draws_the_stored_collapse_level_and_the_tasks_reference(tmp_path, monkeypatch):
+    """The lines beside the points come from the runs (the collapse level each stored) and the task's row
+    (its published reference), not from constants: a task without a reference gets none."""
+    import matplotlib.axes
+
+    lines, real = [], matplotlib.axes.Axes.axhline
+
+    def axhline(self, y=0, **kwargs):
+        lines.append((round(y, 4), kwargs.get("label")))
+        return real(self, y, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "axhline", axhline)
+    old = _run("mrpc", MINILM_PRESET, 1, {"accuracy": 0.80, "f1": 0.86})  # before schema 6: no level
+    new = _run("mrpc", MINILM_PRESET, 2, {"accuracy": 0.81, "f1": 0.87}, train_rows=100)  # validated on all rows
+    new["collapse_level"] = {"accuracy": 0.6838, "f1": 0.8122}
+    runs = [(tmp_path / "a.json", old), (tmp_path / "b.json", new)]
+    report.seed_spread(runs, [], "mrpc", tmp_path / "mrpc.png")
+    assert (0.6838, "collapsed (majority class for every row)") in lines and (0.8122, lines[-2][1]) in lines
+    assert (0.8578, "the course's one bert-base-uncased run (GPU)") in lines
+    lines.clear()
+    rte = _run("rte", MINILM_PRESET, 1, {"accuracy": 0.55})
+    report.seed_spread([(tmp_path / "r.json", rte)], [], "rte", tmp_path / "rte.png")
+    assert lines == []  # no stored level, no published reference
+
+
+def test_the_page_links_the_measurements_rather_than_pasting_them(results_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "measurements.md").write_text("# Measurements\n\nA long table.\n")
+    page = report.write(report.collect([results_dir]), out).read_text()
+    assert "[measurements.md](measurements.md)" in page and "A long table." not in page
