@@ -503,52 +503,10 @@ def _pm(summary: dict) -> str:
     return f"{summary['mean']:.4f}+-{summary['std']:.4f}"
 
 
-def read_runs(paths: list[str]) -> tuple[list[dict], list[Path]]:
-    """Result files, with aggregate files expanded into the runs they list; one run per seed, the newest."""
-    runs, files = [], []
-    expanded = []
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            found = [p for p in sorted(path.glob("*.json")) if _is_run(p)]  # not the gate's verdicts beside them
-            if not found:
-                raise GlueReproError(f"{path}: no result files in this folder")
-            expanded.extend(found)
-        else:
-            expanded.append(path)
-    for path in expanded:
-        data = results.load(path)
-        if data["kind"] not in ("run", "aggregate"):
-            raise GlueReproError(f"{path}: a {data['kind']} file, not a run or an aggregate of runs")
-        for file in results.listed_runs(path, data) if data["kind"] == "aggregate" else [path]:
-            runs.append(results.read(file))
-            files.append(file)
-    return newest_per_seed(runs, files)
-
-
-def _is_run(path: Path) -> bool:
-    try:
-        return results.load(path)["kind"] == "run"
-    except GlueReproError:
-        return True  # read again below, where the error names the file
-
-
-def newest_per_seed(runs: list[dict], files: list[Path]) -> tuple[list[dict], list[Path]]:
-    """Repeated runs of one seed are one sample: keep the newest of each, and say which were left out."""
-    newest = {}
-    for run, file in sorted(zip(runs, files, strict=True), key=lambda pair: pair[0]["created"] or ""):
-        key = (run["task"], run["label"], run["seed"])
-        if key in newest and newest[key][1] != file:
-            print(f"seed {run['seed']}: {newest[key][1]} left out, {file} is newer")
-        newest[key] = (run, file)
-    kept = sorted(newest.values(), key=lambda pair: pair[0]["seed"])
-    return [run for run, _ in kept], [file for _, file in kept]
-
-
 def aggregate_command(args) -> int:
     from glue_repro import multiseed
 
-    runs, files = read_runs(args.runs)
+    runs, files = results.read_runs(args.runs)
     summary, path = multiseed.write_aggregate(runs, files, Path(args.aggregates_dir))
     print_aggregate(summary, path)
     return 0
@@ -557,7 +515,7 @@ def aggregate_command(args) -> int:
 def baseline_command(args) -> int:
     from glue_repro import gate
 
-    runs, _ = read_runs(args.runs)
+    runs, _ = results.read_runs(args.runs)
     baseline = gate.make_baseline(runs)
     out = Path(args.out) if args.out else gate.default_baseline_path(runs[0])
     if out.exists():
@@ -573,7 +531,7 @@ def baseline_command(args) -> int:
 def gate_command(args) -> int:
     from glue_repro import gate
 
-    runs, files = read_runs(args.runs)
+    runs, files = results.read_runs(args.runs)
     baseline_path = Path(args.baseline) if args.baseline else gate.default_baseline_path(runs[0])
     verdict = gate.judge(runs, gate.read_baseline(baseline_path))
     verdict["baseline"] = str(baseline_path)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from glue_repro import results, stats
+from glue_repro import results, schema, stats
 from glue_repro.config import recipe_of
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import task
@@ -51,7 +51,7 @@ def make_baseline(runs: list[dict]) -> dict:
         raise GlueReproError(f"runs with seeds {collapsed} collapsed; a baseline needs healthy runs only")
     if len(runs) < 2:
         raise GlueReproError("a baseline needs runs with at least two seeds")
-    return results.envelope("baseline") | {
+    return schema.envelope("baseline") | {
         "preset": runs[0]["config"]["preset"],
         "task": runs[0]["task"],
         "device_class": device_class(runs[0]),
@@ -127,7 +127,7 @@ def read_baseline(path: Path) -> dict:
 
 def write_verdict(verdict: dict, runs_paths: list[Path]) -> Path:
     folder = Path(runs_paths[0]).parent
-    return results.write_new(results.envelope("gate") | verdict, folder, f"gate-{results.timestamp()}")
+    return results.write_new(schema.envelope("gate") | verdict, folder, f"gate-{results.timestamp()}")
 
 
 def table(verdict: dict) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import tf_keras
 
-from glue_repro import results, stats
+from glue_repro import results, schema, stats
 from glue_repro.config import Experiment
 from glue_repro.run import evaluate, prepare
 from glue_repro.tasks import task
@@ -141,7 +141,7 @@ def run(experiment: Experiment, data_dir=None, out_dir: Path = results.LR_DECAY_
         arm: {m: stats.summarize([r["final"][m] for r in runs if r["arm"] == arm]) for m in (*spec.metrics, "loss")}
         for arm in ARMS
     }
-    report = results.envelope("lr-decay") | {
+    report = schema.envelope("lr-decay") | {
         "task": spec.name,
         "experiment": asdict(experiment),
         "target_metric": primary,

@@ -82,7 +82,7 @@ def weights_sha256(model: str) -> dict[str, str]:
 
 
 def source(model: str, classifier, revision: str | None = None) -> dict:
-    """Where a built classifier's weights came from (results.ModelSource): for a Hub id, the
+    """Where a built classifier's weights came from (schema.ModelSource): for a Hub id, the
     commit the Hub resolved (the pinned `revision`, or its main branch's head)."""
     from importlib import metadata
 

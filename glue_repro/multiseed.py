@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from glue_repro import results, stats
+from glue_repro import results, schema, stats
 from glue_repro.config import RunConfig, recipe_of
 
 
@@ -68,7 +68,7 @@ def write_aggregate(runs: list[dict], paths: list[Path], aggregates_dir: Path) -
 
     if len({(r["task"], r["label"]) for r in runs}) > 1:
         raise GlueReproError("runs of several tasks or presets: aggregate each apart")
-    summary = results.envelope("aggregate") | aggregate(runs, [os.path.relpath(path, aggregates_dir) for path in paths])
+    summary = schema.envelope("aggregate") | aggregate(runs, [os.path.relpath(path, aggregates_dir) for path in paths])
     seeds = [r["seed"] for r in runs]
     seeds_label = "-".join(map(str, seeds)) if len(seeds) <= 6 else f"{len(seeds)}seeds"
     stem = results.stem(runs[0]["task"], runs[0]["label"], f"seeds{seeds_label}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from glue_repro import data, distribute, flops, inputs, metric, model, results, runtime, train
+from glue_repro import data, distribute, flops, inputs, metric, model, results, runtime, schema, train
 from glue_repro.config import RunConfig
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TaskSpec, task
@@ -73,8 +73,8 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
     if not p.placement.is_chief:
         return None, None
     n_train, n_val = len(p.splits["train"]), len(p.splits[first])
-    result = results.Result(
-        **results.envelope("run"),
+    result = schema.Result(
+        **schema.envelope("run"),
         task=spec.name,
         label=config.label,
         config=config.to_dict(),
@@ -96,7 +96,7 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
         logits_sha256=hashlib.sha256(main.logits.tobytes()).hexdigest(),
         logits=main.logits.tolist(),
         predictions=main.predictions.tolist(),
-        timing=results.Timing(
+        timing=schema.Timing(
             fit_seconds=fit_seconds,
             fit_examples_per_second=n_train * len(epochs.seconds) / fit_seconds,
             epoch_seconds=epochs.seconds,

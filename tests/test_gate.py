@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glue_repro import cli, gate, results
+from glue_repro import cli, gate, results, schema
 from glue_repro.errors import GlueReproError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def test_baseline_needs_healthy_runs_of_one_recipe():
 def _write_runs(folder, runs):
     paths = []
     for run in runs:
-        full = {key: None for key in results.Result.__annotations__} | run
+        full = {key: None for key in schema.Result.__annotations__} | run
         paths.append(str(results.write_new(full, folder, f"seed{run['seed']}")))
     return paths
 
@@ -286,7 +286,7 @@ def test_a_baseline_records_the_first_runs_provenance():
     second = _run(2, 0.82, 0.88) | {"versions": {"tensorflow": "2.20"}, "git": {"commit": "bbb"}}
     second["device"] = {"gpus": [], "cpu": "y", "cpu_cores": 4}
     made = gate.make_baseline([first, second])
-    assert made["schema_version"] == results.SCHEMA_VERSION and made["created"]
+    assert made["schema_version"] == schema.SCHEMA_VERSION and made["created"]
     assert (made["device_class"], made["device"], made["versions"], made["git"]) == (
         "gpu", first["device"], {"tensorflow": "2.21"}, {"commit": "aaa"})
     assert made["recipe"]["model"] == "m" and made["recipe"]["revision"] is None
@@ -340,7 +340,7 @@ def test_a_written_verdict_carries_the_envelope(tmp_path):
     run = results.write_new({"x": 1}, tmp_path, "run")
     written = results.load(gate.write_verdict({**gate.judge(_at(0.80, 0.86), _fixed_baseline()), "baseline": "b",
                                                "runs": [str(run)]}, [run]))
-    assert written["kind"] == "gate" and written["schema_version"] == results.SCHEMA_VERSION and written["passed"]
+    assert written["kind"] == "gate" and written["schema_version"] == schema.SCHEMA_VERSION and written["passed"]
 
 
 def test_a_baseline_file_must_be_a_baseline(tmp_path):

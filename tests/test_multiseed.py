@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from glue_repro import cli, multiseed, results
+from glue_repro import cli, multiseed, results, schema
 from glue_repro.config import TINY_PRESET
 from glue_repro.errors import GlueReproError
 
@@ -18,8 +18,8 @@ ARGS = {"data_dir": "DATA", "command": ["glue-repro", "run"]}  # passed through 
 
 
 def _result(config, accuracy=0.8, collapsed=False) -> dict:
-    return {key: None for key in results.Result.__annotations__} | {
-        "schema_version": results.SCHEMA_VERSION, "task": config.recipe.task, "label": config.label,
+    return {key: None for key in schema.Result.__annotations__} | {
+        "schema_version": schema.SCHEMA_VERSION, "task": config.recipe.task, "label": config.label,
         "config": config.to_dict(), "seed": config.seed, "collapsed": collapsed,
         "metrics": {"accuracy": accuracy, "f1": accuracy + 0.05},
     }
@@ -60,7 +60,7 @@ def test_one_run_per_seed_then_the_aggregate_lists_them(fake_run, tmp_path):
     assert sorted(listed) == sorted(p.resolve() for p in (tmp_path / "runs").glob("*.json"))
     assert json.loads(path.read_text())["files"] == summary["files"]
     written = results.load(path, "aggregate")  # in the envelope, with every field of its record
-    assert written["schema_version"] == results.SCHEMA_VERSION and written["git"] and written["device"]["cpu"]
+    assert written["schema_version"] == schema.SCHEMA_VERSION and written["git"] and written["device"]["cpu"]
 
 
 def test_resume_reuses_healthy_results_of_the_same_recipe_only(fake_run, tmp_path):
@@ -119,8 +119,8 @@ def test_the_aggregate_file_holds_every_field():
     seeds = ((1, 0.8, False), (2, 0.6838, True), (3, 0.82, False))
     runs = [_result(CONFIG.replace(seed=s), accuracy=a, collapsed=c) for s, a, c in seeds]
     summary = multiseed.aggregate(runs, ["a.json", "b.json", "c.json"])
-    envelope = results.Envelope.__annotations__
-    assert list(summary) == [key for key in results.Aggregate.__annotations__ if key not in envelope]
+    envelope = schema.Envelope.__annotations__
+    assert list(summary) == [key for key in schema.Aggregate.__annotations__ if key not in envelope]
     assert summary["task"] == "mrpc" and summary["config"] == {k: v for k, v in CONFIG.to_dict().items() if k != "seed"}
     assert summary["same_recipe"] and summary["seeds"] == [1, 2, 3] and summary["num_runs"] == 3
     assert summary["num_collapsed"] == 1 and summary["collapsed_seeds"] == [2]

@@ -6,14 +6,14 @@ import struct
 
 import pytest
 
-from glue_repro import cli, report, results
+from glue_repro import cli, report, results, schema
 from glue_repro.config import MINILM_PRESET, TINY_PRESET
 
 
 def _run(task, preset_config, seed, metrics, collapsed=False, limit=None, **changes):
     config = preset_config.replace(task=task, seed=seed, limit=limit, **changes)
     return {
-        "kind": "run", "schema_version": results.SCHEMA_VERSION, "collapse_level": None,
+        "kind": "run", "schema_version": schema.SCHEMA_VERSION, "collapse_level": None,
         "created": f"2026-11-29T08:{seed:02d}:00+00:00", "task": task,
         "label": config.label, "config": config.to_dict(), "model": None, "seed": seed, "deterministic": False,
         "distribution": None, "resumed_from_epoch": None, "data": {}, "num_examples": {}, "truncated": {},
