@@ -14,7 +14,7 @@ from glue_repro import results, runtime
 from glue_repro.config import COURSE_SPEED, MATMUL_DTYPE, PRESETS, Experiment, Recipe, Speed, options, preset
 from glue_repro.errors import GlueReproError
 from glue_repro.gate import FLOOR_STANDARD_ERRORS, MIN_STD
-from glue_repro.tasks import TASKS
+from glue_repro.tasks import COURSE_TASK, TASKS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +207,7 @@ def parser() -> argparse.ArgumentParser:
     decay.add_argument("--preset", default="minilm", choices=sorted(PRESETS),
                        help="recipe preset whose model and data are trained (default: %(default)s)")
     fields = {f.name: f for cls in (Recipe, Speed, Experiment) for f in dataclasses.fields(cls)}
-    add_option(decay, fields["task"], "(default: the preset's, mrpc)")
+    add_option(decay, fields["task"], f"(default: the preset's; minilm: {COURSE_TASK})")
     for name in ("strategy", "cpu_replicas", "limit"):
         add_option(decay, fields[name], "(default: the preset's)")
     decay.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
@@ -247,7 +247,7 @@ def parser() -> argparse.ArgumentParser:
     plot.set_defaults(command=plot_command, parser=plot)
 
     show = commands.add_parser("data", help="what a GLUE folder (or the Hub) holds for a task, per split")
-    show.add_argument("--task", default="mrpc", choices=list(TASKS), help="GLUE task (default: %(default)s)")
+    show.add_argument("--task", default=COURSE_TASK, choices=list(TASKS), help="GLUE task (default: %(default)s)")
     show.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
     show.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
     show.set_defaults(command=data_command, parser=show)

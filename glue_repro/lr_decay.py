@@ -19,7 +19,7 @@ import tf_keras
 from glue_repro import results, schema, stats
 from glue_repro.config import Experiment
 from glue_repro.run import evaluate, prepare
-from glue_repro.tasks import task
+from glue_repro.tasks import TaskSpec, task
 
 ARMS = {
     "adam-constant-1e-3": {"schedule": "constant", "learning_rate": 1e-3},
@@ -67,9 +67,8 @@ def first_step(evals: list[dict], key: str, target: float, higher_is_better: boo
     return None
 
 
-def targets(experiment: Experiment) -> tuple[str, float, float | None]:
+def targets(experiment: Experiment, spec: TaskSpec) -> tuple[str, float, float | None]:
     """The primary metric, its target, and the loss target: the experiment's, else the task's."""
-    spec = task(experiment.config.recipe.task)
     target = spec.lr_decay_target if experiment.target is None else experiment.target
     loss_target = spec.lr_decay_loss_target if experiment.loss_target is None else experiment.loss_target
     return spec.primary_metric, target, loss_target
@@ -81,7 +80,7 @@ def train_arm(experiment: Experiment, arm: str, seed: int, data_dir=None, verbos
     config = experiment.config.replace(seed=seed, epochs=experiment.epochs, train_rows=experiment.train_rows,
                                        xla_predict=False, **ARMS[arm])
     p = prepare(config, data_dir, batch_loss=True)
-    primary, target, loss_target = targets(experiment)
+    primary, target, loss_target = targets(experiment, p.spec)
     curves = Curves(lambda: evaluate(p, p.spec.validation_splits[0]).scores, experiment.eval_every)
     start = time.perf_counter()
     p.classifier.fit(p.inputs.train, epochs=config.recipe.epochs, callbacks=[curves], verbose=verbose)
@@ -128,7 +127,7 @@ def speedups(runs: list[dict], key: str) -> dict:
 def run(experiment: Experiment, data_dir=None, out_dir: Path = results.LR_DECAY_DIR, verbose=0,
         log=print) -> tuple[dict, Path]:
     spec = task(experiment.config.recipe.task)
-    primary, target, loss_target = targets(experiment)
+    primary, target, loss_target = targets(experiment, spec)
     runs = []
     for seed in experiment.seeds:
         for arm in ARMS:

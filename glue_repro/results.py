@@ -235,7 +235,8 @@ def read_runs(paths: list[str], log=print) -> tuple[list[dict], list[Path]]:
 
 def _is_run(path: Path) -> bool:
     try:
-        return load(path)["kind"] == "run"
+        data = read_json(path, "result file")
+        return (data.get("kind") or kind_by_keys(data)) == "run"
     except GlueReproError:
         return True  # read again below, where the error names the file
 

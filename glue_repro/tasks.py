@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from glue_repro.errors import GlueReproError
 
+COURSE_TASK = "mrpc"  # the course's task: the default wherever a task is not given
 GLUE_SPLITS = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
 
 

@@ -126,3 +126,55 @@ def test_the_bfloat16_matmul_mode_runs_the_feed_forward_block_unfused_and_is_lab
     assert from_dict(config.to_dict()) == config  # stored as it ran
     assert (config.label, MINILM_PRESET.replace(precision="mixed_bfloat16").label) == (
         "minilm+bf16-matmul", "minilm+mixed_bfloat16")
+
+
+@pytest.mark.parametrize(("field", "value", "why"), [("eval_every", 0, "must be >= 1"),
+                                                     ("train_rows", 0, "must be >= 1"), ("epochs", 0, "must be >= 1")])
+def test_every_experiment_check_names_its_field_value_and_rule(field, value, why):
+    from glue_repro.config import MINILM_PRESET, Experiment
+    from glue_repro.errors import GlueReproError
+
+    with pytest.raises(GlueReproError) as refused:
+        Experiment(MINILM_PRESET, **{field: value})
+    assert str(refused.value) == f"config field {field}={value!r}: {why}"
+    kept = Experiment(MINILM_PRESET, train_rows=None, eval_every=1, epochs=1)
+    assert (kept.train_rows, kept.eval_every, kept.epochs, kept.seeds) == (None, 1, 1, (1, 2, 3))
+
+
+def test_every_recipe_and_speed_field_is_an_option_with_help_and_its_choices():
+    import dataclasses
+
+    from glue_repro.config import (
+        INPUT_PIPELINES,
+        MATMUL_PRECISIONS,
+        PRECISIONS,
+        SCHEDULES,
+        Experiment,
+        Recipe,
+        Speed,
+        options,
+    )
+    from glue_repro.distribute import STRATEGIES
+    from glue_repro.tasks import TASKS
+
+    for cls in (Recipe, Speed):
+        assert [f.name for f in options(cls)] == [f.name for f in dataclasses.fields(cls)]
+    assert [f.name for f in options(Experiment)] == ["eval_every", "target", "loss_target"]  # the rest: by hand
+    choices = {f.name: f.metadata["choices"] for cls in (Recipe, Speed) for f in options(cls)}
+    assert {k: v for k, v in choices.items() if v is not None} == {
+        "task": tuple(TASKS), "schedule": SCHEDULES, "precision": PRECISIONS, "matmul_precision": MATMUL_PRECISIONS,
+        "input_pipeline": INPUT_PIPELINES, "strategy": STRATEGIES}
+    for f in (*dataclasses.fields(Recipe), *dataclasses.fields(Speed)):
+        assert len(f.metadata["help"]) > 8 and f.metadata["flag"] is True, f.name
+    flags = {f.name: f.metadata["flag"] for f in dataclasses.fields(Experiment)}
+    assert [name for name, flag in flags.items() if not flag] == ["config", "seeds", "train_rows", "epochs"]
+
+
+def test_labels_name_what_differs_from_the_preset():
+    from glue_repro.config import COURSE, MINILM_PRESET
+
+    assert MINILM_PRESET.replace(model="/x/My Model!! v2/").label == "minilm+My_Model_v2"  # runs of others: one _
+    assert COURSE.replace(revision=None).label == "course@main"
+    both = MINILM_PRESET.replace(precision="mixed_bfloat16", matmul_precision="bfloat16")
+    assert both.label == "minilm+mixed_bfloat16+bf16-matmul"
+    assert MINILM_PRESET.replace(matmul_precision="bfloat16").speed.fused_gelu is False

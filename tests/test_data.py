@@ -446,3 +446,36 @@ def test_describe_counts_rows_labels_and_unlabelled_rows(small_mrpc):
     splits, source = load_local(small_mrpc)
     assert data.describe(splits, source)["splits"]["test"] == {"rows": 2, "unlabelled": 2,
                                                               "label_counts": {"not_equivalent": 0, "equivalent": 0}}
+
+
+def test_cut_keeps_train_and_the_validation_splits_then_the_first_rows():
+    import datasets
+
+    from glue_repro import data
+
+    def split(n):
+        return datasets.Dataset.from_dict({"idx": list(range(n))})
+
+    splits = datasets.DatasetDict(train=split(10), validation=split(6), test=split(4))
+    spec = TASKS["mrpc"]
+    whole = data.cut(splits, spec, None, None)
+    assert list(whole) == ["train", "validation"] and (len(whole["train"]), len(whole["validation"])) == (10, 6)
+    limited = data.cut(splits, spec, 5, None)
+    assert limited["train"]["idx"] == [0, 1, 2, 3, 4] and limited["validation"]["idx"] == [0, 1, 2, 3, 4]
+    assert data.cut(splits, spec, 8, None)["validation"]["idx"] == list(range(6))  # a limit past the end keeps all
+    rows = data.cut(splits, spec, None, 3)
+    assert rows["train"]["idx"] == [0, 1, 2] and len(rows["validation"]) == 6  # validation whole
+    both = data.cut(splits, spec, 5, 12)
+    assert len(both["train"]) == 5 and len(both["validation"]) == 5
+    assert isinstance(both, datasets.DatasetDict)
+    mnli = datasets.DatasetDict(train=split(3), validation_matched=split(2), validation_mismatched=split(2))
+    assert list(data.cut(mnli, TASKS["mnli"], 1, None)) == ["train", "validation_matched", "validation_mismatched"]
+
+
+def test_a_task_given_as_a_spec_is_used_as_given():
+    import dataclasses
+
+    from glue_repro import data
+
+    renamed = dataclasses.replace(TASKS["rte"], name="my-rte")  # not in the table: no lookup by name
+    assert data._spec(renamed) is renamed and data._spec("rte") is TASKS["rte"]

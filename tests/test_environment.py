@@ -1,7 +1,10 @@
 import inspect
 import os
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from glue_repro import environment
 
@@ -102,3 +105,30 @@ def test_cpu_model_is_the_model_name_line(monkeypatch):
 
 def test_creation_times_are_utc():
     assert environment.now().endswith("+00:00") and len(environment.now()) == len("2026-11-29T12:00:00+00:00")
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "native"),
+    [
+        ("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f amx_bf16 amx_tile\n", True),
+        ("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n", True),
+        ("processor\t: 0\nflags\t\t: fpu sse avx2 fma\nvmx flags\t: amx_bf16\n", False),  # only the first flags line
+        ("processor\t: 0\n", False),
+    ],
+)
+def test_native_bfloat16_is_read_from_the_cpu_flags(cpuinfo, native, tmp_path):
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    assert environment.cpu_has_native_bfloat16(str(tmp_path / "cpuinfo")) is native
+    assert environment.cpu_has_native_bfloat16(str(tmp_path / "missing")) is False
+
+
+def test_a_process_without_tensorflow_records_no_gpus_and_no_onednn_rather_than_loading_it(monkeypatch):
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    info = environment.device()
+    assert info["gpus"] is None and info["onednn"] is None and info["cpu"] == environment.cpu_model()
+
+
+def test_onednn_is_reported_as_the_environment_asked_for_it():
+    import tensorflow  # noqa: F401
+
+    assert environment.onednn_enabled() is (os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1")  # conftest asks for it

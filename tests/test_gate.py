@@ -155,7 +155,7 @@ def test_default_baseline_path_names_task_preset_and_device():
 def test_a_baseline_summarizes_the_tasks_metrics():
     runs = [{**_run(s, 0, 0, task="cola"), "metrics": {"matthews_correlation": m}} for s, m in ((1, 0.4), (2, 0.5))]
     made = gate.make_baseline(runs)
-    assert made["task"] == "cola" and list(made["summary"]) == ["matthews_correlation"]
+    assert made["task"] == "cola" and list(made["summary"]) == ["matthews_correlation"] and made["kind"] == "baseline"
     assert made["summary"]["matthews_correlation"]["mean"] == pytest.approx(0.45)
     low = [{**_run(s, 0, 0, task="cola"), "metrics": {"matthews_correlation": 0.2}} for s in (3, 4)]
     verdict = gate.judge(low, made)
@@ -338,9 +338,11 @@ def test_the_verdict_holds_every_field():
 
 def test_a_written_verdict_carries_the_envelope(tmp_path):
     run = results.write_new({"x": 1}, tmp_path, "run")
-    written = results.load(gate.write_verdict({**gate.judge(_at(0.80, 0.86), _fixed_baseline()), "baseline": "b",
-                                               "runs": [str(run)]}, [run]))
-    assert written["kind"] == "gate" and written["schema_version"] == schema.SCHEMA_VERSION and written["passed"]
+    verdict = {**gate.judge(_at(0.80, 0.86), _fixed_baseline()), "baseline": "b", "runs": [str(run)]}
+    path = gate.write_verdict(verdict, [run])
+    assert json.loads(path.read_text())["kind"] == "gate"
+    written = results.load(path, "gate")
+    assert written["schema_version"] == schema.SCHEMA_VERSION and written["passed"] and written["git"]
 
 
 def test_a_baseline_file_must_be_a_baseline(tmp_path):

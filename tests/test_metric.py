@@ -206,3 +206,11 @@ def test_pearson_edge_values():
     assert metric.pearson(up, [3 * v for v in up]) == 1.0
     down = [-0.537, 0.581, 0.365, 0.294, 0.028]  # and this one a hair below -1
     assert metric.pearson(down, [-0.7 * v for v in down]) == -1.0
+
+
+def test_pearson_of_proportional_scores_is_exactly_one_though_float_sums_reach_past_it():
+    x = [0.8216181435011584, 0.33043707618338714, -1.303157231604361, 0.9053558666731177, 0.4463745723640113]
+    y = [6.814710952557979, 2.74072959562752, -10.808719268632915, 7.509253038508659, 3.7023448317121095]
+    xc, yc = np.asarray(x) - np.mean(x), np.asarray(y) - np.mean(y)
+    assert (xc @ yc) / np.sqrt((xc @ xc) * (yc @ yc)) > 1.0  # the rounding the clip is there for
+    assert metric.pearson(x, y) == 1.0

@@ -59,6 +59,7 @@ def test_one_run_per_seed_then_the_aggregate_lists_them(fake_run, tmp_path):
     listed = [(path.parent / name).resolve() for name in summary["files"]]
     assert sorted(listed) == sorted(p.resolve() for p in (tmp_path / "runs").glob("*.json"))
     assert json.loads(path.read_text())["files"] == summary["files"]
+    assert json.loads(path.read_text())["kind"] == "aggregate"
     written = results.load(path, "aggregate")  # in the envelope, with every field of its record
     assert written["schema_version"] == schema.SCHEMA_VERSION and written["git"] and written["device"]["cpu"]
 
@@ -70,6 +71,7 @@ def test_resume_reuses_healthy_results_of_the_same_recipe_only(fake_run, tmp_pat
     _write(CONFIG.replace(seed=1, epochs=2), runs)  # another recipe: run again
     _write(CONFIG.replace(seed=4).replace(preset="minilm", model=CONFIG.recipe.model), runs)  # another preset
     results.write_new({"passed": True}, runs, "0-gate-verdict")  # not a result, read first: skipped
+    results.write_new({"kind": "gate", "passed": True, "reasons": []}, runs, "1-gate-verdict")  # another kind
     lines = []
     summary, _ = multiseed.run_seeds(CONFIG, [1, 2, 3, 4], **ARGS, runs_dir=runs, aggregates_dir=tmp_path / "agg",
                                      resume=True, log=lines.append)

@@ -1,5 +1,7 @@
+import errno
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,105 @@ def test_a_file_of_another_kind_is_refused_by_name(tmp_path):
     (tmp_path / "other.json").write_text('{"a": 1}')
     with pytest.raises(GlueReproError, match="other.json: not a result file of this suite"):
         results.load(tmp_path / "other.json")
+
+
+def _run_file(folder, seed, created, stem=None, **more):
+    run = dict.fromkeys(schema.Result.__annotations__) | {
+        "kind": "run", "schema_version": schema.SCHEMA_VERSION, "created": created, "task": "mrpc", "label": "tiny",
+        "seed": seed, "config": {"preset": "tiny", "recipe": {"model": "tiny"}, "speed": {}, "seed": seed},
+        "metrics": {"accuracy": 0.8}, **more}
+    return results.write_new(run, folder, stem or f"run{seed}-{created[:10]}")
+
+
+def test_read_runs_expands_folders_and_aggregates_and_keeps_the_newest_run_of_each_seed(tmp_path):
+    runs = tmp_path / "runs"
+    old = _run_file(runs, 1, "2026-01-01T00:00:00+00:00")
+    new = _run_file(runs, 1, "2026-02-01T00:00:00+00:00")
+    two = _run_file(runs, 2, "2026-01-01T00:00:00+00:00")
+    verdict = dict.fromkeys(schema.Verdict.__annotations__) | {"kind": "gate", "passed": True, "reasons": []}
+    results.write_new(verdict, runs, "gate-x")  # beside them: not a run
+    said = []
+    found, files = results.read_runs([str(runs)], log=said.append)
+    assert [r["seed"] for r in found] == [1, 2] and files == [new, two]
+    assert said == [f"seed 1: {old} left out, {new} is newer"]
+    aggregate = results.write_new(dict.fromkeys(schema.Aggregate.__annotations__) | {
+        "kind": "aggregate", "files": [f"../runs/{two.name}"], "per_seed": []}, tmp_path / "aggregates", "agg")
+    assert results.read_runs([str(aggregate)], log=said.append)[1] == [tmp_path / "aggregates" / f"../runs/{two.name}"]
+    with pytest.raises(GlueReproError, match="gate-x.json: a gate file, not a run or an aggregate of runs"):
+        results.read_runs([str(runs / "gate-x.json")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GlueReproError, match="empty: no result files in this folder"):
+        results.read_runs([str(tmp_path / "empty")])
+    (runs / "broken.json").write_text("{")
+    with pytest.raises(GlueReproError, match="broken.json: not a readable result file"):  # named, not skipped
+        results.read_runs([str(runs)])
+
+
+def test_an_aggregate_lists_runs_beside_it_or_as_older_ones_did_from_the_working_directory(tmp_path, monkeypatch):
+    beside = tmp_path / "agg" / "a.json"
+    beside.parent.mkdir()
+    beside.write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    files = {"files": ["a.json", "results/runs/b.json", "/abs.json"]}
+    listed = results.listed_runs(tmp_path / "agg" / "x.json", files)
+    assert listed == [tmp_path / "agg" / "a.json", Path("results/runs/b.json"), tmp_path / "agg" / "/abs.json"]
+
+
+def test_files_older_than_kinds_are_known_by_their_keys():
+    layouts = {"benchmark": {"benchmarks": [], "machine_info": {}},
+               "peer": {"torch": "2", "fit_examples_per_second": 1},
+               "lr-decay": {"experiment": {}, "runs": []}, "baseline": {"device_class": "cpu", "per_seed": []},
+               "aggregate": {"files": [], "per_seed": []}, "gate": {"reasons": [], "passed": True},
+               "run": {"config": {}, "metrics": {}}}
+    for kind, data in layouts.items():
+        assert results.kind_by_keys(data) == kind
+        for key in data:  # every key of the layout is needed
+            assert results.kind_by_keys({k: v for k, v in data.items() if k != key}) is None, (kind, key)
+
+
+def test_the_first_lr_decay_files_read_as_mrpc_judged_on_accuracy(tmp_path):
+    old = {"experiment": {"accuracy_target": 0.7}, "runs": [], "final": {}, "steps_to_accuracy_target": {"a": 1}}
+    path = results.write_new(old, tmp_path, "lr")
+    up = results.load(path, "lr-decay")
+    assert (up["task"], up["target_metric"], up["target"], up["steps_to_target"]) == ("mrpc", "accuracy", 0.7, {"a": 1})
+    assert up["loss_target"] is None and up["steps_to_loss_target"] is None and up["git"] is None
+    kept = results.load(results.write_new({**old, "task": "rte", "target": 0.6}, tmp_path, "lr2"), "lr-decay")
+    assert (kept["task"], kept["target"]) == ("rte", 0.6)
+
+
+def test_a_file_that_is_not_json_is_named_as_a_result_file_when_no_kind_is_expected(tmp_path):
+    (tmp_path / "x.json").write_text("{")
+    with pytest.raises(GlueReproError, match=r"x.json: not a readable result file \("):
+        results.load(tmp_path / "x.json")
+
+
+def test_a_path_that_is_a_file_refuses_results_with_the_reason(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(NotADirectoryError) as refused:
+        results._write_new({}, blocker, "x")
+    assert (refused.value.errno, refused.value.strerror, refused.value.filename) == (
+        errno.ENOTDIR, "exists and is not a folder", str(blocker))
+    assert results.check_writable(blocker) == "exists and is not a folder"
+    assert results.check_writable(blocker / "sub" / "deeper") == f"{blocker} is not a folder"
+    assert results.check_writable(tmp_path / "new" / "deeper") is None and not (tmp_path / "new").exists()
+    assert results.check_writable(Path("/proc")).startswith("cannot write in /proc (")
+
+
+def test_the_last_place_for_an_unsaved_result_is_the_temp_folder():
+    assert results.unsaved_dirs()[-1] == Path(tempfile.gettempdir()) / "glue_repro-unsaved"
+
+
+def test_a_failure_without_a_reason_still_says_what_failed(tmp_path, monkeypatch, capsys):
+    real = results._write_new
+
+    def fail_first(data, folder, stem):
+        if folder == tmp_path / "runs":
+            raise OSError("no reason given")
+        return real(data, folder, stem)
+
+    monkeypatch.setattr(results, "_write_new", fail_first)
+    monkeypatch.setenv("GLUE_REPRO_CACHE", str(tmp_path / "cache"))
+    path = results.write_new({"a": 1}, tmp_path / "runs", "r")
+    assert path.parent == tmp_path / "cache" / "unsaved"
+    assert "(no reason given)" in capsys.readouterr().err

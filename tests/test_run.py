@@ -258,21 +258,6 @@ def test_mfu_is_the_counted_flops_over_the_measured_peak(tiny_run, glue_dir):
 
 
 @pytest.mark.parametrize(
-    ("cpuinfo", "native"),
-    [
-        ("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f amx_bf16 amx_tile\n", True),
-        ("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\n", True),
-        ("processor\t: 0\nflags\t\t: fpu sse avx2 fma\nvmx flags\t: amx_bf16\n", False),  # only the first flags line
-        ("processor\t: 0\n", False),
-    ],
-)
-def test_native_bfloat16_is_read_from_the_cpu_flags(cpuinfo, native, tmp_path):
-    (tmp_path / "cpuinfo").write_text(cpuinfo)
-    assert runtime.cpu_has_native_bfloat16(str(tmp_path / "cpuinfo")) is native
-    assert runtime.cpu_has_native_bfloat16(str(tmp_path / "missing")) is False
-
-
-@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--precision", "mixed_bfloat16"], "--precision mixed_bfloat16: this CPU has no AMX or AVX512-BF16"),

@@ -1,7 +1,8 @@
 """Summarize a finished `mutmut run`: `mutmut results --all true | python tools/mutation_score.py`.
 
 Mutants listed in tests/mutation_equivalents.txt (one name per line, `#` starts the reason)
-are equivalent to the original: they count neither as killed nor as surviving. Prints every
+are equivalent to the original: they count neither as killed nor as surviving. A mutant that
+makes its tests time out (an endless loop) is detected, and counts as killed. Prints every
 other survivor, then the final line `mutation score: K/N killed`.
 """
 
@@ -19,7 +20,8 @@ def main() -> int:
         name, _, state = line.strip().rpartition(": ")
         if name:
             states[name] = state
-    counted = {name: state for name, state in states.items() if name not in equivalent}
+    counted = {name: "killed" if state == "timeout" else state for name, state in states.items()
+               if name not in equivalent}
     tally = Counter(counted.values())
     for name, state in sorted(counted.items()):
         if state != "killed":

@@ -8,6 +8,7 @@ import datasets
 import evaluate
 
 from glue_repro import metric
+from glue_repro.tasks import TASKS
 
 _DESCRIPTION = "GLUE: accuracy, F1, Matthews correlation, Pearson and Spearman correlation, per task."
 _KWARGS_DESCRIPTION = """
@@ -28,7 +29,8 @@ class Glue(evaluate.Metric):
     def _info(self):
         if self.config_name not in metric.GLUE_CONFIGS:
             raise KeyError(f"unknown GLUE config {self.config_name!r}; known: {', '.join(metric.GLUE_CONFIGS)}")
-        value = datasets.Value("float32" if self.config_name == "stsb" else "int64")
+        regression = self.config_name in TASKS and TASKS[self.config_name].is_regression
+        value = datasets.Value("float32" if regression else "int64")
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
             citation="Wang et al., GLUE (2018).",
