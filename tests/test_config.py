@@ -139,6 +139,7 @@ def test_every_experiment_check_names_its_field_value_and_rule(field, value, why
     assert str(refused.value) == f"config field {field}={value!r}: {why}"
     kept = Experiment(MINILM_PRESET, train_rows=None, eval_every=1, epochs=1)
     assert (kept.train_rows, kept.eval_every, kept.epochs, kept.seeds) == (None, 1, 1, (1, 2, 3))
+    assert Experiment(MINILM_PRESET, train_rows=1).train_rows == 1
 
 
 def test_every_recipe_and_speed_field_is_an_option_with_help_and_its_choices():

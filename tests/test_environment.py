@@ -132,3 +132,9 @@ def test_onednn_is_reported_as_the_environment_asked_for_it():
     import tensorflow  # noqa: F401
 
     assert environment.onednn_enabled() is (os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1")  # conftest asks for it
+
+
+def test_this_machines_cpu_flags_are_read_from_proc():
+    flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    native = bool({"amx_bf16", "avx512_bf16"} & set(flags.partition(":")[2].split()))
+    assert environment.cpu_has_native_bfloat16() is native

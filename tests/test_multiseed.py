@@ -71,7 +71,8 @@ def test_resume_reuses_healthy_results_of_the_same_recipe_only(fake_run, tmp_pat
     _write(CONFIG.replace(seed=1, epochs=2), runs)  # another recipe: run again
     _write(CONFIG.replace(seed=4).replace(preset="minilm", model=CONFIG.recipe.model), runs)  # another preset
     results.write_new({"passed": True}, runs, "0-gate-verdict")  # not a result, read first: skipped
-    results.write_new({"kind": "gate", "passed": True, "reasons": []}, runs, "1-gate-verdict")  # another kind
+    verdict = dict.fromkeys(schema.Verdict.__annotations__) | {"kind": "gate", "passed": True, "reasons": []}
+    results.write_new(verdict, runs, "1-gate-verdict")  # another kind, read before the runs: passed over
     lines = []
     summary, _ = multiseed.run_seeds(CONFIG, [1, 2, 3, 4], **ARGS, runs_dir=runs, aggregates_dir=tmp_path / "agg",
                                      resume=True, log=lines.append)

@@ -324,3 +324,26 @@ def test_a_failure_without_a_reason_still_says_what_failed(tmp_path, monkeypatch
     path = results.write_new({"a": 1}, tmp_path / "runs", "r")
     assert path.parent == tmp_path / "cache" / "unsaved"
     assert "(no reason given)" in capsys.readouterr().err
+
+
+def test_a_run_without_a_creation_time_is_older_than_any_dated_one():
+    undated = {"task": "mrpc", "label": "tiny", "seed": 1, "created": None}
+    dated = {**undated, "created": "2026-01-01T00:00:00+00:00"}
+    kept, files = results.newest_per_seed([dated, undated], [Path("b"), Path("a")], log=lambda line: None)
+    assert kept == [dated] and files == [Path("b")]
+
+
+def test_an_unwritable_fallback_is_skipped_for_the_next(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setattr(results, "unsaved_dirs", lambda: [blocker / "unsaved", tmp_path / "second"])
+    path = results.write_new({"a": 1}, blocker, "r")  # the folder is a file, and so is the first fallback's parent
+    assert path == tmp_path / "second" / "r.json" and "saved it as" in capsys.readouterr().err
+
+
+def test_a_folder_refusing_files_without_a_reason_says_what_refused(tmp_path, monkeypatch):
+    def refuse(dir=None):
+        raise OSError("refused")
+
+    monkeypatch.setattr(results.tempfile, "TemporaryFile", refuse)
+    assert results.check_writable(tmp_path) == f"cannot write in {tmp_path} (refused)"
