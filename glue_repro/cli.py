@@ -144,7 +144,7 @@ def add_option(parser, field: dataclasses.Field, default: str) -> None:
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
     else:
         convert = int if kind.startswith("int") else float if kind.startswith("float") else str
-        parser.add_argument(flag, type=convert, choices=meta["choices"], help=help_text)
+        parser.add_argument(flag, type=convert, choices=meta.get("choices"), help=help_text)
 
 
 def preset_default(field: str) -> str:

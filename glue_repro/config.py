@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from glue_repro.distribute import STRATEGIES
@@ -35,11 +35,6 @@ def _file_safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _option(default, help: str, choices: tuple | None = None, flag: bool = True):
-    """A field with its help text (and choices): the command line's option of the same name."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "flag": flag})
-
-
 def _check(ok: bool, field: str, value, why: str) -> None:
     if not ok:
         raise GlueReproError(f"config field {field}={value!r}: {why}")
@@ -49,27 +44,32 @@ def _check(ok: bool, field: str, value, why: str) -> None:
 class Recipe:
     """What is learned: runs of one recipe differ only by their seed."""
 
-    model: str = _option(dataclasses.MISSING, "Hub id, local folder, package:<module>/<dir> or parts:<name> (another "
-                                              "model than the preset's is labelled <preset>+<model>)")
-    revision: str | None = _option(None, "the Hub commit to load a Hub model at (the course presets pin one; "
-                                         "unset: the Hub's main, recorded as resolved)")
-    task: str = _option(COURSE_TASK, "GLUE task", choices=tuple(TASKS))
-    batch_size: int = _option(8, "global batch")
-    epochs: int = _option(3, "passes over the training rows")
-    learning_rate: float = _option(5e-5, "start of the decay (or the constant rate)")
-    end_learning_rate: float = _option(0.0, "end of the decay")
-    schedule: str = _option("polynomial", "polynomial: PolynomialDecay over all training steps; constant",
-                            choices=SCHEDULES)
-    limit: int | None = _option(None, "use only the first N train and validation rows (marks the run as partial, "
-                                      "not comparable with full runs)")
-    train_rows: int | None = _option(None, "train on the first N training rows only, validate on all")
-    max_length: int | None = _option(None, "truncate each row (sentence or pair) to N tokens (unset: the "
-                                           "tokenizer's limit)")
-    precision: str = _option("float32", "Keras mixed precision: mixed_float16 needs a GPU, mixed_bfloat16 a GPU "
-                                        "or a CPU with AMX or AVX512-BF16", choices=PRECISIONS)
-    matmul_precision: str = _option("float32", "bfloat16: float32 matmuls multiply in bfloat16 and sum in float32 "
-                                               "(oneDNN, on a CPU with AMX or AVX512-BF16; like TF32 on a GPU)",
-                                    choices=MATMUL_PRECISIONS)
+    model: str = field(metadata={
+        "help": "Hub id, local folder, package:<module>/<dir> or parts:<name> (another model than the preset's is "
+                "labelled <preset>+<model>)"})
+    revision: str | None = field(default=None, metadata={
+        "help": "the Hub commit to load a Hub model at (the course presets pin one; unset: the Hub's main, recorded "
+                "as resolved)"})
+    task: str = field(default=COURSE_TASK, metadata={"help": "GLUE task", "choices": tuple(TASKS)})
+    batch_size: int = field(default=8, metadata={"help": "global batch"})
+    epochs: int = field(default=3, metadata={"help": "passes over the training rows"})
+    learning_rate: float = field(default=5e-05, metadata={"help": "start of the decay (or the constant rate)"})
+    end_learning_rate: float = field(default=0.0, metadata={"help": "end of the decay"})
+    schedule: str = field(default="polynomial", metadata={
+        "help": "polynomial: PolynomialDecay over all training steps; constant", "choices": SCHEDULES})
+    limit: int | None = field(default=None, metadata={
+        "help": "use only the first N train and validation rows (marks the run as partial, not comparable with full "
+                "runs)"})
+    train_rows: int | None = field(default=None, metadata={
+        "help": "train on the first N training rows only, validate on all"})
+    max_length: int | None = field(default=None, metadata={
+        "help": "truncate each row (sentence or pair) to N tokens (unset: the tokenizer's limit)"})
+    precision: str = field(default="float32", metadata={
+        "help": "Keras mixed precision: mixed_float16 needs a GPU, mixed_bfloat16 a GPU or a CPU with AMX or "
+                "AVX512-BF16", "choices": PRECISIONS})
+    matmul_precision: str = field(default="float32", metadata={
+        "help": "bfloat16: float32 matmuls multiply in bfloat16 and sum in float32 (oneDNN, on a CPU with AMX or "
+                "AVX512-BF16; like TF32 on a GPU)", "choices": MATMUL_PRECISIONS})
 
     def __post_init__(self) -> None:
         _check(self.revision is None or bool(self.revision.strip()), "revision", self.revision, "must not be empty")
@@ -91,23 +91,29 @@ class Recipe:
 class Speed:
     """How fast a recipe runs: none of these changes what the model learns."""
 
-    input_pipeline: str = _option("bucketed", "bucketed: length-bucketed tf.data; course: to_tf_dataset + "
-                                              "DataCollatorWithPadding", choices=INPUT_PIPELINES)
-    predict_batch_size: int | None = _option(64, "batch for predictions (unset: the recipe's batch size)")
-    cls_only_last_layer: bool = _option(True, "compute the last encoder layer for [CLS] only (same outputs, less work)")
-    fused_gelu: bool = _option(True, "predict's feed-forward matmul, bias and GELU as one oneDNN kernel (logits "
-                                     "within about 1e-6, training unchanged)")
-    validate_with_predict: bool = _option(True, "per-epoch validation by model.predict, with the task's metrics; "
-                                                "off: fit's validation_data")
-    xla: bool = _option(False, "XLA-compile the train and predict steps")
-    xla_predict: bool = _option(False, "XLA-compile predict's forward pass only (never with deterministic)")
-    xla_optimizer: bool = _option(True, "XLA-compile Adam's update on every device (Keras: GPU only); off with "
-                                        "deterministic")
-    deterministic: bool = _option(False, "TF op determinism: bit-identical reruns, all XLA off")
-    strategy: str = _option("default", "tf.distribute: default (one device), mirrored (every local GPU, or "
-                                       "cpu_replicas logical CPUs), multiworker (the cluster in TF_CONFIG); the "
-                                       "batch size stays the global batch", choices=STRATEGIES)
-    cpu_replicas: int = _option(1, "mirrored without GPUs: split the CPU into N devices")
+    input_pipeline: str = field(default="bucketed", metadata={
+        "help": "bucketed: length-bucketed tf.data; course: to_tf_dataset + DataCollatorWithPadding",
+        "choices": INPUT_PIPELINES})
+    predict_batch_size: int | None = field(default=64, metadata={
+        "help": "batch for predictions (unset: the recipe's batch size)"})
+    cls_only_last_layer: bool = field(default=True, metadata={
+        "help": "compute the last encoder layer for [CLS] only (same outputs, less work)"})
+    fused_gelu: bool = field(default=True, metadata={
+        "help": "predict's feed-forward matmul, bias and GELU as one oneDNN kernel (logits within about 1e-6, "
+                "training unchanged)"})
+    validate_with_predict: bool = field(default=True, metadata={
+        "help": "per-epoch validation by model.predict, with the task's metrics; off: fit's validation_data"})
+    xla: bool = field(default=False, metadata={"help": "XLA-compile the train and predict steps"})
+    xla_predict: bool = field(default=False, metadata={
+        "help": "XLA-compile predict's forward pass only (never with deterministic)"})
+    xla_optimizer: bool = field(default=True, metadata={
+        "help": "XLA-compile Adam's update on every device (Keras: GPU only); off with deterministic"})
+    deterministic: bool = field(default=False, metadata={
+        "help": "TF op determinism: bit-identical reruns, all XLA off"})
+    strategy: str = field(default="default", metadata={
+        "help": "tf.distribute: default (one device), mirrored (every local GPU, or cpu_replicas logical CPUs), "
+                "multiworker (the cluster in TF_CONFIG); the batch size stays the global batch", "choices": STRATEGIES})
+    cpu_replicas: int = field(default=1, metadata={"help": "mirrored without GPUs: split the CPU into N devices"})
 
     def __post_init__(self) -> None:
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {STRATEGIES}")
@@ -235,15 +241,18 @@ def from_dict(config: dict) -> RunConfig:
 class Experiment:
     """The LR-decay experiment (`glue-repro lr-decay`): how its three arms are trained and judged."""
 
-    config: RunConfig = _option(dataclasses.MISSING, "the preset; its schedule and learning rate are set per arm",
-                                flag=False)
-    seeds: tuple[int, ...] = _option((1, 2, 3), "seeds each arm runs, '1,2,3' or '1-5'", flag=False)
-    train_rows: int | None = _option(2000, "train on the first N training rows (None: all)", flag=False)
-    epochs: int = _option(1, "passes over those rows (the course: 3)", flag=False)
-    eval_every: int = _option(32, "optimizer steps between validation passes")
-    target: float | None = _option(None, "validation value of the task's primary metric to reach (unset: the "
-                                         "task's lr_decay_target; MRPC accuracy 0.70)")
-    loss_target: float | None = _option(None, "validation loss to reach (unset: the task's)")
+    config: RunConfig = field(metadata={
+        "help": "the preset; its schedule and learning rate are set per arm", "flag": False})
+    seeds: tuple[int, ...] = field(default=(1, 2, 3), metadata={
+        "help": "seeds each arm runs, '1,2,3' or '1-5'", "flag": False})
+    train_rows: int | None = field(default=2000, metadata={
+        "help": "train on the first N training rows (None: all)", "flag": False})
+    epochs: int = field(default=1, metadata={"help": "passes over those rows (the course: 3)", "flag": False})
+    eval_every: int = field(default=32, metadata={"help": "optimizer steps between validation passes"})
+    target: float | None = field(default=None, metadata={
+        "help": "validation value of the task's primary metric to reach (unset: the task's lr_decay_target; MRPC "
+                "accuracy 0.70)"})
+    loss_target: float | None = field(default=None, metadata={"help": "validation loss to reach (unset: the task's)"})
 
     def __post_init__(self) -> None:
         _check(self.eval_every >= 1, "eval_every", self.eval_every, "must be >= 1")

@@ -85,12 +85,11 @@ def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     Read from Linux's CPU flags; False where there are none to read.
     """
     try:
-        with open(cpuinfo, encoding="utf-8") as f:
-            text = f.read()
+        text = Path(cpuinfo).read_bytes()
     except OSError:
         return False
-    first = re.search(r"^flags\s*:(.*)$", text, re.MULTILINE)
-    return bool(first and {"amx_bf16", "avx512_bf16"} & set(first.group(1).split()))
+    first = re.search(rb"^flags\s*:(.*)$", text, re.MULTILINE)
+    return bool(first and {b"amx_bf16", b"avx512_bf16"} & set(first.group(1).split()))
 
 
 def onednn_enabled() -> bool:

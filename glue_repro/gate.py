@@ -40,25 +40,27 @@ def default_baseline_path(result: dict) -> Path:
 
 
 def make_baseline(runs: list[dict]) -> dict:
-    """A baseline from healthy runs of one recipe: per-seed figures, mean and std."""
-    _check_same_recipe(runs, recipe_of(runs[0]["config"]), "the first run")
+    """A baseline from healthy runs of one recipe: per-seed figures, mean and std; its provenance is
+    the first run's."""
+    first = runs[0]
+    _check_same_recipe(runs, recipe_of(first["config"]), "the first run")
     presets = sorted({r["config"]["preset"] for r in runs})
     if len(presets) > 1:
         raise GlueReproError(f"runs of presets {', '.join(presets)}: a baseline is of one preset")
-    metrics = task(runs[0]["task"]).metrics
+    metrics = task(first["task"]).metrics
     collapsed = [r["seed"] for r in runs if r["collapsed"]]
     if collapsed:
         raise GlueReproError(f"runs with seeds {collapsed} collapsed; a baseline needs healthy runs only")
     if len(runs) < 2:
         raise GlueReproError("a baseline needs runs with at least two seeds")
     return schema.envelope("baseline") | {
-        "preset": runs[0]["config"]["preset"],
-        "task": runs[0]["task"],
-        "device_class": device_class(runs[0]),
-        "device": runs[0]["device"],
-        "recipe": recipe_of(runs[0]["config"]),
-        "versions": runs[0]["versions"],
-        "git": runs[0]["git"],
+        "preset": first["config"]["preset"],
+        "task": first["task"],
+        "device_class": device_class(first),
+        "device": first["device"],
+        "recipe": recipe_of(first["config"]),
+        "versions": first["versions"],
+        "git": first["git"],
         "seeds": [r["seed"] for r in runs],
         "per_seed": [{"seed": r["seed"], **r["metrics"]} for r in runs],
         "summary": {m: stats.summarize([r["metrics"][m] for r in runs]) for m in metrics},

@@ -69,7 +69,7 @@ def run_stem(config) -> str:
     return stem(config.recipe.task, config.label, f"seed{config.seed}")
 
 
-def read_json(path: Path, what: str) -> dict:
+def read_json(path: Path, what: str = "result file") -> dict:
     """A JSON object from a file, or a GlueReproError naming the file and `what` it should be."""
     try:
         data = json.loads(Path(path).read_text())
@@ -190,7 +190,7 @@ def load(path: Path, expect: str | None = None) -> dict:
     """Any file the suite reads, in today's layout whichever schema version wrote it; `kind` says
     what it is. With `expect`, a file of another kind is a GlueReproError naming both."""
     data = read_json(path, f"{expect or 'result'} file")
-    kind = data.get("kind") or kind_by_keys(data)
+    kind = kind_of(data)
     if kind is None:
         raise GlueReproError(f"{path}: not a result file of this suite (no kind, and none of the known layouts)")
     if expect and kind != expect:
@@ -235,8 +235,7 @@ def read_runs(paths: list[str], log=print) -> tuple[list[dict], list[Path]]:
 
 def _is_run(path: Path) -> bool:
     try:
-        data = read_json(path, "result file")
-        return (data.get("kind") or kind_by_keys(data)) == "run"
+        return kind_of(read_json(path)) == "run"
     except GlueReproError:
         return True  # read again below, where the error names the file
 
@@ -244,13 +243,19 @@ def _is_run(path: Path) -> bool:
 def newest_per_seed(runs: list[dict], files: list[Path], log=print) -> tuple[list[dict], list[Path]]:
     """Repeated runs of one seed are one sample: keep the newest of each, and say which were left out."""
     newest = {}
-    for run, file in sorted(zip(runs, files, strict=True), key=lambda pair: pair[0]["created"] or ""):
+    for i in sorted(range(len(runs)), key=lambda i: runs[i]["created"] or ""):
+        run, file = runs[i], files[i]
         key = (run["task"], run["label"], run["seed"])
         if key in newest and newest[key][1] != file:
             log(f"seed {run['seed']}: {newest[key][1]} left out, {file} is newer")
         newest[key] = (run, file)
     kept = sorted(newest.values(), key=lambda pair: pair[0]["seed"])
     return [run for run, _ in kept], [file for _, file in kept]
+
+
+def kind_of(data: dict) -> str | None:
+    """What a file is: its `kind`, or for a file older than kinds, what its keys say."""
+    return data.get("kind") or kind_by_keys(data)
 
 
 def kind_by_keys(data: dict) -> str | None:

@@ -368,3 +368,11 @@ def test_repeated_runs_of_a_seed_count_once_the_newest(tmp_path, capsys):
     assert f"seed 1: {files[0]} left out, {files[3]} is newer" in out and "over 3 seeds" in out
     baseline = json.loads((tmp_path / "b.json").read_text())
     assert baseline["seeds"] == [1, 2, 3] and baseline["per_seed"][0]["accuracy"] == 0.70
+
+
+def test_a_baseline_keeps_its_first_runs_provenance():
+    runs = [_run(1, 0.80, 0.86), _run(2, 0.81, 0.87)]
+    runs[0]["git"], runs[1]["git"] = {"commit": "a", "dirty": False}, {"commit": "b", "dirty": False}
+    runs[1]["device"] = {**runs[0]["device"], "cpu": "another"}
+    made = gate.make_baseline(runs)
+    assert made["git"] == {"commit": "a", "dirty": False} and made["device"]["cpu"] == "x"
