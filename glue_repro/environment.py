@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypedDict
 
+CPUINFO = Path("/proc/cpuinfo")  # Linux's description of the CPU: its model name and flags
 VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "evaluate", "numpy", "scipy",
                       "safetensors", "tokenizers")
 
@@ -70,7 +71,7 @@ def gpu_names() -> list[str]:
 
 def cpu_model() -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in CPUINFO.read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
@@ -78,14 +79,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+def cpu_has_native_bfloat16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16), as oneDNN needs to
     run a bfloat16 model faster than a float32 one. Elsewhere oneDNN emulates bfloat16, slower.
 
     Read from Linux's CPU flags; False where there are none to read.
     """
     try:
-        text = Path(cpuinfo).read_bytes()
+        text = CPUINFO.read_bytes()
     except OSError:
         return False
     first = re.search(rb"^flags\s*:(.*)$", text, re.MULTILINE)

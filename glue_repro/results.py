@@ -69,7 +69,7 @@ def run_stem(config) -> str:
     return stem(config.recipe.task, config.label, f"seed{config.seed}")
 
 
-def read_json(path: Path, what: str = "result file") -> dict:
+def read_json(path: Path, what: str) -> dict:
     """A JSON object from a file, or a GlueReproError naming the file and `what` it should be."""
     try:
         data = json.loads(Path(path).read_text())
@@ -235,8 +235,8 @@ def read_runs(paths: list[str], log=print) -> tuple[list[dict], list[Path]]:
 
 def _is_run(path: Path) -> bool:
     try:
-        return kind_of(read_json(path)) == "run"
-    except GlueReproError:
+        return kind_of(json.loads(Path(path).read_text())) == "run"
+    except (OSError, ValueError, AttributeError):
         return True  # read again below, where the error names the file
 
 

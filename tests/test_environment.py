@@ -79,26 +79,17 @@ def test_device_names_each_gpu_and_the_cpu(monkeypatch):
     assert info["onednn"] == environment.onednn_enabled()
 
 
-def test_cpu_model_is_the_model_name_line(monkeypatch):
+def test_cpu_model_is_the_model_name_line(monkeypatch, tmp_path):
     text = Path("/proc/cpuinfo").read_text()
     line = next(line for line in text.splitlines() if line.startswith("model name"))
     assert environment.cpu_model() == line.partition(":")[2].strip()
 
-    class Proc:
-        def __init__(self, path):
-            pass
-
-        def read_text(self):
-            return "processor\t: 0\nmodel name\t: Xeon: rev 3 @ 2.0GHz: B0\nflags\t: avx2\n"
-
-    monkeypatch.setattr(environment, "Path", Proc)
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nmodel name\t: Xeon: rev 3 @ 2.0GHz: B0\nflags\t: avx2\n")
+    monkeypatch.setattr(environment, "CPUINFO", fake)
     assert environment.cpu_model() == "Xeon: rev 3 @ 2.0GHz: B0"  # colons in the name are kept
 
-    class NoProc(Proc):
-        def read_text(self):
-            raise OSError("no /proc here")
-
-    monkeypatch.setattr(environment, "Path", NoProc)
+    monkeypatch.setattr(environment, "CPUINFO", tmp_path / "no-proc-here")
     monkeypatch.setattr(environment.platform, "processor", lambda: "")
     assert environment.cpu_model() == environment.platform.machine()
 
@@ -116,10 +107,12 @@ def test_creation_times_are_utc():
         ("processor\t: 0\n", False),
     ],
 )
-def test_native_bfloat16_is_read_from_the_cpu_flags(cpuinfo, native, tmp_path):
+def test_native_bfloat16_is_read_from_the_cpu_flags(cpuinfo, native, tmp_path, monkeypatch):
     (tmp_path / "cpuinfo").write_text(cpuinfo)
-    assert environment.cpu_has_native_bfloat16(str(tmp_path / "cpuinfo")) is native
-    assert environment.cpu_has_native_bfloat16(str(tmp_path / "missing")) is False
+    monkeypatch.setattr(environment, "CPUINFO", tmp_path / "cpuinfo")
+    assert environment.cpu_has_native_bfloat16() is native
+    monkeypatch.setattr(environment, "CPUINFO", tmp_path / "missing")
+    assert environment.cpu_has_native_bfloat16() is False
 
 
 def test_a_process_without_tensorflow_records_no_gpus_and_no_onednn_rather_than_loading_it(monkeypatch):
@@ -135,6 +128,7 @@ def test_onednn_is_reported_as_the_environment_asked_for_it():
 
 
 def test_this_machines_cpu_flags_are_read_from_proc():
+    assert environment.CPUINFO == Path("/proc/cpuinfo")
     flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
     native = bool({"amx_bf16", "avx512_bf16"} & set(flags.partition(":")[2].split()))
     assert environment.cpu_has_native_bfloat16() is native
