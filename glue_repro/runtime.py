@@ -61,6 +61,7 @@ def quiet_third_party(debug: bool = False) -> None:
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        os.environ.setdefault("HF_HUB_VERBOSITY", "error")  # the Hub client's retry warnings, when offline
 
 
 def import_tensorflow_quietly() -> None:
