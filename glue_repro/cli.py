@@ -258,7 +258,9 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default=str(results.RESULTS_DIR / "report"),
                         help="folder for REPORT.md and the figures (default: results/report)")
     report.add_argument("--format", choices=("table", "markdown", "csv", "json"),
-                        help="print the run table in this format and write nothing (default: write the page)")
+                        help="print a table in this format and write nothing (default: write the page)")
+    report.add_argument("--table", choices=("runs", "glue"), default="runs",
+                        help="with --format: every run, or the GLUE table (default: %(default)s)")
     report.set_defaults(command=report_command, parser=report)
 
     devices = commands.add_parser("devices", help="list the devices TensorFlow sees, and say whether it sees a GPU")
@@ -561,8 +563,9 @@ def report_command(args) -> int:
     if found.empty:
         unreadable = f" ({len(found.skipped)} unreadable)" if found.skipped else ""
         raise GlueReproError(f"{', '.join(map(str, sources))}: no result files to report on{unreadable}")
-    if args.format:  # a format prints the run table and writes nothing
-        print(report.format_rows(report.run_rows(found.runs), args.format))
+    if args.format:  # a format prints a table and writes nothing
+        rows = report.glue_table(found.runs) if args.table == "glue" else report.run_rows(found.runs)
+        print(report.format_rows(rows, args.format))
         return 0
     out = Path(args.out)
     check_output(out, "out")

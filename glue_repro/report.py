@@ -138,6 +138,87 @@ def _round(value):
     return None if value is None else round(value, 1)
 
 
+def glue_table(runs: list[tuple[Path, dict]]) -> list[dict]:
+    """The GLUE table: a row per preset (and device class), a column per task with its primary metric's
+    mean +- std over the healthy seeds of runs on every row (n seeds), and the GLUE average; then a row
+    per published reference.
+
+    The average follows the GLUE paper: a task with two metrics scores their mean (MNLI: the mean over
+    its validation splits), x100, averaged over the tasks present ("k of 9 tasks" when some are missing).
+    A task's runs at another number of epochs than the preset's say so in the cell.
+    """
+    newest = {}
+    for _, r in sorted(runs, key=lambda item: item[1]["created"] or ""):
+        recipe = recipe_of(r["config"])
+        if not r["partial_data"] and not recipe.get("train_rows"):
+            newest[r["label"], _device_class(r), r["task"], recipe["epochs"], r["seed"]] = r
+    rows = {}
+    for (label, device, task, epochs, _), r in newest.items():
+        rows.setdefault((label, device), {}).setdefault(task, {}).setdefault(epochs, []).append(r)
+    table = [_glue_row(label, device, cells) for (label, device), cells in sorted(rows.items())]
+    return table + _published_rows()
+
+
+def _device_class(run: dict) -> str:
+    return "gpu" if run["device"].get("gpus") else "cpu"
+
+
+def _glue_row(label: str, device: str, cells: dict) -> dict:
+    preset = PRESETS.get(label.split("+")[0].split("@")[0])
+    row, scores = {"preset": label, "device": device}, []
+    for task, spec in TASKS.items():
+        by_epochs = cells.get(task)
+        if not by_epochs:
+            row[task] = ""
+            continue
+        own = preset.recipe.epochs if preset else None
+        epochs = own if own in by_epochs else max(by_epochs, key=lambda e: len(by_epochs[e]))
+        healthy = [r for r in by_epochs[epochs] if not r["collapsed"]]
+        note = "" if epochs == own else f", {epochs} epoch{'' if epochs == 1 else 's'}"
+        if not healthy:
+            row[task] = f"collapsed ({len(by_epochs[epochs])}{note})"
+            continue
+        values = [r["metrics"][spec.primary_metric] for r in healthy]
+        spread = f" +- {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""
+        row[task] = f"{np.mean(values):.4f}{spread} ({len(values)}{note})"
+        scores.append(np.mean([task_score(r) for r in healthy]))
+    row["GLUE avg"] = _average(scores)
+    return row
+
+
+def task_score(run: dict) -> float:
+    """A run's GLUE score for its task: the mean of its metrics over its validation splits.
+
+    >>> task_score({"metrics_by_split": {"validation": {"accuracy": 0.75, "f1": 0.25}}})
+    0.5
+    """
+    values = [v for split in run["metrics_by_split"].values() for v in split.values()]
+    return float(np.mean(values))
+
+
+def _average(scores: list[float]) -> str:
+    if not scores:
+        return ""
+    partial = "" if len(scores) == len(TASKS) else f" ({len(scores)} of {len(TASKS)} tasks)"
+    return f"{100 * np.mean(scores):.1f}{partial}"
+
+
+def _published_rows() -> list[dict]:
+    """A row per source of the tasks' published references, apart from what was measured."""
+    sources = {}
+    for task, spec in TASKS.items():
+        if spec.reference:
+            sources.setdefault(spec.reference.source, {})[task] = spec.reference.scores
+    rows = []
+    for source, found in sources.items():
+        row = {"preset": f"published: {source}", "device": ""}
+        for task, spec in TASKS.items():
+            row[task] = f"{found[task][spec.primary_metric]:.4f}" if task in found else ""
+        row["GLUE avg"] = _average([float(np.mean(list(scores.values()))) for scores in found.values()])
+        rows.append(row)
+    return rows
+
+
 def format_rows(rows: list[dict], fmt: str) -> str:
     """The run table as aligned text, Markdown, CSV or JSON."""
     if fmt == "json":
@@ -340,6 +421,10 @@ def write(found: Collected, out_dir: Path) -> Path:
     """REPORT.md and its figures in `out_dir`; figures of a kind with no results are not drawn."""
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = ["# glue_repro report", "", f"Made {now()} from the result files below.", ""]
+
+    lines += ["## The GLUE table", "", "Validation, the primary metric of each task: mean +- std over healthy seeds "
+              "of runs on every row (seeds in brackets); the GLUE average as in the GLUE paper (a task with two "
+              "metrics scores their mean), x100.", "", format_rows(glue_table(found.runs), "markdown"), ""]
 
     lines += ["## Seed spread", ""]
     tasks = sorted({r["task"] for _, r in found.runs}, key=list(TASKS).index)

@@ -211,3 +211,34 @@ def test_the_page_links_the_measurements_rather_than_pasting_them(results_dir, t
     (out / "measurements.md").write_text("# Measurements\n\nA long table.\n")
     page = report.write(report.collect([results_dir]), out).read_text()
     assert "[measurements.md](measurements.md)" in page and "A long table." not in page
+
+
+def test_the_glue_table_has_a_row_per_preset_and_the_glue_average(tmp_path):
+    runs = [_run("mrpc", MINILM_PRESET, s, {"accuracy": a, "f1": f}) for s, a, f in ((1, 0.80, 0.86), (2, 0.82, 0.88))]
+    runs.append(_run("mrpc", MINILM_PRESET, 3, {"accuracy": 0.6838, "f1": 0.8122}, collapsed=True))  # not averaged
+    runs.append(_run("mrpc", MINILM_PRESET, 4, {"accuracy": 0.5, "f1": 0.5}, limit=16))  # partial: left out
+    runs.append(_run("stsb", MINILM_PRESET, 1, {"pearson": 0.84, "spearmanr": 0.86}))
+    runs.append(_run("sst2", MINILM_PRESET, 1, {"accuracy": 0.90}, epochs=1))  # the course's exercise: 1 epoch
+    runs.append(_run("wnli", MINILM_PRESET, 1, {"accuracy": 0.5634}, collapsed=True))
+    runs.append(_run("rte", MINILM_PRESET, 1, {"accuracy": 0.40}, train_rows=100))  # cut training rows: left out
+    rows = report.glue_table([(tmp_path / f"{i}.json", r) for i, r in enumerate(runs)])
+    minilm, published = rows
+    assert minilm["preset"] == "minilm" and minilm["device"] == "cpu"
+    assert minilm["mrpc"] == "0.8100 +- 0.0141 (2)" and minilm["stsb"] == "0.8400 (1)"
+    assert minilm["sst2"] == "0.9000 (1, 1 epoch)" and minilm["wnli"] == "collapsed (1)" and minilm["rte"] == ""
+    # GLUE average of mrpc (0.83 + 0.85) / 2 = 0.84, stsb 0.85, sst2 0.90: 86.3 over 3 of the 9 tasks
+    assert minilm["GLUE avg"] == "86.3 (3 of 9 tasks)"
+    assert published == {"preset": "published: the course's one bert-base-uncased run (GPU)", "device": "",
+                         **{task: "" for task in minilm if task not in ("preset", "device", "GLUE avg")},
+                         "mrpc": "0.8578", "GLUE avg": "87.9 (1 of 9 tasks)"}
+
+
+def test_report_prints_the_glue_table_first_on_the_page_and_alone_with_format(results_dir, tmp_path, capsys):
+    page = report.write(report.collect([results_dir]), tmp_path / "out").read_text()
+    assert page.index("## The GLUE table") < page.index("## Seed spread")
+    assert cli.main(["report", str(results_dir), "--format", "csv", "--table", "glue"]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split(",")[:4] == ["preset", "device", "mrpc", "sst2"] and header.endswith("GLUE avg")
+    # tiny's only run is partial (--limit): no row; then the published reference
+    published = "published: the course's one bert-base-uncased run (GPU)"
+    assert [line.split(",")[0] for line in lines] == ["minilm", published]
