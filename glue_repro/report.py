@@ -422,9 +422,13 @@ def write(found: Collected, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = ["# glue_repro report", "", f"Made {now()} from the result files below.", ""]
 
+    table = glue_table(found.runs)
     lines += ["## The GLUE table", "", "Validation, the primary metric of each task: mean +- std over healthy seeds "
               "of runs on every row (seeds in brackets); the GLUE average as in the GLUE paper (a task with two "
-              "metrics scores their mean), x100.", "", format_rows(glue_table(found.runs), "markdown"), ""]
+              "metrics scores their mean), x100.", "", format_rows(table, "markdown"), ""]
+    if found.runs and all(row["preset"].startswith("published: ") for row in table):
+        lines += [f"No measured row: all {len(found.runs)} run(s) here cut the training rows or use `--limit` "
+                  "(see the run table).", ""]
 
     lines += ["## Seed spread", ""]
     tasks = sorted({r["task"] for _, r in found.runs}, key=list(TASKS).index)

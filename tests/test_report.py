@@ -242,3 +242,18 @@ def test_report_prints_the_glue_table_first_on_the_page_and_alone_with_format(re
     # tiny's only run is partial (--limit): no row; then the published reference
     published = "published: the course's one bert-base-uncased run (GPU)"
     assert [line.split(",")[0] for line in lines] == ["minilm", published]
+
+
+def test_a_glue_table_of_cut_runs_says_why_it_has_no_measured_row(tmp_path):
+    cut = [_run("sst2", MINILM_PRESET, s, {"accuracy": 0.8}, train_rows=2000, epochs=1) for s in (1, 2)]
+    page = report.write(report.collect([_written(tmp_path / "runs", cut)]), tmp_path / "out").read_text()
+    assert "No measured row: all 2 run(s) here cut the training rows or use `--limit`" in page
+    whole = _run("sst2", MINILM_PRESET, 3, {"accuracy": 0.8})
+    page = report.write(report.collect([_written(tmp_path / "more", [*cut, whole])]), tmp_path / "out2").read_text()
+    assert "No measured row" not in page
+
+
+def _written(folder, runs):
+    for run in runs:
+        results.write_new(run, folder, f"{run['task']}-{run['label']}-seed{run['seed']}")
+    return folder
