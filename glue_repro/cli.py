@@ -207,9 +207,8 @@ def parser() -> argparse.ArgumentParser:
     decay.add_argument("--preset", default="minilm", choices=sorted(PRESETS),
                        help="recipe preset whose model and data are trained (default: %(default)s)")
     fields = {f.name: f for cls in (Recipe, Speed, Experiment) for f in dataclasses.fields(cls)}
-    add_option(decay, fields["task"], f"(default: the preset's; minilm: {COURSE_TASK})")
-    for name in ("strategy", "cpu_replicas", "limit"):
-        add_option(decay, fields[name], "(default: the preset's)")
+    for name in ("task", "strategy", "cpu_replicas", "limit"):
+        add_option(decay, fields[name], preset_default(name))
     decay.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
     decay.add_argument("--seeds", default="1,2,3", help=f"{fields['seeds'].metadata['help']} (default: %(default)s)")
     decay.add_argument("--train-rows", type=int, default=Experiment.train_rows,

@@ -20,6 +20,7 @@ from glue_repro import results
 from glue_repro.config import COURSE_SPEED, PRESETS, recipe_of
 from glue_repro.environment import now
 from glue_repro.errors import GlueReproError
+from glue_repro.gate import device_class
 from glue_repro.tasks import TASKS
 
 FORMATS = ("table", "markdown", "csv", "json")
@@ -151,7 +152,7 @@ def glue_table(runs: list[tuple[Path, dict]]) -> list[dict]:
     for _, r in sorted(runs, key=lambda item: item[1]["created"] or ""):
         recipe = recipe_of(r["config"])
         if not r["partial_data"] and not recipe.get("train_rows"):
-            newest[r["label"], _device_class(r), r["task"], recipe["epochs"], r["seed"]] = r
+            newest[r["label"], device_class(r), r["task"], recipe["epochs"], r["seed"]] = r
     rows = {}
     for (label, device, task, epochs, _), r in newest.items():
         rows.setdefault((label, device), {}).setdefault(task, {}).setdefault(epochs, []).append(r)
@@ -159,12 +160,9 @@ def glue_table(runs: list[tuple[Path, dict]]) -> list[dict]:
     return table + _published_rows()
 
 
-def _device_class(run: dict) -> str:
-    return "gpu" if run["device"].get("gpus") else "cpu"
-
-
 def _glue_row(label: str, device: str, cells: dict) -> dict:
-    preset = PRESETS.get(label.split("+")[0].split("@")[0])
+    some_run = next(r for by_epochs in cells.values() for group in by_epochs.values() for r in group)
+    preset = PRESETS.get(some_run["config"]["preset"])  # a label names one preset
     row, scores = {"preset": label, "device": device}, []
     for task, spec in TASKS.items():
         by_epochs = cells.get(task)

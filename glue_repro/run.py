@@ -29,7 +29,7 @@ class Prepared:
     inputs: inputs.Inputs  # train and the first validation split as tf.data pipelines
     classifier: object  # compiled, under the strategy's scope
     placement: distribute.Placement  # strategy, replicas, workers, this worker
-    _fed: dict = field(default_factory=dict)  # the other validation splits' pipelines, built when first asked
+    fed: dict = field(default_factory=dict)  # validation split -> its pipelines (the first: inputs; others when asked)
 
 
 @dataclass
@@ -129,7 +129,8 @@ def prepare(config: RunConfig, data_dir=None, batch_loss: bool = False) -> Prepa
     with strategy.scope():
         classifier = train.build(config, spec, tokenizer, fed.steps_per_epoch, batch_loss)
     place = distribute.placement(config.speed.strategy, strategy, recipe.batch_size)
-    return Prepared(config, spec, splits, source, tokenizer, tokenized, fed, classifier, place)
+    return Prepared(config, spec, splits, source, tokenizer, tokenized, fed, classifier, place,
+                    {spec.validation_splits[0]: fed})
 
 
 def fit(p: Prepared, verbose, backup_dir: Path | None) -> tuple[dict, train.EpochTimer]:
@@ -148,12 +149,9 @@ def fit(p: Prepared, verbose, backup_dir: Path | None) -> tuple[dict, train.Epoc
 def evaluate(p: Prepared, split: str, verbose=0) -> Evaluation:
     """Predict a validation split, put the rows back in the split's order and score them: the one
     path for every split, every strategy, each epoch's validation, lr-decay and the benchmarks."""
-    if split == p.spec.validation_splits[0]:
-        fed = p.inputs
-    elif split not in p._fed:
-        fed = p._fed[split] = inputs.tf_datasets(p.config, p.tokenized, p.tokenizer, split, train=False)
-    else:
-        fed = p._fed[split]
+    if split not in p.fed:
+        p.fed[split] = inputs.tf_datasets(p.config, p.tokenized, p.tokenizer, split, train=False)
+    fed = p.fed[split]
     logits = fed.in_dataset_order(train.predict_logits(p.classifier, fed.validation, verbose=verbose))
     scores = metric.validation_scores(p.spec, logits, p.splits[split]["label"])
     return Evaluation(logits, metric.predictions_from_outputs(p.spec, logits), scores)
