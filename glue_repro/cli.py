@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -203,6 +204,8 @@ def parser() -> argparse.ArgumentParser:
                           "its aggregates/ folder)")
     run.set_defaults(command=run_command, parser=run)
 
+    add_sweep(commands)
+
     decay = commands.add_parser("lr-decay", help="constant Adam 1e-3 / 5e-5 vs polynomial decay, same seeds and data")
     decay.add_argument("--preset", default="minilm", choices=sorted(PRESETS),
                        help="recipe preset whose model and data are trained (default: %(default)s)")
@@ -267,6 +270,128 @@ def parser() -> argparse.ArgumentParser:
                          help="exit 1 unless TensorFlow sees a GPU (default: exit 0 either way)")
     devices.set_defaults(command=devices_command, parser=devices)
     return top
+
+
+SWEEP_EXAMPLES = """examples:
+  glue-repro sweep --seeds 1-3                        the six local tasks x minilm x 3 seeds, on a local Ray cluster
+  glue-repro sweep --tasks sst2 --epochs 1 --resume   the course's exercise; reuse every cell already finished
+  glue-repro sweep --address 10.0.0.5:6379 --cpus-per-run 4   join a running cluster (nodes need RAY_AUTH_TOKEN)
+  glue-repro sweep --plan > cells.txt                 the cells as plain `glue-repro run` lines, for another scheduler
+"""
+SWEEP_FIXED = ("task", "threads")  # a cell's task is its own; its threads are --cpus-per-run
+
+
+def add_sweep(commands) -> None:
+    from glue_repro.tasks import LOCAL_TASKS
+
+    sweep = commands.add_parser("sweep", help="the GLUE matrix (tasks x presets x seeds) on Ray, then the GLUE table",
+                                epilog=SWEEP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep.add_argument("--tasks", default=",".join(LOCAL_TASKS),
+                       help="GLUE tasks, comma-separated, or 'all' (every task) (default: the tasks with local files: "
+                            "%(default)s)")
+    sweep.add_argument("--presets", default="minilm", help=f"presets, comma-separated, of {', '.join(PRESETS)} "
+                                                           "(default: %(default)s)")
+    sweep.add_argument("--seeds", default="1-3", help="'1,2,3' or '1-5' (default: %(default)s)")
+    sweep.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
+    sweep.add_argument("--resume", action="store_true",
+                       help="reuse each cell's healthy result of the same recipe in --results-dir (default: run all)")
+    sweep.add_argument("--plan", action="store_true",
+                       help="print the cells as `glue-repro run` commands, one a line, and run nothing (default: run them)")
+    ray = sweep.add_argument_group("Ray")
+    ray.add_argument("--address", help="a running Ray cluster, host:port (default: start one on this machine, on "
+                                       "127.0.0.1 only, and stop it at the end)")
+    ray.add_argument("--cpus-per-run", type=int, help="CPUs a cell takes, and TensorFlow's threads in it "
+                                                      "(default: a whole node's)")
+    ray.add_argument("--gpus-per-run", type=float, default=0, help="GPUs a cell takes (default: %(default)s)")
+    ray.add_argument("--workers", type=int, default=1,
+                     help="run each cell over N workers (MultiWorkerMirroredStrategy through Ray Train) "
+                          "(default: %(default)s)")
+    ray.add_argument("--retries", type=int, default=2,
+                     help="runs of a cell again when its worker process or node is lost (default: %(default)s)")
+    ray.add_argument("--worker-logs", action="store_true", help="show the workers' own output (default: off)")
+    recipe = sweep.add_argument_group("recipe, for every cell (default: each preset's)")
+    for field in options(Recipe):
+        if field.name not in SWEEP_FIXED:
+            add_option(recipe, field, preset_default(field.name))
+    speed = sweep.add_argument_group("speed, for every cell")
+    for field in options(Speed):
+        if field.name not in SWEEP_FIXED:
+            add_option(speed, field, preset_default(field.name))
+    sweep.add_argument("--results-dir", default=str(results.RUNS_DIR), help="where result files go (default: "
+                                                                            "%(default)s)")
+    sweep.add_argument("--aggregates-dir",
+                       help=f"where aggregates go (default: {results.AGGREGATES_DIR}; with --results-dir, its "
+                            "aggregates/ folder)")
+    sweep.set_defaults(command=sweep_command, parser=sweep, verbose=None, quiet=False)
+
+
+def sweep_command(args) -> int:
+    from glue_repro import report, sweep
+    from glue_repro.config import RECIPE_FIELDS, SPEED_FIELDS
+    from glue_repro.tasks import TASKS
+
+    tasks = list(TASKS) if args.tasks == "all" else _names(args.tasks, TASKS, "--tasks")
+    changes = {f: getattr(args, f) for f in (*RECIPE_FIELDS, *SPEED_FIELDS) if getattr(args, f, None) is not None}
+    for flag, value, least in (("--workers", args.workers, 1), ("--retries", args.retries, 0),
+                               ("--cpus-per-run", args.cpus_per_run or 1, 1), ("--gpus-per-run", args.gpus_per_run, 0)):
+        if value < least:
+            raise GlueReproError(f"{flag} {value}: must be >= {least}")
+    matrix = sweep.Matrix(tuple(tasks), tuple(_names(args.presets, PRESETS, "--presets")),
+                          tuple(parse_seeds(args.seeds)), changes, args.cpus_per_run, args.gpus_per_run,
+                          args.workers, args.retries)
+    configs = [matrix.config(cell) for cell in matrix.cells()]  # every cell's config checked before any work
+    if args.plan:
+        for cell in matrix.cells():
+            print(plan_line(cell, args))
+        return 0
+    args.aggregates_dir = str(aggregates_dir(args))
+    check_paths(args, configs[0].replace(strategy="default") if args.workers > 1 else configs[0])  # Ray sets TF_CONFIG
+    command = ["glue-repro", *sys.argv[1:]]
+    try:
+        outcome = sweep.run(matrix, Path(args.results_dir), Path(args.aggregates_dir), args.data_dir, args.address,
+                            args.resume, worker_logs=args.worker_logs, command=command)
+    except sweep.Interrupted as stop:
+        done = stop.outcome.finished()
+        print(f"glue-repro: interrupted; {len(done)} of {len(matrix.cells())} cells finished"
+              + "".join(f"\n  {cell}: {path}" for cell, (_, path) in done.items())
+              + "\nrun the same command with --resume to run the rest and write the aggregates", file=sys.stderr)
+        return 130
+    runs = [(path, result) for result, path in outcome.finished().values()]
+    print(report.format_rows(report.glue_table(runs), "table"))
+    for path in outcome.aggregates:
+        print(f"aggregate: {path}")
+    for cell, why in outcome.failed.items():
+        print(f"failed: {cell}: {why}", file=sys.stderr)
+    return 1 if outcome.failed else 0
+
+
+def _names(text: str, known, flag: str) -> list[str]:
+    """A comma-separated list of known names, each checked."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1)
+            raise GlueReproError(f"{flag}: unknown {name!r}{f' (did you mean {near[0]}?)' if near else ''}; "
+                                 f"known: {', '.join(known)}")
+    if not names:
+        raise GlueReproError(f"{flag}: {text!r} names nothing")
+    return names
+
+
+def plan_line(cell, args) -> str:
+    """One cell as the `glue-repro run` command that runs it alone, with the sweep's run options."""
+    from glue_repro.config import RECIPE_FIELDS, SPEED_FIELDS
+
+    words = ["glue-repro", "run", "--task", cell.task, "--preset", cell.preset, "--seed", str(cell.seed)]
+    for name in (*RECIPE_FIELDS, *SPEED_FIELDS):
+        value = getattr(args, name, None)
+        if value is not None and name not in SWEEP_FIXED:
+            flag = "--" + name.replace("_", "-")
+            words += [flag if value is True else f"--no-{flag[2:]}"] if isinstance(value, bool) else [flag, str(value)]
+    for flag in ("data_dir", "results_dir"):
+        if getattr(args, flag) and (flag != "results_dir" or Path(args.results_dir) != results.RUNS_DIR):
+            words += ["--" + flag.replace("_", "-"), getattr(args, flag)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def config_from(args: argparse.Namespace):

@@ -114,10 +114,14 @@ class Speed:
         "help": "tf.distribute: default (one device), mirrored (every local GPU, or cpu_replicas logical CPUs), "
                 "multiworker (the cluster in TF_CONFIG); the batch size stays the global batch", "choices": STRATEGIES})
     cpu_replicas: int = field(default=1, metadata={"help": "mirrored without GPUs: split the CPU into N devices"})
+    threads: int | None = field(default=None, metadata={
+        "help": "TensorFlow's threads within and between ops (unset: TensorFlow's default, one per core; a sweep sets "
+                "its --cpus-per-run)"})
 
     def __post_init__(self) -> None:
         _check(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {STRATEGIES}")
         _check(self.cpu_replicas >= 1, "cpu_replicas", self.cpu_replicas, "must be >= 1")
+        _check(self.threads is None or self.threads >= 1, "threads", self.threads, "must be >= 1")
         _check(
             self.predict_batch_size is None or self.predict_batch_size >= 1,
             "predict_batch_size", self.predict_batch_size, "must be >= 1",

@@ -83,16 +83,11 @@ def load_local(data_dir: str | os.PathLike,
     if spec.local is None:
         raise GlueReproError(f"task {spec.name!r} has no local layout; load it from the Hub (unset GLUE_DIR)")
     folder = _task_folder(Path(data_dir), spec.local)
-    if spec.local.msr and all((folder / name).is_file() for name in MSR_FILES.values()):
-        layout, names, rows = "msr", list(MSR_FILES.values()), _read_msr(folder, spec)
-    elif all((folder / name).is_file() for name in spec.local.files.values()):
-        layout, names = "tsv", list(spec.local.files.values())
-        rows = {split: _read_tsv(folder / name, spec, split) for split, name in spec.local.files.items()}
+    layout, names = _layout(folder, spec)
+    if layout == "msr":
+        rows = _read_msr(folder, spec)
     else:
-        expected = ", ".join(spec.local.files.values())
-        if spec.local.msr:
-            expected = f"{', '.join(MSR_FILES.values())} or {expected}"
-        raise GlueReproError(f"{folder}: no {spec.name} files found; expected {expected}")
+        rows = {split: _read_tsv(folder / name, spec, split) for split, name in spec.local.files.items()}
     sha256 = {name: _sha256(folder / name) for name in names}
     verified = verify_checksums(folder, sha256)
     schema = features(spec)
@@ -100,6 +95,49 @@ def load_local(data_dir: str | os.PathLike,
     source = DataSource("local", str(folder.resolve()), task=spec.name, layout=layout, sha256=sha256,
                         checksums_verified=verified)
     return dataset, source
+
+
+def _layout(folder: Path, spec: TaskSpec) -> tuple[str, list[str]]:
+    """Which of a task's layouts the folder holds ("msr": MRPC's raw files, tried first; "tsv"), and its files."""
+    if spec.local.msr and all((folder / name).is_file() for name in MSR_FILES.values()):
+        return "msr", list(MSR_FILES.values())
+    if all((folder / name).is_file() for name in spec.local.files.values()):
+        return "tsv", list(spec.local.files.values())
+    expected = ", ".join(spec.local.files.values())
+    if spec.local.msr:
+        expected = f"{', '.join(MSR_FILES.values())} or {expected}"
+    raise GlueReproError(f"{folder}: no {spec.name} files found; expected {expected}")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A task's local files as bytes, to load on a machine that lacks the folder (a sweep's worker)."""
+
+    origin: str  # the task's folder where they were read
+    files: dict[str, bytes]  # path in a GLUE folder (e.g. "SST-2/dev.tsv", "SHA256SUMS") -> content
+
+    def unpack(self, glue_dir: Path) -> Path:
+        """Write the files into `glue_dir` as a GLUE folder; return it, to load from."""
+        for name, content in self.files.items():
+            (glue_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (glue_dir / name).write_bytes(content)
+        return glue_dir
+
+
+def bundle(spec: TaskSpec | str, data_dir: str | os.PathLike | None = None) -> Bundle | None:
+    """The files `load` would read for a task, with the SHA256SUMS that vouches for them (None: from the Hub)."""
+    spec, data_dir = _spec(spec), data_dir or os.environ.get("GLUE_DIR")
+    if not data_dir or spec.local is None:
+        return None
+    folder = _task_folder(Path(data_dir), spec.local)
+    _, names = _layout(folder, spec)
+    files = {f"{spec.local.folder}/{name}": (folder / name).read_bytes() for name in names}
+    for sums, name in ((folder / "SHA256SUMS", f"{spec.local.folder}/SHA256SUMS"),
+                       (folder.parent / "SHA256SUMS", "SHA256SUMS")):
+        if sums.is_file():
+            files[name] = sums.read_bytes()
+            break
+    return Bundle(str(folder.resolve()), files)
 
 
 def _spec(spec: TaskSpec | str) -> TaskSpec:

@@ -295,7 +295,7 @@ def upgrade_run(data: dict) -> dict:
     if version == 1:  # MRPC only, a flat config
         data = {"task": "mrpc", "metrics_by_split": {"validation": data.get("metrics")}, **data,
                 "config": from_dict(data["config"]).to_dict()}
-    if version in (1, 2, 3, 4, 5):  # early schema-1 files also lack logits_sha256 and predictions
+    if version in (1, 2, 3, 4, 5, 6):  # 6 lacks cell; early schema-1 files, logits_sha256 and predictions
         data = dict.fromkeys(Result.__annotations__) | {"label": data["config"]["preset"]} | data
     if version in (1, 2, 3, 4) and isinstance(data.get("timing"), dict):  # before MFU was measured
         data = data | {"timing": dict.fromkeys(Timing.__annotations__) | data["timing"]}

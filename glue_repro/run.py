@@ -43,7 +43,20 @@ class Evaluation:
 
 def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, verbose="auto",
         backup_dir: Path | None = None, command: list[str] | None = None) -> tuple[dict, Path | None]:
-    """Fine-tune and evaluate once; return the result and the path of its new file.
+    """Fine-tune and evaluate once (`once`), then write the result to a new file in `runs_dir`.
+
+    Returns:
+        The result, and its file; None, None for a worker other than the chief, which writes nothing.
+    """
+    result = once(config, data_dir, verbose, backup_dir, command)
+    if result is None:
+        return None, None
+    return result, results.write_new(result, Path(runs_dir), results.run_stem(config))
+
+
+def once(config: RunConfig, data_dir=None, verbose="auto", backup_dir: Path | None = None,
+         command: list[str] | None = None) -> schema.Result | None:
+    """Fine-tune and evaluate once; the result, unwritten (a sweep's driver writes its cells').
 
     Args:
         backup_dir: keep a backup of training there (Keras' BackupAndRestore): a run killed
@@ -51,7 +64,7 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
         command: the command line, stored in the result.
 
     Returns:
-        The result, and its file; None for a worker other than the chief, which writes nothing.
+        The result; None for a worker other than the chief.
     """
     began = time.perf_counter()
     p = prepare(config, data_dir)
@@ -69,9 +82,9 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
     predict_seconds = time.perf_counter() - start
     by_split = {first: main} | {split: evaluate(p, split) for split in spec.validation_splits[1:]}
 
-    # write
+    # the result
     if not p.placement.is_chief:
-        return None, None
+        return None
     n_train, n_val = len(p.splits["train"]), len(p.splits[first])
     result = schema.Result(
         **schema.envelope("run"),
@@ -107,9 +120,10 @@ def run(config: RunConfig, data_dir=None, runs_dir: Path = results.RUNS_DIR, ver
                                 predict_seconds, flops.matmul_peak(config)),
         ),
         command=command,
+        cell=None,
         wall_seconds=time.perf_counter() - began,
     )
-    return result, results.write_new(result, Path(runs_dir), results.run_stem(config))
+    return result
 
 
 def prepare(config: RunConfig, data_dir=None, batch_loss: bool = False) -> Prepared:
@@ -118,6 +132,7 @@ def prepare(config: RunConfig, data_dir=None, batch_loss: bool = False) -> Prepa
     Args:
         batch_loss: report each training step's own loss (train.BatchLoss).
     """
+    runtime.set_threads(config.speed.threads)
     strategy = distribute.make_strategy(config.speed.strategy, config.speed.cpu_replicas)  # first TF work
     runtime.setup(config)
     recipe, spec = config.recipe, task(config.recipe.task)

@@ -84,6 +84,15 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
+def set_threads(threads: int | None) -> None:
+    """TensorFlow's intra- and inter-op thread pools, before its first op (None: its default, one per core)."""
+    import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def setup(config) -> None:
     """Seed Python, numpy and TF; set determinism, the precision policy and the matmul mode."""
     import tensorflow as tf

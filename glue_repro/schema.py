@@ -14,8 +14,8 @@ from glue_repro.environment import Device, Git, now, provenance
 # 2: every GLUE task (task, metrics_by_split), config as preset/recipe/speed/seed;
 # 3: label, model (weights' provenance), truncated;
 # 4: distribution, resumed_from_epoch, logits, partial_data, command, wall_seconds; 5: MFU in timing;
-# 6: the envelope (kind, provenance) on every file; collapse_level
-SCHEMA_VERSION = 6
+# 6: the envelope (kind, provenance) on every file; collapse_level; 7: cell (a sweep's)
+SCHEMA_VERSION = 7
 KINDS = ("run", "aggregate", "baseline", "gate", "lr-decay")  # what the suite writes
 FOREIGN_KINDS = ("benchmark", "peer")  # written by pytest-benchmark and the PyTorch peer, read as they are
 
@@ -55,6 +55,16 @@ class ModelSource(TypedDict):
     package: str | None  # "<distribution> <version>" for a package:<module>/<dir> model
 
 
+class Cell(TypedDict):
+    sweep: str  # the sweep's id: when its driver started, and the resumes that finished it keep it
+    node_id: str  # the Ray node that ran it
+    node_ip: str  # that node's address
+    hostname: str  # and its host name
+    attempts: int  # tries it took: 1, or more when a worker process or node was lost
+    lost: list[str]  # what was lost on each failed try, one line each
+    workers_at: list[str] | None  # a multi-worker cell: its workers' addresses in the TF_CONFIG Ray Train set
+
+
 class Result(Envelope):
     """kind "run": one fine-tuning run."""
 
@@ -81,6 +91,7 @@ class Result(Envelope):
     predictions: list  # class per validation row (or score, for regression), in dataset order
     timing: Timing  # fit and predict wall times and throughput
     command: list[str] | None  # the command line that made it (None when called from Python)
+    cell: Cell | None  # how a sweep ran it (None: not in a sweep)
     wall_seconds: float  # the whole run: loading, tokenizing, building, fitting, predicting, scoring
 
 

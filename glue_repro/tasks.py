@@ -105,6 +105,7 @@ TASKS: dict[str, TaskSpec] = {
                  validation_splits=("validation_matched", "validation_mismatched"), lr_decay_target=0.50),
     )
 }
+LOCAL_TASKS = tuple(name for name, spec in TASKS.items() if spec.local)  # readable from a local GLUE folder
 
 
 def task(name: str) -> TaskSpec:
