@@ -296,7 +296,8 @@ def add_sweep(commands) -> None:
     sweep.add_argument("--resume", action="store_true",
                        help="reuse each cell's healthy result of the same recipe in --results-dir (default: run all)")
     sweep.add_argument("--plan", action="store_true",
-                       help="print the cells as `glue-repro run` commands, one a line, and run nothing (default: run them)")
+                       help="print the cells as `glue-repro run` commands, one a line, and run nothing "
+                            "(default: run them)")
     ray = sweep.add_argument_group("Ray")
     ray.add_argument("--address", help="a running Ray cluster, host:port (default: start one on this machine, on "
                                        "127.0.0.1 only, and stop it at the end)")
@@ -333,7 +334,8 @@ def sweep_command(args) -> int:
     tasks = list(TASKS) if args.tasks == "all" else _names(args.tasks, TASKS, "--tasks")
     changes = {f: getattr(args, f) for f in (*RECIPE_FIELDS, *SPEED_FIELDS) if getattr(args, f, None) is not None}
     for flag, value, least in (("--workers", args.workers, 1), ("--retries", args.retries, 0),
-                               ("--cpus-per-run", args.cpus_per_run or 1, 1), ("--gpus-per-run", args.gpus_per_run, 0)):
+                               ("--cpus-per-run", args.cpus_per_run or 1, 1),
+                               ("--gpus-per-run", args.gpus_per_run, 0)):
         if value < least:
             raise GlueReproError(f"{flag} {value}: must be >= {least}")
     matrix = sweep.Matrix(tuple(tasks), tuple(_names(args.presets, PRESETS, "--presets")),

@@ -14,7 +14,6 @@ import json
 import os
 import socket
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,7 +175,7 @@ def write_aggregates(matrix: Matrix, outcome: Outcome, aggregates_dir: Path, log
             if not all(c in finished for c in group):
                 log(f"{task}/{name}: no aggregate ({sum(c in finished for c in group)} of {len(group)} seeds finished)")
                 continue
-            runs, files = zip(*(finished[c] for c in group))
+            runs, files = zip(*(finished[c] for c in group), strict=True)
             paths.append(multiseed.write_aggregate(list(runs), list(files), Path(aggregates_dir))[1])
     return paths
 
@@ -333,7 +332,7 @@ class cluster:  # noqa: N801 - used as `with cluster(...) as ray`
         try:
             import ray
         except ImportError:
-            raise GlueReproError("sweep needs Ray: pip install 'glue-repro[ray]' (or pip install 'ray[train]')") from None
+            raise GlueReproError("sweep needs Ray: pip install 'glue-repro[ray]' (or 'ray[train]')") from None
         local = {"_node_ip_address": "127.0.0.1", "include_dashboard": False} if self.address is None else {}
         try:
             ray.init(address=self.address, log_to_driver=self.worker_logs, logging_level="ERROR",
