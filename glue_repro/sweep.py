@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +108,7 @@ def run(matrix: Matrix, runs_dir: Path, aggregates_dir: Path, data_dir=None, add
             log(f"{cell}: reusing {path}")
     todo = [c for c in cells if c not in outcome.reused]
     if todo:
+        signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop ends the sweep as Ctrl-C does
         with cluster(address, worker_logs) as ray:
             matrix = fitted(matrix, ray)
             log(f"sweep {outcome.sweep}: {len(todo)} cells to run on {describe(ray, matrix)}")
@@ -115,36 +118,44 @@ def run(matrix: Matrix, runs_dir: Path, aggregates_dir: Path, data_dir=None, add
 
 
 def _run_cells(ray, matrix, todo, outcome, runs_dir, data_dir, log, command) -> None:
+    """Keep every slot busy with the next cell, in order; write each result as it comes back."""
     bundles = {t: ray.put(data.bundle(t, data_dir)) for t in matrix.tasks}
     start = CellStarter(ray, matrix, outcome.sweep, bundles, command)
-    pending = {start(cell): (cell, []) for cell in todo}
+    waiting, running = [(cell, []) for cell in todo], {}  # cell, what was lost on its earlier tries
     progress = Progress(len(todo), slots(ray, matrix), log)
     try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=progress.every)
+        while waiting or running:
+            while waiting and len(running) < progress.slots:  # Ray would start queued cells in any order
+                cell, lost = waiting.pop(0)
+                running[start(cell)] = (cell, lost)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1)  # short: Ctrl-C is seen between waits
             for ref in ready:
-                cell, lost = pending.pop(ref)
+                cell, lost = running.pop(ref)
                 try:
                     result = ray.get(ref)
                 except Exception as err:  # noqa: BLE001 - every failure of a cell is reported, none stops the sweep
                     why = _reason(err)
                     if type(err).__name__ in LOST and len(lost) < matrix.retries:
-                        lost.append(why)
-                        log(f"{cell}: lost ({why}); running it again (try {len(lost) + 1} of {matrix.retries + 1})")
-                        pending[start(cell)] = (cell, lost)
-                        continue
-                    outcome.failed[cell] = why
-                    progress.failed(cell, why)
+                        log(f"{cell}: lost ({why}); running it again (try {len(lost) + 2} of {matrix.retries + 1})")
+                        waiting.insert(0, (cell, [*lost, why]))
+                    else:
+                        outcome.failed[cell] = why
+                        progress.failed(cell, why)
                     continue
                 result["cell"] |= {"attempts": len(lost) + 1, "lost": lost}
                 path = results.write_new(result, Path(runs_dir), results.run_stem(matrix.config(cell)))
                 outcome.written[cell] = (result, path)
                 progress.done(cell, result, path)
-            progress.tick(len(pending))
+            left = [c.task for c, _ in running.values()] + [c.task for c, _ in waiting]
+            progress.tick(left, changed=bool(ready))
     except KeyboardInterrupt:
-        for ref in pending:
+        for ref in running:
             ray.cancel(ref, force=True)
         raise Interrupted(outcome) from None
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _reason(err: Exception) -> str:
@@ -272,38 +283,42 @@ class Inbox:
 
 
 class Progress:
-    """Cells done, running, failed and left, and an estimate of the time left, as they change."""
+    """Cells done, running, failed and waiting, and an estimate of the time left: when a cell ends,
+    and every `every` seconds while none does."""
 
-    every = 300  # seconds between progress lines while nothing changes
+    every = 300
 
     def __init__(self, total: int, slots: int, log):
         self.total, self.slots, self.log = total, max(1, slots), log
-        self.seconds, self.failures = [], 0
+        self.seconds, self.failures, self.last = {}, 0, time.monotonic()  # task -> wall seconds of its cells
 
     def done(self, cell, result: dict, path) -> None:
-        seconds = result["wall_seconds"]
-        self.seconds.append(seconds)
+        self.seconds.setdefault(cell.task, []).append(result["wall_seconds"])
         where = result["cell"]["node_ip"] + (f", try {result['cell']['attempts']}" if result["cell"]["attempts"] > 1
                                              else "")
         scores = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())
-        self.log(f"{cell}: {scores}{' (collapsed)' if result['collapsed'] else ''} in {_duration(seconds)} "
-                 f"on {where} -> {path}")
+        self.log(f"{cell}: {scores}{' (collapsed)' if result['collapsed'] else ''} in "
+                 f"{_duration(result['wall_seconds'])} on {where} -> {path}")
 
     def failed(self, cell, why: str) -> None:
         self.failures += 1
         self.log(f"{cell}: failed: {why}")
 
-    def tick(self, pending: int) -> None:
-        running = min(pending, self.slots)
-        left = pending - running
-        finished = len(self.seconds)
-        if not pending:
+    def tick(self, left: list[str], changed: bool = True) -> None:
+        """`left`: the task of each cell not finished, running ones first."""
+        pending = len(left)
+        if not pending or not (changed or time.monotonic() - self.last > self.every):
             return
-        eta = ""
-        if self.seconds:
-            mean = sum(self.seconds) / len(self.seconds)
-            eta = f"; about {_duration(mean * pending / self.slots)} left"
-        self.log(f"  {finished} done, {running} running, {self.failures} failed, {left} waiting{eta}")
+        self.last = time.monotonic()
+        running = min(pending, self.slots)
+        finished = sum(len(v) for v in self.seconds.values())
+        line = f"  {finished} done, {running} running, {self.failures} failed, {pending - running} waiting"
+        if self.seconds:  # each cell left as long as its task's finished cells took, else as the mean cell
+            every = [s for v in self.seconds.values() for s in v]
+            mean = {task: sum(v) / len(v) for task, v in self.seconds.items()}
+            guess = sum(mean.get(task, sum(every) / len(every)) for task in left)
+            line += f"; about {_duration(guess / self.slots)} left"
+        self.log(line)
 
 
 def _duration(seconds: float) -> str:
@@ -335,7 +350,7 @@ class cluster:  # noqa: N801 - used as `with cluster(...) as ray`
             raise GlueReproError("sweep needs Ray: pip install 'glue-repro[ray]' (or 'ray[train]')") from None
         local = {"_node_ip_address": "127.0.0.1", "include_dashboard": False} if self.address is None else {}
         try:
-            ray.init(address=self.address, log_to_driver=self.worker_logs, logging_level="ERROR",
+            ray.init(address=self.address or "local", log_to_driver=self.worker_logs, logging_level="ERROR",
                      configure_logging=True, **local)
         except ConnectionError as err:
             raise GlueReproError(f"--address {self.address}: no Ray cluster there ({err})") from None

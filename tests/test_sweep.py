@@ -1,0 +1,302 @@
+"""glue-repro sweep: the matrix, its plan, and real Ray clusters on loopback.
+
+The cluster tests start real Ray processes: every one listens and connects on loopback only
+(tests/ray_nodes.py watches their sockets), sends no usage statistics, shares one token, and
+is stopped by pid at the end. The two-node test runs inside a network namespace of its own.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glue_repro import cli, data, sweep
+from glue_repro.errors import GlueReproError
+from tests.ray_nodes import Watch, become_subreaper, descendants, stop_tree
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --- the matrix, without Ray ---------------------------------------------------------------------
+
+def test_cells_go_task_by_task_and_each_config_is_the_preset_with_the_sweeps_options():
+    matrix = sweep.Matrix(("wnli", "mrpc"), ("tiny", "minilm"), (1, 2), {"epochs": 1}, cpus_per_run=2)
+    cells = matrix.cells()
+    assert [str(c) for c in cells[:3]] == ["wnli/tiny/seed 1", "wnli/tiny/seed 2", "wnli/minilm/seed 1"]
+    assert len(cells) == 8 and cells[-1] == sweep.Cell("mrpc", "minilm", 2)
+    config = matrix.config(cells[-1])
+    assert (config.recipe.task, config.preset, config.seed, config.recipe.epochs) == ("mrpc", "minilm", 2, 1)
+    assert config.speed.threads == 2 and config.speed.strategy == "default"
+    assert sweep.Matrix(("rte",), ("tiny",), (1,), workers=2).config(sweep.Cell("rte", "tiny", 1)).speed.strategy \
+        == "multiworker"
+    assert sweep.Matrix(("rte",), ("tiny",), (1,)).config(sweep.Cell("rte", "tiny", 1)).speed.threads is None
+
+
+def test_the_plan_is_one_run_command_a_cell_that_makes_the_same_config(capsys):
+    assert cli.main(["sweep", "--plan", "--tasks", "wnli,stsb", "--presets", "tiny", "--seeds", "4-5", "--epochs",
+                     "2", "--no-xla-optimizer", "--results-dir", "/tmp/r x"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("glue-repro run --task wnli --preset tiny --seed 4")
+    matrix = sweep.Matrix(("wnli", "stsb"), ("tiny",), (4, 5), {"epochs": 2, "xla_optimizer": False})
+    import shlex
+
+    for line, cell in zip(lines, matrix.cells(), strict=True):
+        args = cli.parser().parse_args(shlex.split(line)[1:])
+        assert args.results_dir == "/tmp/r x"
+        assert cli.config_from(args) == matrix.config(cell)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tasks", "mrcp"], "--tasks: unknown 'mrcp' (did you mean mrpc?)"),
+    (["--presets", "minilm,tny"], "--presets: unknown 'tny' (did you mean tiny?)"),
+    (["--tasks", ","], "--tasks: ',' names nothing"),
+    (["--seeds", "2-1"], "--seeds: '2-1' holds no seed"),
+    (["--workers", "0"], "--workers 0: must be >= 1"),
+    (["--retries", "-1"], "--retries -1: must be >= 0"),
+    (["--epochs", "0"], "--epochs 0: must be >= 1"),
+])
+def test_a_bad_matrix_is_one_line_before_any_work(argv, message, capsys):
+    assert cli.main(["sweep", "--plan", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+
+
+def test_without_ray_the_sweep_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails
+    with pytest.raises(GlueReproError, match=r"pip install 'glue-repro\[ray\]'"):
+        sweep.cluster(None).__enter__()
+
+
+def test_a_bundle_loads_the_same_rows_with_the_same_checksums_elsewhere(glue_dir, tmp_path):
+    for name in ("mrpc", "cola"):
+        shipped = data.bundle(name, glue_dir)
+        assert any(f.endswith("SHA256SUMS") for f in shipped.files)
+        here, source = data.load(name, glue_dir)
+        there, moved = data.load(name, shipped.unpack(tmp_path / name))
+        assert moved.sha256 == source.sha256 and moved.checksums_verified and source.checksums_verified
+        assert shipped.origin == source.location and moved.location != source.location
+        for split in here:
+            assert there[split].to_list() == here[split].to_list()
+    assert data.bundle("qqp", glue_dir) is None  # Hub only: each worker loads it from the Hub
+
+
+def test_progress_says_done_running_failed_left_and_the_time_left():
+    lines = []
+    progress = sweep.Progress(total=5, slots=2, log=lines.append)
+    result = {"cell": {"node_ip": "127.0.0.1", "attempts": 2}, "metrics": {"accuracy": 0.5}, "collapsed": False,
+              "wall_seconds": 600.0}
+    progress.done(sweep.Cell("rte", "tiny", 1), result, "r.json")
+    progress.failed(sweep.Cell("rte", "tiny", 2), "bad file")
+    progress.tick(["rte", "rte", "cola"])
+    assert lines == ["rte/tiny/seed 1: accuracy 0.5000 in 10 min 0 s on 127.0.0.1, try 2 -> r.json",
+                     "rte/tiny/seed 2: failed: bad file",
+                     "  1 done, 2 running, 1 failed, 1 waiting; about 15 min 0 s left"]
+    progress.tick(["rte"], changed=False)  # nothing new since the last line
+    assert len(lines) == 3
+
+
+# --- real clusters -------------------------------------------------------------------------------
+
+def ray_env(tmp: str) -> dict:
+    """What every Ray process of a test gets: no usage statistics, one token, its own temp folder."""
+    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_TMPDIR": tmp, "GLUE_DIR": os.environ.get("GLUE_DIR", "")}
+
+
+@pytest.fixture
+def ray_tmp():
+    """A short temp folder for Ray's sessions (its socket paths must stay under 108 bytes)."""
+    folder = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_cmd(*argv) -> list[str]:
+    return [sys.executable, "-m", "glue_repro.cli", "sweep", *argv]
+
+
+def _runs(folder: Path) -> dict:
+    return {p: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def _same_as_plain_run(result: dict, launcher, glue_dir, tmp_path, *argv):
+    """A plain `glue-repro run` of the cell gives the same predictions, logits within float32 noise."""
+    out = tmp_path / f"plain-{result['task']}-{result['seed']}"
+    done = launcher.run(["run", "--task", result["task"], "--preset", "tiny", "--seed", str(result["seed"]), *argv,
+                         "--data-dir", str(glue_dir), "--results-dir", str(out), "--quiet"], tmp_path / "io")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (plain,) = _runs(out).values()
+    assert result["predictions"] == plain["predictions"]
+    np.testing.assert_allclose(result["logits"], plain["logits"], atol=1e-5, rtol=0)
+    assert result["data"]["sha256"] == plain["data"]["sha256"]
+
+
+def _in_namespace() -> bool:
+    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.costly
+def test_a_two_node_cluster_runs_a_sweep_on_loopback(glue_dir, tmp_path, ray_tmp, launcher):
+    runs, env = tmp_path / "runs", ray_env(ray_tmp)
+    argv = ["--tasks", "wnli,mrpc", "--presets", "tiny", "--seeds", "1-2", "--epochs", "1", "--data-dir",
+            str(glue_dir), "--results-dir", str(runs)]
+    if _in_namespace():
+        seen = _two_nodes(argv, env, tmp_path)
+    else:
+        warnings.warn("no network namespace here (unshare -n): the sweep runs on one local node, on loopback",
+                      stacklevel=1)
+        seen = _one_node(argv, env, tmp_path)
+    assert seen["returncode"] == 0, seen["stderr"][-3000:]
+    assert seen["sockets"] > 10 and not seen["elsewhere"], seen["elsewhere"]
+    results = _runs(runs)
+    assert len(results) == 4 and len(list((runs / "aggregates").glob("*.json"))) == 2
+    assert {r["cell"]["node_ip"] for r in results.values()} == {"127.0.0.1"}
+    assert len({r["cell"]["node_id"] for r in results.values()}) == seen["nodes"]  # one CPU a node: all ran cells
+    assert all(r["cell"]["attempts"] == 1 and r["config"]["speed"]["threads"] == 1 for r in results.values())
+    assert "\ntiny " in seen["stdout"] and "published" in seen["stdout"]  # the GLUE table
+    for result in results.values():
+        _same_as_plain_run(result, launcher, glue_dir, tmp_path, "--epochs", "1", "--threads", "1")
+
+
+def _two_nodes(argv, env, tmp_path) -> dict:
+    """The sweep against a head and a second node, all inside a new network namespace (loopback only)."""
+    report = tmp_path / "cluster.json"
+    helper = [sys.executable, str(REPO / "tests" / "ray_nodes.py"), "--nodes", "2", "--cpus", "1", "--out",
+              str(report), "--", *sweep_cmd(*argv)]
+    done = subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "-", *helper],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(report.read_text())
+    assert seen["interfaces"] == ["lo"] and seen["left"] == []
+    return seen | {"nodes": 2}
+
+
+def _one_node(argv, env, tmp_path) -> dict:
+    """The sweep on the local one-node cluster it starts itself."""
+    become_subreaper()
+    driver = _start([*argv, "--cpus-per-run", "1"], env, tmp_path / "sweep.log")
+    watch = Watch(driver.pid)
+    try:
+        code = driver.wait(timeout=600)
+    finally:
+        watch.stop()
+        stop_tree(descendants(os.getpid()))
+    text = (tmp_path / "sweep.log").read_text()
+    return {"returncode": code, "stdout": text, "stderr": text, "sockets": watch.sockets,
+            "elsewhere": sorted(watch.elsewhere), "nodes": 1}
+
+
+def _start(argv, env, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(sweep_cmd(*argv), env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _running_cell(driver: int):
+    """The pid of the driver's Ray worker process while it runs a cell (Ray names it after the task)."""
+    for p in descendants(driver):
+        try:
+            if p.cmdline()[:1] and p.cmdline()[0].startswith("ray::run_cell"):
+                return p.pid
+        except Exception:  # noqa: BLE001 - gone meanwhile
+            continue
+    return None
+
+
+@pytest.mark.costly
+def test_a_killed_worker_process_runs_its_cell_again_and_the_sweep_completes(glue_dir, tmp_path, ray_tmp):
+    become_subreaper()
+    runs, log = tmp_path / "runs", tmp_path / "sweep.log"
+    driver = _start(["--tasks", "wnli", "--presets", "tiny", "--seeds", "1", "--epochs", "3", "--data-dir",
+                     str(glue_dir), "--results-dir", str(runs)], ray_env(ray_tmp), log)
+    watch = Watch(driver.pid)
+    try:
+        victim = _wait_for(lambda: _running_cell(driver.pid), 120, "a cell to start")
+        time.sleep(3)  # into TensorFlow's start or training
+        os.kill(victim, signal.SIGKILL)
+        assert driver.wait(timeout=300) == 0, log.read_text()[-3000:]
+    finally:
+        watch.stop()
+        stop_tree(descendants(os.getpid()))
+    (result,) = _runs(runs).values()
+    assert result["cell"]["attempts"] == 2 and len(result["cell"]["lost"]) == 1, result["cell"]
+    assert "lost (" in log.read_text() and "running it again (try 2 of 3)" in log.read_text()
+    assert watch.sockets > 10 and not watch.elsewhere, watch.elsewhere
+
+
+@pytest.mark.costly
+def test_a_killed_driver_resumes_reusing_every_finished_cell(glue_dir, tmp_path, ray_tmp):
+    become_subreaper()
+    runs, env = tmp_path / "runs", ray_env(ray_tmp)
+    argv = ["--tasks", "wnli", "--presets", "tiny", "--seeds", "1-3", "--epochs", "1", "--data-dir", str(glue_dir),
+            "--results-dir", str(runs)]
+    first = _start(argv, env, tmp_path / "first.log")
+    try:
+        _wait_for(lambda: list(runs.glob("*.json")), 180, "a first cell's result")
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    finally:
+        stop_tree(descendants(os.getpid()))  # the killed driver's cluster
+    finished = sorted(runs.glob("*.json"))
+    assert 1 <= len(finished) < 3 and not list(runs.glob(".*.tmp"))  # nothing half-written
+    again = subprocess.run(sweep_cmd(*argv, "--resume"), env=env, cwd=REPO, capture_output=True, text=True,
+                           timeout=300)
+    stop_tree(descendants(os.getpid()))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("reusing") + again.stderr.count("reusing") == len(finished)
+    results = _runs(runs)
+    assert len(results) == 3 and set(finished) <= set(results)  # the finished cells were not run again
+    (aggregate,) = (runs / "aggregates").glob("*.json")
+    listed = {(runs / "aggregates" / f).resolve() for f in json.loads(aggregate.read_text())["files"]}
+    assert listed == {p.resolve() for p in results}
+    assert len({r["cell"]["sweep"] for r in results.values()}) == 1  # the resumed sweep keeps its id
+
+
+@pytest.mark.costly
+def test_a_two_worker_cell_through_ray_train_matches_two_tf_config_processes(glue_dir, tmp_path, ray_tmp, launcher):
+    from tests.test_distribute import STEPS, _result, _workers
+
+    runs = tmp_path / "runs"
+    argv = ["--tasks", "mrpc", "--presets", "tiny", "--seeds", "3", "--limit", "32", "--epochs", "2",
+            "--learning-rate", "1e-3", "--deterministic",  # STEPS, the two-process test's
+            "--workers", "2", "--cpus-per-run", "1", "--data-dir", str(glue_dir), "--results-dir", str(runs)]
+    assert " ".join(STEPS).startswith("--preset tiny --limit 32 --epochs 2 --seed 3 --learning-rate 1e-3 --determ")
+    become_subreaper()
+    driver = _start(argv, ray_env(ray_tmp), tmp_path / "sweep.log")
+    watch = Watch(driver.pid)
+    try:
+        assert driver.wait(timeout=400) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
+    finally:
+        watch.stop()
+        stop_tree(descendants(os.getpid()))
+    (result,) = _runs(runs).values()
+    assert result["distribution"]["workers"] == 2 and result["distribution"]["replicas"] == 2
+    workers_at = result["cell"]["workers_at"]
+    assert len(workers_at) == 2 and all(a.startswith("127.0.0.1:") for a in workers_at)
+    assert watch.sockets > 10 and not watch.elsewhere, watch.elsewhere
+
+    plain = tmp_path / "plain"
+    procs, logs = _workers(launcher, ["run", *STEPS, "--strategy", "multiworker", "--data-dir", str(glue_dir),
+                                      "--results-dir", str(plain)], tmp_path)
+    assert [p.wait(timeout=300) for p in procs] == [0, 0], [log.read_text()[-2000:] for log in logs]
+    want = _result(plain)
+    np.testing.assert_allclose(result["logits"], want["logits"], atol=1e-5, rtol=0)
+    assert result["predictions"] == want["predictions"]
