@@ -108,8 +108,8 @@ def run(matrix: Matrix, runs_dir: Path, aggregates_dir: Path, data_dir=None, add
             log(f"{cell}: reusing {path}")
     todo = [c for c in cells if c not in outcome.reused]
     if todo:
-        signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop ends the sweep as Ctrl-C does
         with cluster(address, worker_logs) as ray:
+            signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop ends it as Ctrl-C does (after Ray's own)
             matrix = fitted(matrix, ray)
             log(f"sweep {outcome.sweep}: {len(todo)} cells to run on {describe(ray, matrix)}")
             _run_cells(ray, matrix, todo, outcome, runs_dir, data_dir, log, command)
@@ -168,12 +168,13 @@ def _reason(err: Exception) -> str:
 
 
 def finished_cells(matrix: Matrix, runs_dir: Path) -> dict:
-    """Cells with a healthy result of the same recipe in `runs_dir`, the newest of each."""
+    """Cells with a healthy result of the same recipe from a sweep in `runs_dir`, the newest of each
+    (a `run` outside any sweep is not a cell: a sweep's table holds its own runs)."""
     found = {}
     for task in matrix.tasks:
         for name in matrix.presets:
             done = multiseed.finished_runs(matrix.config(Cell(task, name, 0)), runs_dir)
-            found |= {Cell(task, name, s): done[s] for s in matrix.seeds if s in done}
+            found |= {Cell(task, name, s): done[s] for s in matrix.seeds if s in done and done[s][0].get("cell")}
     return found
 
 
