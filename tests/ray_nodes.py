@@ -35,11 +35,12 @@ def is_loopback(ip: str) -> bool:
 
 
 class Watch:
-    """Every inet socket of `root` and its descendants, sampled every `every` s until `stop`."""
+    """Every inet socket of `root` and its descendants, sampled every `every` s until `stop`: how many,
+    those on any address but loopback, and among them listeners on every interface (0.0.0.0, ::)."""
 
     def __init__(self, root: int, every: float = 0.5):
         self.root, self.every = root, every
-        self.sockets, self.elsewhere, self.pids = 0, set(), set()
+        self.sockets, self.elsewhere, self.wildcard, self.pids = 0, set(), set(), set()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -63,7 +64,9 @@ class Watch:
                 self.sockets += 1
                 for end in (c.laddr, c.raddr):
                     if end and not is_loopback(end.ip):
-                        self.elsewhere.add(f"{process.name()} {end.ip}:{end.port} {c.status}")
+                        seen = f"{process.name()} {end.ip}:{end.port} {c.status}"
+                        every = end is c.laddr and end.ip in ("0.0.0.0", "::") and c.status == psutil.CONN_LISTEN
+                        (self.wildcard if every else self.elsewhere).add(seen)
 
     def stop(self) -> Watch:
         self._done.set()
@@ -125,6 +128,7 @@ def main() -> int:
     with open(args.out, "w") as f:
         json.dump({"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr,
                    "interfaces": interfaces, "sockets": watch.sockets, "elsewhere": sorted(watch.elsewhere),
+                   "wildcard": sorted(watch.wildcard),
                    "address": cluster.address, "left": [p.pid for p in descendants(os.getpid())]}, f)
     return 0
 

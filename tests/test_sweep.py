@@ -151,13 +151,13 @@ def test_a_two_node_cluster_runs_a_sweep_on_loopback(glue_dir, tmp_path, ray_tmp
     argv = ["--tasks", "wnli,mrpc", "--presets", "tiny", "--seeds", "1-2", "--epochs", "1", "--data-dir",
             str(glue_dir), "--results-dir", str(runs)]
     if _in_namespace():
-        seen = _two_nodes(argv, env, tmp_path)
+        seen = _in_namespace_cluster(argv, env, tmp_path, nodes=2, cpus=1)
     else:
         warnings.warn("no network namespace here (unshare -n): the sweep runs on one local node, on loopback",
                       stacklevel=1)
         seen = _one_node(argv, env, tmp_path)
     assert seen["returncode"] == 0, seen["stderr"][-3000:]
-    assert seen["sockets"] > 10 and not seen["elsewhere"], seen["elsewhere"]
+    assert seen["sockets"] > 10 and not seen["elsewhere"] and not seen["wildcard"], seen
     results = _runs(runs)
     assert len(results) == 4 and len(list((runs / "aggregates").glob("*.json"))) == 2
     assert {r["cell"]["node_ip"] for r in results.values()} == {"127.0.0.1"}
@@ -168,17 +168,17 @@ def test_a_two_node_cluster_runs_a_sweep_on_loopback(glue_dir, tmp_path, ray_tmp
         _same_as_plain_run(result, launcher, glue_dir, tmp_path, "--epochs", "1", "--threads", "1")
 
 
-def _two_nodes(argv, env, tmp_path) -> dict:
-    """The sweep against a head and a second node, all inside a new network namespace (loopback only)."""
+def _in_namespace_cluster(argv, env, tmp_path, nodes: int, cpus: int) -> dict:
+    """The sweep against a cluster of `nodes`, all inside a new network namespace (loopback only)."""
     report = tmp_path / "cluster.json"
-    helper = [sys.executable, str(REPO / "tests" / "ray_nodes.py"), "--nodes", "2", "--cpus", "1", "--out",
-              str(report), "--", *sweep_cmd(*argv)]
+    helper = [sys.executable, str(REPO / "tests" / "ray_nodes.py"), "--nodes", str(nodes), "--cpus", str(cpus),
+              "--out", str(report), "--", *sweep_cmd(*argv)]
     done = subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "-", *helper],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(report.read_text())
     assert seen["interfaces"] == ["lo"] and seen["left"] == []
-    return seen | {"nodes": 2}
+    return seen | {"nodes": nodes}
 
 
 def _one_node(argv, env, tmp_path) -> dict:
@@ -193,7 +193,7 @@ def _one_node(argv, env, tmp_path) -> dict:
         stop_tree(descendants(os.getpid()))
     text = (tmp_path / "sweep.log").read_text()
     return {"returncode": code, "stdout": text, "stderr": text, "sockets": watch.sockets,
-            "elsewhere": sorted(watch.elsewhere), "nodes": 1}
+            "elsewhere": sorted(watch.elsewhere), "wildcard": sorted(watch.wildcard), "nodes": 1}
 
 
 def _start(argv, env, log: Path) -> subprocess.Popen:
@@ -239,7 +239,7 @@ def test_a_killed_worker_process_runs_its_cell_again_and_the_sweep_completes(glu
     (result,) = _runs(runs).values()
     assert result["cell"]["attempts"] == 2 and len(result["cell"]["lost"]) == 1, result["cell"]
     assert "lost (" in log.read_text() and "running it again (try 2 of 3)" in log.read_text()
-    assert watch.sockets > 10 and not watch.elsewhere, watch.elsewhere
+    assert watch.sockets > 10 and not watch.elsewhere and not watch.wildcard, (watch.elsewhere, watch.wildcard)
 
 
 @pytest.mark.costly
@@ -279,19 +279,18 @@ def test_a_two_worker_cell_through_ray_train_matches_two_tf_config_processes(glu
             "--learning-rate", "1e-3", "--deterministic",  # STEPS, the two-process test's
             "--workers", "2", "--cpus-per-run", "1", "--data-dir", str(glue_dir), "--results-dir", str(runs)]
     assert " ".join(STEPS).startswith("--preset tiny --limit 32 --epochs 2 --seed 3 --learning-rate 1e-3 --determ")
-    become_subreaper()
-    driver = _start(argv, ray_env(ray_tmp), tmp_path / "sweep.log")
-    watch = Watch(driver.pid)
-    try:
-        assert driver.wait(timeout=400) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
-    finally:
-        watch.stop()
-        stop_tree(descendants(os.getpid()))
+    # TensorFlow's collective server listens on every interface whatever TF_CONFIG names: in a namespace
+    # whose one interface is loopback, that is loopback.
+    if not _in_namespace():
+        pytest.fail("cannot create a network namespace (unshare -n): TensorFlow's workers would listen on every "
+                    "interface")
+    seen = _in_namespace_cluster(argv, ray_env(ray_tmp), tmp_path, nodes=1, cpus=2)
+    assert seen["returncode"] == 0, seen["stderr"][-3000:]
+    assert seen["sockets"] > 10 and not seen["elsewhere"], seen["elsewhere"]
     (result,) = _runs(runs).values()
     assert result["distribution"]["workers"] == 2 and result["distribution"]["replicas"] == 2
-    workers_at = result["cell"]["workers_at"]
+    workers_at = result["cell"]["workers_at"]  # the TF_CONFIG Ray Train gave the workers
     assert len(workers_at) == 2 and all(a.startswith("127.0.0.1:") for a in workers_at)
-    assert watch.sockets > 10 and not watch.elsewhere, watch.elsewhere
 
     plain = tmp_path / "plain"
     procs, logs = _workers(launcher, ["run", *STEPS, "--strategy", "multiworker", "--data-dir", str(glue_dir),
