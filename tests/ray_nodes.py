@@ -81,6 +81,20 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+def living(pid: int) -> list[psutil.Process]:
+    """Descendants still running; those that ended (zombies left to us as subreaper) are reaped."""
+    alive = []
+    for p in descendants(pid):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+                continue
+            os.waitpid(p.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            pass
+    return alive
+
+
 def stop_tree(processes: list[psutil.Process]) -> None:
     """SIGKILL each process (by pid) still alive; reap our own children."""
     for p in processes:
@@ -129,7 +143,7 @@ def main() -> int:
         json.dump({"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr,
                    "interfaces": interfaces, "sockets": watch.sockets, "elsewhere": sorted(watch.elsewhere),
                    "wildcard": sorted(watch.wildcard),
-                   "address": cluster.address, "left": [p.pid for p in descendants(os.getpid())]}, f)
+                   "address": cluster.address, "left": [p.pid for p in living(os.getpid())]}, f)
     return 0
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from glue_repro import cli, data, sweep
 from glue_repro.errors import GlueReproError
-from tests.ray_nodes import Watch, become_subreaper, descendants, stop_tree
+from tests.ray_nodes import Watch, become_subreaper, descendants, living, stop_tree
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -299,3 +299,23 @@ def test_a_two_worker_cell_through_ray_train_matches_two_tf_config_processes(glu
     want = _result(plain)
     np.testing.assert_allclose(result["logits"], want["logits"], atol=1e-5, rtol=0)
     assert result["predictions"] == want["predictions"]
+
+
+@pytest.mark.costly
+def test_ctrl_c_stops_the_cluster_lists_what_finished_and_how_to_resume(glue_dir, tmp_path, ray_tmp):
+    become_subreaper()
+    runs, log = tmp_path / "runs", tmp_path / "sweep.log"
+    driver = _start(["--tasks", "wnli", "--presets", "tiny", "--seeds", "1-3", "--epochs", "1", "--data-dir",
+                     str(glue_dir), "--results-dir", str(runs)], ray_env(ray_tmp), log)
+    try:
+        _wait_for(lambda: list(runs.glob("*.json")), 180, "a first cell's result")
+        driver.send_signal(signal.SIGINT)
+        assert driver.wait(timeout=60) == 130
+        text = log.read_text()
+        finished = sorted(runs.glob("*.json"))
+        assert f"interrupted; {len(finished)} of 3 cells finished" in text, text[-2000:]
+        assert all(str(path) in text for path in finished) and "--resume" in text
+        assert "Traceback" not in text
+        _wait_for(lambda: not living(os.getpid()), 30, "the driver's Ray processes to end")
+    finally:
+        stop_tree(descendants(os.getpid()))
