@@ -138,6 +138,7 @@ def _run_cells(ray, matrix, todo, outcome, runs_dir, data_dir, log, command) -> 
                     if type(err).__name__ in LOST and len(lost) < matrix.retries:
                         log(f"{cell}: lost ({why}); running it again (try {len(lost) + 2} of {matrix.retries + 1})")
                         waiting.insert(0, (cell, [*lost, why]))
+                        progress.slots = max(1, slots(ray, matrix))  # fewer if a node was lost
                     else:
                         outcome.failed[cell] = why
                         progress.failed(cell, why)

@@ -2,10 +2,11 @@
 
 `Watch` samples, while a test runs, every socket of a process tree (a sweep's driver and the
 Ray processes it starts, or the nodes started here) and keeps any that is not on loopback.
-`stop_tree` kills such a tree by pid. Run as a script inside a fresh network namespace
-(`unshare -n`, where loopback is the only interface), it starts a cluster of several nodes
-with Ray's own test helper, runs a command against it with `--address`, and writes what it saw
-as JSON:
+`Started` finds every process a test started, orphans included, and kills them by pid.
+
+Run as a script inside a fresh network namespace (`unshare -n`, where loopback is the only
+interface), it starts a cluster of several nodes with Ray's own test helper, runs a command
+against it with `--address`, and writes what it saw as JSON:
 
     unshare -n sh -c 'ip link set lo up && exec python tests/ray_nodes.py --nodes 2 --out r.json -- CMD...'
 """
@@ -74,44 +75,51 @@ class Watch:
         return self
 
 
-def descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
+class Started:
+    """The processes a test starts from now on: its new children, their descendants, and the orphans
+    of those (a killed driver's Ray processes), which come to it as their subreaper. Processes it had
+    before (the test launcher) are not its to stop."""
 
+    def __init__(self):
+        import ctypes
 
-def living(pid: int) -> list[psutil.Process]:
-    """Descendants still running; those that ended (zombies left to us as subreaper) are reaped."""
-    alive = []
-    for p in descendants(pid):
-        try:
-            if p.status() != psutil.STATUS_ZOMBIE:
-                alive.append(p)
-                continue
-            os.waitpid(p.pid, os.WNOHANG)
-        except (psutil.Error, ChildProcessError):
-            pass
-    return alive
+        PR_SET_CHILD_SUBREAPER = 36
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        self.me = psutil.Process()
+        self.before = {p.pid for p in self.me.children()}
 
+    def processes(self) -> list[psutil.Process]:
+        found = []
+        for child in self.me.children():
+            if child.pid not in self.before:
+                try:
+                    found += [child, *child.children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    continue
+        return found
 
-def stop_tree(processes: list[psutil.Process]) -> None:
-    """SIGKILL each process (by pid) still alive; reap our own children."""
-    for p in processes:
-        try:
-            p.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(processes, timeout=10)
+    def living(self) -> list[psutil.Process]:
+        """Those still running; those that ended (zombies, ours to reap) are reaped."""
+        alive = []
+        for p in self.processes():
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+                elif p.ppid() == self.me.pid:
+                    os.waitpid(p.pid, os.WNOHANG)
+            except (psutil.Error, ChildProcessError):
+                pass
+        return alive
 
-
-def become_subreaper() -> None:
-    """Orphans of our descendants (a killed driver's Ray processes) become our children, so that
-    a test finds and stops them by pid instead of leaving them to init."""
-    import ctypes
-
-    PR_SET_CHILD_SUBREAPER = 36
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    def stop(self) -> None:
+        """SIGKILL each one (by pid) still alive, and reap them."""
+        processes = self.processes()
+        for p in processes:
+            try:
+                p.send_signal(signal.SIGKILL)
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(processes, timeout=10)
 
 
 def main() -> int:
@@ -125,7 +133,7 @@ def main() -> int:
     interfaces = sorted(psutil.net_if_addrs())
     from ray.cluster_utils import Cluster
 
-    become_subreaper()
+    started = Started()
     node = {"num_cpus": args.cpus, "node_ip_address": "127.0.0.1"}
     cluster = Cluster(initialize_head=True, head_node_args=node | {"include_dashboard": False})
     try:
@@ -138,12 +146,12 @@ def main() -> int:
         watch.stop()
     finally:
         cluster.shutdown()
-        stop_tree(descendants(os.getpid()))
+        started.stop()
     with open(args.out, "w") as f:
         json.dump({"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr,
                    "interfaces": interfaces, "sockets": watch.sockets, "elsewhere": sorted(watch.elsewhere),
                    "wildcard": sorted(watch.wildcard),
-                   "address": cluster.address, "left": [p.pid for p in living(os.getpid())]}, f)
+                   "address": cluster.address, "left": [p.pid for p in started.living()]}, f)
     return 0
 
 

@@ -25,7 +25,7 @@ def _run(task, preset_config, seed, metrics, collapsed=False, limit=None, **chan
                    "predict_mfu": 0.7},
         "versions": {}, "device": {"cpu": "x", "cpu_cores": 2, "gpus": [], "onednn": True},
         "git": {"commit": "abcdef0123", "dirty": False}, "partial_data": bool(limit), "command": None,
-        "wall_seconds": 12.0,
+        "cell": None, "wall_seconds": 12.0,
     }
 
 

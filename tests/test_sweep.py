@@ -22,7 +22,7 @@ import pytest
 
 from glue_repro import cli, data, sweep
 from glue_repro.errors import GlueReproError
-from tests.ray_nodes import Watch, become_subreaper, descendants, living, stop_tree
+from tests.ray_nodes import Started, Watch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -183,14 +183,14 @@ def _in_namespace_cluster(argv, env, tmp_path, nodes: int, cpus: int) -> dict:
 
 def _one_node(argv, env, tmp_path) -> dict:
     """The sweep on the local one-node cluster it starts itself."""
-    become_subreaper()
+    started = Started()
     driver = _start([*argv, "--cpus-per-run", "1"], env, tmp_path / "sweep.log")
     watch = Watch(driver.pid)
     try:
         code = driver.wait(timeout=600)
     finally:
         watch.stop()
-        stop_tree(descendants(os.getpid()))
+        started.stop()
     text = (tmp_path / "sweep.log").read_text()
     return {"returncode": code, "stdout": text, "stderr": text, "sockets": watch.sockets,
             "elsewhere": sorted(watch.elsewhere), "wildcard": sorted(watch.wildcard), "nodes": 1}
@@ -210,9 +210,9 @@ def _wait_for(predicate, timeout: float, what: str):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def _running_cell(driver: int):
+def _running_cell(started: Started):
     """The pid of the driver's Ray worker process while it runs a cell (Ray names it after the task)."""
-    for p in descendants(driver):
+    for p in started.processes():
         try:
             if p.cmdline()[:1] and p.cmdline()[0].startswith("ray::run_cell"):
                 return p.pid
@@ -223,19 +223,19 @@ def _running_cell(driver: int):
 
 @pytest.mark.costly
 def test_a_killed_worker_process_runs_its_cell_again_and_the_sweep_completes(glue_dir, tmp_path, ray_tmp):
-    become_subreaper()
+    started = Started()
     runs, log = tmp_path / "runs", tmp_path / "sweep.log"
     driver = _start(["--tasks", "wnli", "--presets", "tiny", "--seeds", "1", "--epochs", "3", "--data-dir",
                      str(glue_dir), "--results-dir", str(runs)], ray_env(ray_tmp), log)
     watch = Watch(driver.pid)
     try:
-        victim = _wait_for(lambda: _running_cell(driver.pid), 120, "a cell to start")
+        victim = _wait_for(lambda: _running_cell(started), 120, "a cell to start")
         time.sleep(3)  # into TensorFlow's start or training
         os.kill(victim, signal.SIGKILL)
         assert driver.wait(timeout=300) == 0, log.read_text()[-3000:]
     finally:
         watch.stop()
-        stop_tree(descendants(os.getpid()))
+        started.stop()
     (result,) = _runs(runs).values()
     assert result["cell"]["attempts"] == 2 and len(result["cell"]["lost"]) == 1, result["cell"]
     assert "lost (" in log.read_text() and "running it again (try 2 of 3)" in log.read_text()
@@ -244,7 +244,7 @@ def test_a_killed_worker_process_runs_its_cell_again_and_the_sweep_completes(glu
 
 @pytest.mark.costly
 def test_a_killed_driver_resumes_reusing_every_finished_cell(glue_dir, tmp_path, ray_tmp):
-    become_subreaper()
+    started = Started()
     runs, env = tmp_path / "runs", ray_env(ray_tmp)
     argv = ["--tasks", "wnli", "--presets", "tiny", "--seeds", "1-3", "--epochs", "1", "--data-dir", str(glue_dir),
             "--results-dir", str(runs)]
@@ -254,12 +254,12 @@ def test_a_killed_driver_resumes_reusing_every_finished_cell(glue_dir, tmp_path,
         first.send_signal(signal.SIGKILL)
         first.wait()
     finally:
-        stop_tree(descendants(os.getpid()))  # the killed driver's cluster
+        started.stop()  # the killed driver's cluster
     finished = sorted(runs.glob("*.json"))
     assert 1 <= len(finished) < 3 and not list(runs.glob(".*.tmp"))  # nothing half-written
     again = subprocess.run(sweep_cmd(*argv, "--resume"), env=env, cwd=REPO, capture_output=True, text=True,
                            timeout=300)
-    stop_tree(descendants(os.getpid()))
+    started.stop()
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("reusing") + again.stderr.count("reusing") == len(finished)
     results = _runs(runs)
@@ -303,7 +303,7 @@ def test_a_two_worker_cell_through_ray_train_matches_two_tf_config_processes(glu
 
 @pytest.mark.costly
 def test_ctrl_c_stops_the_cluster_lists_what_finished_and_how_to_resume(glue_dir, tmp_path, ray_tmp):
-    become_subreaper()
+    started = Started()
     runs, log = tmp_path / "runs", tmp_path / "sweep.log"
     driver = _start(["--tasks", "wnli", "--presets", "tiny", "--seeds", "1-3", "--epochs", "1", "--data-dir",
                      str(glue_dir), "--results-dir", str(runs)], ray_env(ray_tmp), log)
@@ -316,6 +316,6 @@ def test_ctrl_c_stops_the_cluster_lists_what_finished_and_how_to_resume(glue_dir
         assert f"interrupted; {len(finished)} of 3 cells finished" in text, text[-2000:]
         assert all(str(path) in text for path in finished) and "--resume" in text
         assert "Traceback" not in text
-        _wait_for(lambda: not living(os.getpid()), 30, "the driver's Ray processes to end")
+        _wait_for(lambda: not started.living(), 30, "the driver's Ray processes to end")
     finally:
-        stop_tree(descendants(os.getpid()))
+        started.stop()
