@@ -196,8 +196,17 @@ def _one_node(argv, env, tmp_path) -> dict:
             "elsewhere": sorted(watch.elsewhere), "wildcard": sorted(watch.wildcard), "nodes": 1}
 
 
+def _tiny_wnli(glue_dir, runs: Path, seeds: str, epochs: int) -> list[str]:
+    """A sweep of WNLI (635 training rows) with the tiny model: seconds a cell, most of it start-up."""
+    return ["--tasks", "wnli", "--presets", "tiny", "--seeds", seeds, "--epochs", str(epochs), "--data-dir",
+            str(glue_dir), "--results-dir", str(runs)]
+
+
 def _start(argv, env, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(sweep_cmd(*argv), env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    """The sweep as a user starts it: SIGINT at its default (pytest-xdist's workers ignore it, and a
+    child inherits that, so Ctrl-C would never reach it)."""
+    return subprocess.Popen(sweep_cmd(*argv), env=env, cwd=REPO, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for(predicate, timeout: float, what: str):
@@ -225,8 +234,7 @@ def _running_cell(started: Started):
 def test_a_killed_worker_process_runs_its_cell_again_and_the_sweep_completes(glue_dir, tmp_path, ray_tmp):
     started = Started()
     runs, log = tmp_path / "runs", tmp_path / "sweep.log"
-    driver = _start(["--tasks", "wnli", "--presets", "tiny", "--seeds", "1", "--epochs", "3", "--data-dir",
-                     str(glue_dir), "--results-dir", str(runs)], ray_env(ray_tmp), log)
+    driver = _start(_tiny_wnli(glue_dir, runs, seeds="1", epochs=3), ray_env(ray_tmp), log)
     watch = Watch(driver.pid)
     try:
         victim = _wait_for(lambda: _running_cell(started), 120, "a cell to start")
@@ -246,8 +254,7 @@ def test_a_killed_worker_process_runs_its_cell_again_and_the_sweep_completes(glu
 def test_a_killed_driver_resumes_reusing_every_finished_cell(glue_dir, tmp_path, ray_tmp):
     started = Started()
     runs, env = tmp_path / "runs", ray_env(ray_tmp)
-    argv = ["--tasks", "wnli", "--presets", "tiny", "--seeds", "1-3", "--epochs", "1", "--data-dir", str(glue_dir),
-            "--results-dir", str(runs)]
+    argv = _tiny_wnli(glue_dir, runs, seeds="1-3", epochs=1)
     first = _start(argv, env, tmp_path / "first.log")
     try:
         _wait_for(lambda: list(runs.glob("*.json")), 180, "a first cell's result")
@@ -305,8 +312,7 @@ def test_a_two_worker_cell_through_ray_train_matches_two_tf_config_processes(glu
 def test_ctrl_c_stops_the_cluster_lists_what_finished_and_how_to_resume(glue_dir, tmp_path, ray_tmp):
     started = Started()
     runs, log = tmp_path / "runs", tmp_path / "sweep.log"
-    driver = _start(["--tasks", "wnli", "--presets", "tiny", "--seeds", "1-3", "--epochs", "1", "--data-dir",
-                     str(glue_dir), "--results-dir", str(runs)], ray_env(ray_tmp), log)
+    driver = _start(_tiny_wnli(glue_dir, runs, seeds="1-3", epochs=1), ray_env(ray_tmp), log)
     try:
         _wait_for(lambda: list(runs.glob("*.json")), 180, "a first cell's result")
         driver.send_signal(signal.SIGINT)
