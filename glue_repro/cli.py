@@ -356,6 +356,7 @@ def sweep_command(args) -> int:
         done = stop.outcome.finished()
         print(f"glue-repro: interrupted; {len(done)} of {len(matrix.cells())} cells finished"
               + "".join(f"\n  {cell}: {path}" for cell, (_, path) in done.items())
+              + "".join(f"\n  aggregate: {path}" for path in stop.outcome.aggregates)
               + "\nrun the same command with --resume to run the rest and write the aggregates", file=sys.stderr)
         return 130
     runs = [(path, result) for result, path in outcome.finished().values()]

@@ -112,7 +112,11 @@ def run(matrix: Matrix, runs_dir: Path, aggregates_dir: Path, data_dir=None, add
             signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop ends it as Ctrl-C does (after Ray's own)
             matrix = fitted(matrix, ray)
             log(f"sweep {outcome.sweep}: {len(todo)} cells to run on {describe(ray, matrix)}")
-            _run_cells(ray, matrix, todo, outcome, runs_dir, data_dir, log, command)
+            try:
+                _run_cells(ray, matrix, todo, outcome, runs_dir, data_dir, log, command)
+            except Interrupted:
+                outcome.aggregates = write_aggregates(matrix, outcome, aggregates_dir, log)  # groups that finished
+                raise
     outcome.aggregates = write_aggregates(matrix, outcome, aggregates_dir, log)
     return outcome
 
@@ -180,8 +184,10 @@ def finished_cells(matrix: Matrix, runs_dir: Path) -> dict:
 
 
 def write_aggregates(matrix: Matrix, outcome: Outcome, aggregates_dir: Path, log) -> list[Path]:
-    """One aggregate per (task, preset) whose every seed finished."""
+    """One aggregate per (task, preset) whose every seed finished, unless one of exactly those runs exists
+    (a resumed sweep whose groups were aggregated before it stopped)."""
     finished, paths = outcome.finished(), []
+    made = _aggregated(Path(aggregates_dir))
     for task in matrix.tasks:
         for name in matrix.presets:
             group = [Cell(task, name, s) for s in matrix.seeds]
@@ -189,8 +195,24 @@ def write_aggregates(matrix: Matrix, outcome: Outcome, aggregates_dir: Path, log
                 log(f"{task}/{name}: no aggregate ({sum(c in finished for c in group)} of {len(group)} seeds finished)")
                 continue
             runs, files = zip(*(finished[c] for c in group), strict=True)
+            key = frozenset(Path(f).resolve() for f in files)
+            if key in made:
+                paths.append(made[key])
+                continue
             paths.append(multiseed.write_aggregate(list(runs), list(files), Path(aggregates_dir))[1])
     return paths
+
+
+def _aggregated(folder: Path) -> dict:
+    """The aggregates in a folder, by the set of run files each lists."""
+    made = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            aggregate = results.load(path, "aggregate")
+        except GlueReproError:
+            continue
+        made[frozenset(p.resolve() for p in results.listed_runs(path, aggregate))] = path
+    return made
 
 
 class CellStarter:

@@ -275,6 +275,10 @@ def test_a_killed_driver_resumes_reusing_every_finished_cell(glue_dir, tmp_path,
     listed = {(runs / "aggregates" / f).resolve() for f in json.loads(aggregate.read_text())["files"]}
     assert listed == {p.resolve() for p in results}
     assert len({r["cell"]["sweep"] for r in results.values()}) == 1  # the resumed sweep keeps its id
+    once_more = subprocess.run(sweep_cmd(*argv, "--resume"), env=env, cwd=REPO, capture_output=True, text=True,
+                               timeout=300)  # every cell reused: no cluster, no second aggregate
+    assert once_more.returncode == 0 and once_more.stdout.count("reusing") == 3, once_more.stderr[-2000:]
+    assert list((runs / "aggregates").glob("*.json")) == [aggregate] and f"aggregate: {aggregate}" in once_more.stdout
 
 
 @pytest.mark.costly
