@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def flag_of(field: str) -> str:
+    """The option that sets a config field: `--batch-size` for batch_size."""
+    return "--" + field.replace("_", "-")
+
+
 def as_flags(message: str) -> str:
     """A library error names config fields; here each reads as the flag that sets it.
 
@@ -48,7 +53,7 @@ def as_flags(message: str) -> str:
     '--precision mixed_float16: needs a GPU; --xla: no'
     """
     def flag(match: re.Match) -> str:
-        name, value = "--" + match[1].replace("_", "-"), match[2].strip("'")
+        name, value = flag_of(match[1]), match[2].strip("'")
         return {"True": name, "False": f"--no-{name[2:]}"}.get(value, f"{name} {value}")
 
     return re.sub(r"config field (\w+)=('[^']*'|[^\s:;,]+)", flag, message)
@@ -140,7 +145,7 @@ def add_option(parser, field: dataclasses.Field, default: str) -> None:
     """The option of a config field: `--batch-size` for batch_size, its help and choices from the
     field (config.py), a switch with its `--no-` form for a bool; `default` ends the help."""
     meta, kind = field.metadata, str(field.type)
-    flag, help_text = "--" + field.name.replace("_", "-"), f"{field.metadata['help']} {default}"
+    flag, help_text = flag_of(field.name), f"{field.metadata['help']} {default}"
     if kind == "bool":
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
     else:
@@ -273,7 +278,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 SWEEP_EXAMPLES = """examples:
-  glue-repro sweep --seeds 1-3                        the six local tasks x minilm x 3 seeds, on a local Ray cluster
+  glue-repro sweep --tasks wnli,mrpc,rte,stsb,cola    five tasks x minilm x seeds 1-3, on a local Ray cluster
   glue-repro sweep --tasks sst2 --epochs 1 --resume   the course's exercise; reuse every cell already finished
   glue-repro sweep --address 10.0.0.5:6379 --cpus-per-run 4   join a running cluster (nodes need RAY_AUTH_TOKEN)
   glue-repro sweep --plan > cells.txt                 the cells as plain `glue-repro run` lines, for another scheduler
@@ -389,11 +394,11 @@ def plan_line(cell, args) -> str:
     for name in (*RECIPE_FIELDS, *SPEED_FIELDS):
         value = getattr(args, name, None)
         if value is not None and name not in SWEEP_FIXED:
-            flag = "--" + name.replace("_", "-")
+            flag = flag_of(name)
             words += [flag if value is True else f"--no-{flag[2:]}"] if isinstance(value, bool) else [flag, str(value)]
-    for flag in ("data_dir", "results_dir"):
-        if getattr(args, flag) and (flag != "results_dir" or Path(args.results_dir) != results.RUNS_DIR):
-            words += ["--" + flag.replace("_", "-"), getattr(args, flag)]
+    for name in ("data_dir", "results_dir"):
+        if getattr(args, name) and (name != "results_dir" or Path(args.results_dir) != results.RUNS_DIR):
+            words += [flag_of(name), getattr(args, name)]
     return " ".join(shlex.quote(w) for w in words)
 
 

@@ -126,7 +126,7 @@ def _run_cells(ray, matrix, todo, outcome, runs_dir, data_dir, log, command) -> 
     bundles = {t: ray.put(data.bundle(t, data_dir)) for t in matrix.tasks}
     start = CellStarter(ray, matrix, outcome.sweep, bundles, command)
     waiting, running = [(cell, []) for cell in todo], {}  # cell, what was lost on its earlier tries
-    progress = Progress(len(todo), slots(ray, matrix), log)
+    progress = Progress(slots(ray, matrix), log)
     try:
         while waiting or running:
             while waiting and len(running) < progress.slots:  # Ray would start queued cells in any order
@@ -219,19 +219,20 @@ class CellStarter:
     """Submits a cell to Ray: a task in a fresh worker process, or a Ray Train run over `workers`."""
 
     def __init__(self, ray, matrix: Matrix, sweep: str, bundles: dict, command):
-        self.ray, self.matrix, self.sweep, self.bundles, self.command = ray, matrix, sweep, bundles, command
-        env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
-        self.options = {"num_cpus": matrix.cpus_per_run, "num_gpus": matrix.gpus_per_run, "max_retries": 0,
-                        "runtime_env": {"env_vars": env}}
+        self.matrix, self.sweep, self.bundles, self.command = matrix, sweep, bundles, command
+        env = {"env_vars": {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}}
+        if matrix.workers > 1:  # the Ray Train run's own workers take the resources
+            self.task = ray.remote(train_cell).options(num_cpus=0, max_retries=0, runtime_env=env)
+        else:  # max_calls=1: a fresh process per cell
+            self.task = ray.remote(max_calls=1)(run_cell).options(
+                num_cpus=matrix.cpus_per_run, num_gpus=matrix.gpus_per_run, max_retries=0, runtime_env=env)
 
     def __call__(self, cell: Cell):
         args = (self.matrix.config(cell).to_dict(), self.bundles[cell.task], self.sweep, self.command)
         if self.matrix.workers > 1:
-            trainer = self.ray.remote(train_cell).options(num_cpus=0, max_retries=0,
-                                                         runtime_env=self.options["runtime_env"])
-            return trainer.remote(*args, self.matrix.workers, self.matrix.cpus_per_run, self.matrix.gpus_per_run,
-                                  self.matrix.retries)
-        return self.ray.remote(max_calls=1)(run_cell).options(**self.options).remote(*args)  # a process per cell
+            m = self.matrix
+            return self.task.remote(*args, m.workers, m.cpus_per_run, m.gpus_per_run, m.retries)
+        return self.task.remote(*args)
 
 
 def run_cell(config: dict, bundle: data.Bundle | None, sweep: str, command) -> schema.Result:
@@ -275,7 +276,7 @@ def train_cell(config: dict, bundle, sweep: str, command, workers: int, cpus: in
             train_loop_config={"config": config, "bundle": bundle, "sweep": sweep, "command": command, "inbox": inbox},
             scaling_config=ScalingConfig(num_workers=workers, use_gpu=bool(gpus), resources_per_worker=per_worker),
             run_config=TrainRunConfig(name=f"glue-repro-{sweep}", storage_path=storage,
-                                 failure_config=FailureConfig(max_failures=retries)),
+                                      failure_config=FailureConfig(max_failures=retries)),
         ).fit()
     result = ray.get(inbox.take.remote())
     if result is None:
@@ -312,8 +313,8 @@ class Progress:
 
     every = 300
 
-    def __init__(self, total: int, slots: int, log):
-        self.total, self.slots, self.log = total, max(1, slots), log
+    def __init__(self, slots: int, log):
+        self.slots, self.log = max(1, slots), log
         self.seconds, self.failures, self.last = {}, 0, time.monotonic()  # task -> wall seconds of its cells
 
     def done(self, cell, result: dict, path) -> None:

@@ -92,7 +92,7 @@ def test_a_bundle_loads_the_same_rows_with_the_same_checksums_elsewhere(glue_dir
 
 def test_progress_says_done_running_failed_left_and_the_time_left():
     lines = []
-    progress = sweep.Progress(total=5, slots=2, log=lines.append)
+    progress = sweep.Progress(slots=2, log=lines.append)
     result = {"cell": {"node_ip": "127.0.0.1", "attempts": 2}, "metrics": {"accuracy": 0.5}, "collapsed": False,
               "wall_seconds": 600.0}
     progress.done(sweep.Cell("rte", "tiny", 1), result, "r.json")
