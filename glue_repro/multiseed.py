@@ -37,8 +37,9 @@ def run_seeds(config: RunConfig, seeds: list[int], data_dir=None, runs_dir: Path
               log=print, command: list[str] | None = None) -> tuple[dict, Path]:
     """One run per seed (each keeps its own result file), then the aggregate file.
 
-    With `resume`, a seed that already has a healthy result of the same recipe in `runs_dir`
-    is not run again. Interrupted, it raises KeyboardInterrupt with `finished`: the
+    With `resume`, a seed that already has a result of the same recipe in `runs_dir` is not run
+    again, collapsed or not (running a collapsed seed again would repeat it or, where runs are not
+    bit-stable, pick a luckier one). Interrupted, it raises KeyboardInterrupt with `finished`: the
     (seed, path) of every result written so far.
     """
     from glue_repro.run import run
@@ -76,7 +77,7 @@ def write_aggregate(runs: list[dict], paths: list[Path], aggregates_dir: Path) -
 
 
 def finished_runs(config: RunConfig, runs_dir: Path) -> dict[int, tuple[dict, Path]]:
-    """Healthy results in `runs_dir` of this preset and recipe, by seed (the newest of each)."""
+    """Results in `runs_dir` of this preset and recipe, collapsed ones too, by seed (the newest of each)."""
     from glue_repro.errors import GlueReproError
 
     recipe, found = recipe_of(config.to_dict()), {}
@@ -88,6 +89,6 @@ def finished_runs(config: RunConfig, runs_dir: Path) -> dict[int, tuple[dict, Pa
         if result["kind"] != "run":
             continue  # a gate verdict, say
         same = result["config"]["preset"] == config.preset and recipe_of(result["config"]) == recipe
-        if same and not result["collapsed"]:
+        if same:
             found[result["seed"]] = (result, path)
     return found

@@ -173,7 +173,7 @@ def _reason(err: Exception) -> str:
 
 
 def finished_cells(matrix: Matrix, runs_dir: Path) -> dict:
-    """Cells with a healthy result of the same recipe from a sweep in `runs_dir`, the newest of each
+    """Cells with a result of the same recipe (collapsed ones too) from a sweep in `runs_dir`, the newest of each
     (a `run` outside any sweep is not a cell: a sweep's table holds its own runs)."""
     found = {}
     for task in matrix.tasks:

@@ -64,10 +64,10 @@ def test_one_run_per_seed_then_the_aggregate_lists_them(fake_run, tmp_path):
     assert written["schema_version"] == schema.SCHEMA_VERSION and written["git"] and written["device"]["cpu"]
 
 
-def test_resume_reuses_healthy_results_of_the_same_recipe_only(fake_run, tmp_path):
+def test_resume_reuses_results_of_the_same_recipe_only_collapsed_ones_too(fake_run, tmp_path):
     runs = tmp_path / "runs"
     kept = _write(CONFIG.replace(seed=2), runs)
-    _write(CONFIG.replace(seed=3), runs, collapsed=True)  # collapsed: run again
+    collapsed = _write(CONFIG.replace(seed=3), runs, collapsed=True)  # a finished outcome: kept, not rerun
     _write(CONFIG.replace(seed=1, epochs=2), runs)  # another recipe: run again
     _write(CONFIG.replace(seed=4).replace(preset="minilm", model=CONFIG.recipe.model), runs)  # another preset
     results.write_new({"passed": True}, runs, "0-gate-verdict")  # not a result, read first: skipped
@@ -76,9 +76,10 @@ def test_resume_reuses_healthy_results_of_the_same_recipe_only(fake_run, tmp_pat
     lines = []
     summary, _ = multiseed.run_seeds(CONFIG, [1, 2, 3, 4], **ARGS, runs_dir=runs, aggregates_dir=tmp_path / "agg",
                                      resume=True, log=lines.append)
-    assert fake_run == [1, 3, 4]
-    assert lines[1] == f"seed 2 (2/4): reusing {kept}"
+    assert fake_run == [1, 4]
+    assert lines[1] == f"seed 2 (2/4): reusing {kept}" and lines[2] == f"seed 3 (3/4): reusing {collapsed}"
     assert summary["seeds"] == [1, 2, 3, 4] and summary["per_seed"][1]["accuracy"] == 0.8
+    assert summary["collapsed_seeds"] == [3]
 
 
 def test_without_resume_every_seed_runs_again(fake_run, tmp_path):
