@@ -162,3 +162,69 @@ def test_training_variables_built_before_fit_trace_the_step_once_and_learn_bit_f
     assert runs[True][1] == runs[False][1]
     assert (runs[True][2], runs[True][3]) == (1, [])
     assert runs[False][2] == 2 and len(runs[False][3]) > 0
+
+
+# What users rely on, as properties: the schedule spans the steps fit takes, the head has the
+# task's width, predict runs without dropout.
+
+
+@pytest.mark.parametrize("pipeline", ["course", "bucketed"])
+def test_the_schedule_spans_exactly_the_steps_fit_takes_and_ends_at_its_end_rate(small_pairs, pipeline):
+    """13 rows at batch 8: the last, short batch is a step too; the rate reaches its end on the last one."""
+    import tf_keras
+
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+
+    config = TINY_PRESET.replace(epochs=2, input_pipeline=pipeline, max_length=32, end_learning_rate=1e-6)
+    tokenizer = model.load_tokenizer("tiny")
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    fed = inputs.tf_datasets(config, tokenized, tokenizer, "validation")
+    tf_keras.utils.set_random_seed(0)
+    classifier = train.build(config, MRPC, tokenizer, fed.steps_per_epoch)
+    batches = [len(y) for _, y in fed.train]
+    assert sum(batches) == 13 and min(batches) < 8  # one pass: every row, a short batch among them
+    classifier.fit(fed.train, epochs=2, verbose=0)
+    steps = int(classifier.optimizer.iterations)
+    assert steps == 2 * len(batches)
+    rate = tf_keras.optimizers.schedules.deserialize(classifier.optimizer.get_config()["learning_rate"])
+    assert rate.decay_steps == steps
+    assert float(rate(steps - 1)) > 1e-6 and float(rate(steps)) == pytest.approx(1e-6, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["mrpc", "mnli", "stsb"])
+def test_the_built_model_has_one_output_per_label_of_its_task(name):
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+
+    spec = TASKS[name]
+    tokenizer = model.load_tokenizer("tiny")
+    classifier = train.build(TINY_PRESET.replace(task=name), spec, tokenizer, steps_per_epoch=2)
+    width = {"mrpc": 2, "mnli": 3, "stsb": 1}[name]  # GLUE's classes; one score for regression
+    assert spec.num_labels == width
+    assert classifier(classifier.dummy_inputs).logits.shape[-1] == width
+
+
+def test_predict_runs_in_inference_mode_even_where_dropout_is_high():
+    import tensorflow as tf
+    import tf_keras
+    from transformers import BertConfig, TFBertForSequenceClassification
+
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+
+    tf_keras.utils.set_random_seed(0)
+    config = BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=40, initializer_range=0.2,
+                        hidden_dropout_prob=0.5, attention_probs_dropout_prob=0.5)
+    classifier = TFBertForSequenceClassification(config)
+    classifier(classifier.dummy_inputs)
+    train.compile_model(classifier, TINY_PRESET, MRPC, steps_per_epoch=2)
+    ids = np.random.default_rng(0).integers(5, 60, (6, 9)).astype("int32")
+    dataset = tf.data.Dataset.from_tensor_slices(({"input_ids": ids}, np.zeros(6, "int32"))).batch(4)
+    first, second = (train.predict_logits(classifier, dataset, verbose=0) for _ in range(2))
+    reference = classifier({"input_ids": ids}, training=False).logits.numpy()
+    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, reference, atol=1e-5)
+    dropped = classifier({"input_ids": ids}, training=True).logits.numpy()
+    assert np.abs(dropped - reference).max() > 1e-2  # the dropout is real: training would differ
