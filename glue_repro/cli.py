@@ -183,8 +183,8 @@ def parser() -> argparse.ArgumentParser:
     seeds.add_argument("--seeds", help="one run per seed, then an aggregate: '1,2,3' or '1-5' (default: one run)")
     seeds.add_argument("--num-seeds", type=int, help="same as --seeds 1-N (default: one run)")
     run.add_argument("--resume", action="store_true",
-                     help="with --seeds: reuse each seed's result of the same recipe (collapsed ones too) in --results-dir "
-                          "(default: run every seed)")
+                     help="with --seeds: reuse each seed's result of the same recipe (collapsed ones too) in "
+                          "--results-dir (default: run every seed)")
     run.add_argument("--verbatim", action="store_true",
                      help="run as the course does: course input pipeline, predict batch = batch size, Keras defaults "
                           "(default: the preset's speed options)")
@@ -299,7 +299,8 @@ def add_sweep(commands) -> None:
     sweep.add_argument("--seeds", default="1-3", help="'1,2,3' or '1-5' (default: %(default)s)")
     sweep.add_argument("--data-dir", help="local GLUE folder (default: $GLUE_DIR, else the Hub)")
     sweep.add_argument("--resume", action="store_true",
-                       help="reuse each cell's result of the same recipe (collapsed ones too) in --results-dir (default: run all)")
+                       help="reuse each cell's result of the same recipe (collapsed ones too) in --results-dir "
+                            "(default: run all)")
     sweep.add_argument("--plan", action="store_true",
                        help="print the cells as `glue-repro run` commands, one a line, and run nothing "
                             "(default: run them)")

@@ -331,3 +331,57 @@ def test_a_bfloat16_matmul_run_in_a_new_process_multiplies_in_bfloat16(glue_dir,
     assert out["in_effect"] and out["recipe"]["matmul_precision"] == "bfloat16" and out["fused_gelu"] is False
     assert out["label"] == "tiny+bf16-matmul" and "mrpc-tiny+bf16-matmul-seed42" in out["path"]
     assert out["peak"] > 0
+
+
+def _from_the_hub(monkeypatch, splits) -> None:
+    """`data.load` finds no GLUE folder and gets `splits` from a stand-in for the Hub."""
+    from glue_repro import data
+
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    monkeypatch.setattr(data, "load_hub", lambda spec: (splits, data.DataSource("hub", "stand-in", spec.name)))
+
+
+def test_each_validation_split_is_scored_against_its_own_labels(monkeypatch):
+    """MNLI's two splits hold the same pairs with different labels: the same predictions score differently."""
+    import datasets
+
+    from glue_repro import data, metric
+    from glue_repro.run import once
+    from glue_repro.tasks import TASKS
+
+    spec = TASKS["mnli"]
+    matched = [0] * 6 + [1] * 3 + [2]  # distinct class counts: any constant prediction scores apart
+    rows = [{"premise": "a cat" + " sat" * (3 * i % 7) + " .", "hypothesis": f"pair {i} .", "idx": i}
+            for i in range(10)]
+
+    def split(labels):
+        return datasets.Dataset.from_list([r | {"label": y} for r, y in zip(rows, labels, strict=True)],
+                                          features=data.features(spec))
+
+    labels = {"validation_matched": matched, "validation_mismatched": [(y + 1) % 3 for y in matched]}
+    splits = {"train": split(matched)} | {name: split(y) for name, y in labels.items()}
+    _from_the_hub(monkeypatch, datasets.DatasetDict(splits))
+    result = once(TINY_PRESET.replace(task="mnli", epochs=1, max_length=32), verbose=0)
+    predictions = result["predictions"]  # the first split's; the second holds the same pairs
+    expected = {s: metric.scores(spec, predictions, y)["accuracy"] for s, y in labels.items()}
+    assert expected["validation_matched"] != expected["validation_mismatched"]
+    assert {s: m["accuracy"] for s, m in result["metrics_by_split"].items()} == pytest.approx(expected)
+    assert result["metrics"] == result["metrics_by_split"]["validation_matched"]
+
+
+def test_every_score_comes_from_predictions_put_back_in_dataset_order(monkeypatch, varied_pairs):
+    """run.evaluate, the one scoring step (each run, seed, lr-decay arm, sweep cell): bucketed rows come
+    back in the split's order, scored as the course pipeline's unsorted rows are."""
+    from glue_repro import metric
+    from glue_repro.run import evaluate, prepare
+    from glue_repro.tasks import TASKS
+
+    _from_the_hub(monkeypatch, varied_pairs)
+    config = TINY_PRESET.replace(max_length=128, batch_size=4, predict_batch_size=4, seed=5)
+    bucketed, course = (prepare(config.replace(input_pipeline=pipeline)) for pipeline in ("bucketed", "course"))
+    assert not np.array_equal(bucketed.fed["validation"].validation_order, np.arange(23))  # it reorders
+    got, want = evaluate(bucketed, "validation"), evaluate(course, "validation")
+    assert np.ptp(want.logits[:, 1] - want.logits[:, 0]) > 1e-2  # rows differ far beyond the tolerance
+    np.testing.assert_allclose(got.logits, want.logits, atol=1e-5)
+    labels = varied_pairs["validation"]["label"]
+    assert got.scores == pytest.approx(metric.validation_scores(TASKS["mrpc"], want.logits, labels))
