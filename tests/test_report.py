@@ -257,3 +257,19 @@ def _written(folder, runs):
     for run in runs:
         results.write_new(run, folder, f"{run['task']}-{run['label']}-seed{run['seed']}")
     return folder
+
+
+def test_each_machine_shows_its_newest_benchmark_whatever_order_the_files_come_in(tmp_path):
+    """Three measurements of one benchmark on one machine, the newest neither first nor last by name."""
+    folder = tmp_path / "benchmarks" / "cpu-Some_CPU-2cores" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+    info = {"preset": "minilm", "input_pipeline": "bucketed", "mfu": 0.5}
+    for counter, (day, speed) in enumerate([("2026-11-29", 10.0), ("2026-12-02", 30.0), ("2026-11-30", 20.0)], 1):
+        bench = {"name": "test_fit[cpu0-minilm-suite]", "params": {"pipeline_name": "suite"},
+                 "extra_info": info | {"examples_per_second": speed}}
+        data = {"machine_info": {}, "commit_info": {}, "benchmarks": [bench], "datetime": f"{day}T10:00:00"}
+        (folder / f"{counter:04d}_abc_{day.replace('-', '')}.json").write_text(json.dumps(data))
+    found = report.collect([tmp_path])
+    for files in (found.benchmarks, found.benchmarks[::-1]):
+        (row,) = report.benchmark_rows(files)
+        assert (row["examples_per_second"], row["date"]) == (30.0, "2026-12-02")
