@@ -3,6 +3,7 @@
 import numpy as np
 
 from glue_repro import model
+from tests.weights import randomize_biases
 
 
 def test_dense_layers_routed_through_batch_matmul_compute_the_same_logits_and_gradients():
@@ -23,6 +24,7 @@ def test_dense_layers_routed_through_batch_matmul_compute_the_same_logits_and_gr
     for routed in (False, True):
         tf_keras.utils.set_random_seed(0)
         classifier = model.build_model("tiny")
+        randomize_biases(classifier)
         if routed:
             dense = sum(isinstance(m, tf_keras.layers.Dense) for m in classifier.submodules)
             assert route_dense_layers(classifier) == dense == 6 * classifier.config.num_hidden_layers + 2

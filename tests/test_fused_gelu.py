@@ -1,9 +1,10 @@
-"""The fused feed-forward block: predictions within rounding, training unchanged."""
+"""The fused feed-forward block: predictions within rounding, training unchanged (biases nonzero)."""
 
 import numpy as np
 import pytest
 
 from glue_repro import model
+from tests.weights import randomize_biases
 
 
 def _tiny_mpnet():
@@ -31,6 +32,7 @@ def test_fused_gelu_changes_predictions_by_rounding_only_and_training_not_at_all
     for fused in (False, True):
         tf_keras.utils.set_random_seed(0)
         classifier = build()
+        assert randomize_biases(classifier) > 4 * classifier.config.num_hidden_layers
         if fused:
             assert fuse_feed_forward(classifier) == classifier.config.num_hidden_layers
         before = classifier.predict(batches[0], verbose=0)["logits"]
