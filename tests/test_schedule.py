@@ -18,7 +18,6 @@ def test_constant_schedule():
     assert learning_rate(MINILM_PRESET.replace(schedule="constant", learning_rate=1e-3).recipe, 100) == 1e-3
 
 
-@pytest.mark.tensorflow
 @pytest.mark.parametrize("total_steps", [1, 10, 1377])
 def test_polynomial_decay_from_5e5_to_zero(total_steps):
     schedule = learning_rate(MINILM_PRESET.recipe, total_steps)
@@ -29,7 +28,6 @@ def test_polynomial_decay_from_5e5_to_zero(total_steps):
     assert np.all(np.diff(rates) < 0) or total_steps == 1
 
 
-@pytest.mark.tensorflow
 def test_course_schedule_length_is_batches_per_epoch_times_epochs():
     # 3,668 rows / batch 8 = 459 batches (the last one partial) x 3 epochs.
     schedule = learning_rate(MINILM_PRESET.recipe, 459 * 3)

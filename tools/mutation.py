@@ -1,0 +1,109 @@
+"""Mutation testing of every module of glue_repro/: `tox -e mutation` runs this.
+
+mutmut 3 generates the mutants and runs them through its fork server: one process imports
+TensorFlow, the package and the tests once and runs no TensorFlow op; each mutant is tested
+in a child forked from it, running only the tests that reach the mutated function.
+
+    python tools/mutation.py                  # every module, then the score
+    python tools/mutation.py --shard 2/4      # a quarter of the modules (one machine of four)
+    python tools/mutation.py --score-only     # the score of what mutants/ already holds
+
+Mutants listed in tests/mutation_equivalents.txt (one name a line, `#` starts the reason) cannot
+change any result: they count neither as killed nor as surviving. A mutant whose tests time out
+(an endless loop) counts as killed. Prints every other survivor, a line per module
+(`glue_repro/<module>.py: K/N killed`), then `mutation score: K/N killed` and the time taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EQUIVALENTS = REPO / "tests" / "mutation_equivalents.txt"
+PACKAGE = REPO / "glue_repro"
+
+
+def modules() -> list[str]:
+    """Every module mutmut mutates, as dotted names, largest first (so shards come out even)."""
+    files = sorted(PACKAGE.glob("*.py"), key=lambda p: -p.stat().st_size)
+    return [f"glue_repro.{p.stem}" for p in files if p.stem != "__init__"]
+
+
+def shard(names: list[str], spec: str) -> list[str]:
+    """Shard i of n ("i/n", 1-based): every n-th module from the i-th, of the largest-first list.
+
+    >>> shard(["a", "b", "c", "d", "e"], "2/2")
+    ['b', 'd']
+    """
+    i, _, n = spec.partition("/")
+    if not (i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+        raise SystemExit(f"--shard {spec!r}: give i/n with 1 <= i <= n, e.g. 1/4")
+    return names[int(i) - 1::int(n)]
+
+
+def module_of(mutant: str) -> str:
+    """The file a mutant name belongs to.
+
+    >>> module_of("glue_repro.config.xǁRunConfigǁreplace__mutmut_10")
+    'glue_repro/config.py'
+    """
+    return mutant.partition(".x")[0].replace(".", "/") + ".py"
+
+
+def score(lines: list[str], equivalent: set[str], wanted: set[str] | None = None) -> list[str]:
+    """The report's lines from `mutmut results --all true` output (`name: state` a line).
+
+    >>> score(["glue_repro.a.x_f__mutmut_1: killed", "glue_repro.a.x_f__mutmut_2: survived",
+    ...        "glue_repro.a.x_f__mutmut_3: timeout", "glue_repro.b.x_g__mutmut_1: survived"],
+    ...       equivalent={"glue_repro.b.x_g__mutmut_1"})
+    ['survived: glue_repro.a.x_f__mutmut_2', 'glue_repro/a.py: 2/3 killed', 'glue_repro/b.py: 0/0 killed', \
+'1 equivalent mutants not counted', 'mutation score: 2/3 killed']
+    """
+    states = {}
+    for line in lines:
+        name, _, state = line.strip().rpartition(": ")
+        if name and (wanted is None or module_of(name) in wanted):
+            states[name] = "killed" if state == "timeout" else state
+    by_module = defaultdict(Counter)
+    out = []
+    for name, state in sorted(states.items()):
+        counted = name not in equivalent
+        by_module[module_of(name)]["tested"] += counted
+        by_module[module_of(name)]["killed"] += counted and state == "killed"
+        if counted and state != "killed":
+            out.append(f"{state}: {name}")
+    for module, n in sorted(by_module.items()):
+        out.append(f"{module}: {n['killed']}/{n['tested']} killed")
+    killed, tested = (sum(n[k] for n in by_module.values()) for k in ("killed", "tested"))
+    out.append(f"{sum(name in equivalent for name in states)} equivalent mutants not counted")
+    out.append(f"mutation score: {killed}/{tested} killed")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shard", help="i/n: test only the i-th of n shares of the modules (default: all)")
+    parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default: 2)")
+    parser.add_argument("--score-only", action="store_true", help="score what mutants/ holds; run nothing")
+    args = parser.parse_args(argv)
+    names = shard(modules(), args.shard) if args.shard else modules()
+    began = time.monotonic()
+    if not args.score_only:
+        patterns = [f"{name}.*" for name in names] if args.shard else []
+        subprocess.run(["mutmut", "run", "--max-children", str(args.max_children), *patterns], cwd=REPO, check=True)
+    listed = subprocess.run(["mutmut", "results", "--all", "true"], cwd=REPO, check=True, capture_output=True,
+                            text=True).stdout.splitlines()
+    equivalent = {line.split("#")[0].strip() for line in EQUIVALENTS.read_text().splitlines()} - {""}
+    print("\n".join(score(listed, equivalent, {module_of(n + ".x") for n in names})))
+    if not args.score_only:
+        print(f"time: {(time.monotonic() - began) / 60:.1f} min on {args.max_children} children")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
