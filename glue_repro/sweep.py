@@ -367,6 +367,8 @@ class cluster:  # noqa: N801 - used as `with cluster(...) as ray`
 
     def __enter__(self):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if self.address not in (None, "auto"):
+            reachable(self.address)
         if self.address is None:
             os.environ.update(LOCAL_ENV)  # before Ray is imported: it reads them then
         try:
@@ -387,6 +389,23 @@ class cluster:  # noqa: N801 - used as `with cluster(...) as ray`
         ray.shutdown()
 
 
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """Check that `address` is host:port (or ray://host:port) and that something answers there, so that
+    a mistyped one is one line at once rather than Ray's minutes of retries.
+
+    >>> reachable("10.0.0.5")
+    Traceback (most recent call last):
+    glue_repro.errors.GlueReproError: --address 10.0.0.5: give host:port (e.g. 10.0.0.5:6379), ray://host:port or auto
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise GlueReproError(f"--address {address}: give host:port (e.g. 10.0.0.5:6379), ray://host:port or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise GlueReproError(f"--address {address}: nothing answers there ({err.strerror or err}); "
+                             "is the head node started (ray start --head)?") from None
+
 def fitted(matrix: Matrix, ray) -> Matrix:
     """The matrix with its CPUs per run decided (a whole node when not given) and checked against the nodes."""
     from dataclasses import replace
@@ -399,16 +418,13 @@ def fitted(matrix: Matrix, ray) -> Matrix:
                              f"(the largest has {largest})")
     return matrix
 
-
 def node_cpus(ray) -> list[int]:
     return [int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]]
-
 
 def slots(ray, matrix: Matrix) -> int:
     """How many cells run at once: per node, its CPUs over the cells' (Ray packs them so)."""
     per_cell = matrix.cpus_per_run * matrix.workers
     return sum(cpus // per_cell for cpus in node_cpus(ray))
-
 
 def describe(ray, matrix: Matrix) -> str:
     nodes = node_cpus(ray)

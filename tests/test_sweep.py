@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,26 @@ def test_a_bad_matrix_is_one_line_before_any_work(argv, message, capsys):
     assert cli.main(["sweep", "--plan", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("address, message", [
+    ("10.0.0.5", "give host:port"), ("ray://:10001", "give host:port"), ("127.0.0.1:70000", "give host:port"),
+    ("127.0.0.1:{closed}", "nothing answers there"),
+])
+def test_an_address_without_a_cluster_is_one_line_at_once(address, message, glue_dir, tmp_path, capsys):
+    address = address.format(closed=_closed_port())
+    began = time.monotonic()
+    code = cli.main(["sweep", "--tasks", "wnli", "--presets", "tiny", "--seeds", "1", "--address", address,
+                     "--data-dir", str(glue_dir), "--results-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"--address {address}: {message}" in err, err
+    assert time.monotonic() - began < 5 and not list(tmp_path.iterdir())
 
 
 def test_without_ray_the_sweep_says_how_to_install_it(monkeypatch):
