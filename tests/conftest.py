@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -10,6 +11,23 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from glue_repro import runtime  # noqa: E402
 
 runtime.prefer_onednn()  # test the kernels `glue-repro run` runs on
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under mutation testing (tools/mutation.py): each doctest once, and the quickest tests first.
+
+    mutmut keeps a copy of each function per mutant, docstring included: only the original's
+    doctests run. A mutant most tests kill dies at its first failing test: run the quick ones first.
+    """
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return
+    copies = [item for item in items if "__mutmut_" in item.name]
+    items[:] = [item for item in items if "__mutmut_" not in item.name]
+    config.hook.pytest_deselected(items=copies)
+    stats = Path("mutmut-stats.json")  # mutmut runs the tests in mutants/, beside its stats
+    if stats.exists():
+        seconds = json.loads(stats.read_text())["duration_by_test"]
+        items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"

@@ -94,7 +94,7 @@ def test_a_run_fuses_the_feed_forward_blocks_only_when_its_speed_says_so(fused):
     tokenizer = model.load_tokenizer("tiny")
     classifier = build(TINY_PRESET.replace(fused_gelu=fused), task("mrpc"), tokenizer, steps_per_epoch=2)
     calls = {layer.intermediate.call.__qualname__ for layer in classifier.bert.encoder.layer}
-    assert calls == ({"_on_rows_in_inference.<locals>.call"} if fused else {"TFBertIntermediate.call"})
+    assert len(calls) == 1 and ("_on_rows_in_inference" in calls.pop()) is fused
 
 
 def _compiled_tiny(pairs):

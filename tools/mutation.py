@@ -30,8 +30,8 @@ PACKAGE = REPO / "glue_repro"
 
 def modules() -> list[str]:
     """Every module mutmut mutates, as dotted names, largest first (so shards come out even)."""
-    files = sorted(PACKAGE.glob("*.py"), key=lambda p: -p.stat().st_size)
-    return [f"glue_repro.{p.stem}" for p in files if p.stem != "__init__"]
+    files = sorted(PACKAGE.rglob("*.py"), key=lambda p: -p.stat().st_size)
+    return [".".join(p.relative_to(REPO).with_suffix("").parts) for p in files if p.stem != "__init__"]
 
 
 def shard(names: list[str], spec: str) -> list[str]:
