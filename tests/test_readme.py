@@ -14,7 +14,8 @@ def test_readme_has_exactly_two_setup_and_run_lines():
     commands = _commands()
     assert len(commands) == 2
     assert commands[0].endswith("glue-repro run --preset minilm")
-    assert commands[1].endswith("python -m pytest -n 2")  # two worker processes (pytest-xdist)
+    # two worker processes (pytest-xdist); the fast tier and the costly tests, not the slow real runs
+    assert commands[1].endswith('python -m pytest -n 2 -m "not slow and not gpu and not network"')
 
 
 def test_ci_runs_the_readme_test_command():
