@@ -182,6 +182,21 @@ def collapse_level(spec: TaskSpec, references) -> dict[str, float] | None:
     return scores(spec, np.full(len(references), majority), references)
 
 
+def chance_level(spec: TaskSpec, name: str) -> float | None:
+    """What guessing scores on a metric, in expectation: accuracy 1/k for k balanced random guesses,
+    0 for a correlation; None for F1, whose chance level depends on the class balance.
+
+    >>> from glue_repro.tasks import TASKS
+    >>> chance_level(TASKS["mnli"], "accuracy"), chance_level(TASKS["cola"], "matthews_correlation")
+    (0.3333333333333333, 0.0)
+    >>> chance_level(TASKS["mrpc"], "f1") is None
+    True
+    """
+    if name == "accuracy":
+        return 1 / spec.num_labels
+    return 0.0 if name in ("matthews_correlation", "pearson", "spearmanr") else None
+
+
 def load_metric(spec: TaskSpec):
     """The task's GLUE metric as an `evaluate` module, loaded from this package (no network)."""
     import evaluate

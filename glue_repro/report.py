@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glue_repro import results
+from glue_repro import metric, results
 from glue_repro.config import COURSE_SPEED, PRESETS, recipe_of
 from glue_repro.environment import now
 from glue_repro.errors import GlueReproError
@@ -148,6 +148,26 @@ def glue_table(runs: list[tuple[Path, dict]]) -> list[dict]:
     its validation splits), x100, averaged over the tasks present ("k of 9 tasks" when some are missing).
     A task's runs at another number of epochs than the preset's say so in the cell.
     """
+    return [row for row, _ in _measured_rows(runs)] + _published_rows()
+
+
+def glue_sources(runs: list[tuple[Path, dict]]) -> list[str]:
+    """What each measured row of the GLUE table summarises: its seeds, dates and commits."""
+    lines = []
+    for row, used in _measured_rows(runs):
+        seeds = ", ".join(map(str, sorted({r["seed"] for r in used})))
+        dates = sorted(r["created"][:10] for r in used if r["created"])
+        commits = sorted({(r["created"] or "", (r.get("git") or {}).get("commit") or "?") for r in used})
+        span = f"{dates[0]} to {dates[-1]}" if dates and dates[0] != dates[-1] else (dates[0] if dates else "?")
+        first, last = commits[0][1][:7], commits[-1][1][:7]
+        lines.append(f"{row['preset']} ({row['device']}): {len(used)} run{'s' if len(used) > 1 else ''}, "
+                     f"seed{'s' if ',' in seeds else ''} {seeds}; {span}; "
+                     + (f"commit {first}" if first == last else f"commits {first} to {last}"))
+    return lines
+
+
+def _measured_rows(runs: list[tuple[Path, dict]]) -> list[tuple[dict, list[dict]]]:
+    """The GLUE table's measured rows, each with the runs its cells summarise."""
     newest = {}
     for _, r in sorted(runs, key=lambda item: item[1]["created"] or ""):
         recipe = recipe_of(r["config"])
@@ -156,14 +176,13 @@ def glue_table(runs: list[tuple[Path, dict]]) -> list[dict]:
     rows = {}
     for (label, device, task, epochs, _), r in newest.items():
         rows.setdefault((label, device), {}).setdefault(task, {}).setdefault(epochs, []).append(r)
-    table = [_glue_row(label, device, cells) for (label, device), cells in sorted(rows.items())]
-    return table + _published_rows()
+    return [_glue_row(label, device, cells) for (label, device), cells in sorted(rows.items())]
 
 
-def _glue_row(label: str, device: str, cells: dict) -> dict:
+def _glue_row(label: str, device: str, cells: dict) -> tuple[dict, list[dict]]:
     some_run = next(r for by_epochs in cells.values() for group in by_epochs.values() for r in group)
     preset = PRESETS.get(some_run["config"]["preset"])  # a label names one preset
-    row, scores = {"preset": label, "device": device}, []
+    row, scores, used = {"preset": label, "device": device}, [], []
     for task, spec in TASKS.items():
         by_epochs = cells.get(task)
         if not by_epochs:
@@ -172,6 +191,7 @@ def _glue_row(label: str, device: str, cells: dict) -> dict:
         own = preset.recipe.epochs if preset else None
         epochs = own if own in by_epochs else max(by_epochs, key=lambda e: len(by_epochs[e]))
         healthy = [r for r in by_epochs[epochs] if not r["collapsed"]]
+        used += by_epochs[epochs]
         note = "" if epochs == own else f", {epochs} epoch{'' if epochs == 1 else 's'}"
         if not healthy:
             row[task] = f"collapsed ({len(by_epochs[epochs])}{note})"
@@ -181,7 +201,7 @@ def _glue_row(label: str, device: str, cells: dict) -> dict:
         row[task] = f"{np.mean(values):.4f}{spread} ({len(values)}{note})"
         scores.append(np.mean([task_score(r) for r in healthy]))
     row["GLUE avg"] = _average(scores)
-    return row
+    return row, used
 
 
 def task_score(run: dict) -> float:
@@ -262,41 +282,74 @@ def is_full_run(result: dict) -> bool:
     return whole and (preset is None or recipe["epochs"] == preset.recipe.epochs)
 
 
+def budget(result: dict) -> str:
+    """How a run's training differs from its preset's whole recipe, as a figure names its group; "" if not.
+
+    >>> from glue_repro.config import MINILM_PRESET
+    >>> [budget({"config": c.to_dict()}) for c in (MINILM_PRESET, MINILM_PRESET.replace(epochs=1),
+    ...                                            MINILM_PRESET.replace(train_rows=2000, epochs=1))]
+    ['', '1 epoch', '2,000 rows, 1 epoch']
+    """
+    if is_full_run(result):
+        return ""
+    recipe = recipe_of(result["config"])
+    rows = f"{recipe['train_rows']:,} rows, " if recipe.get("train_rows") else ""
+    return f"{rows}{recipe['epochs']} epoch{'' if recipe['epochs'] == 1 else 's'}"
+
+
+def spread_groups(runs: list[tuple[Path, dict]], task: str) -> dict[tuple[str, str], list[dict]]:
+    """The task's runs scored on its whole validation split (no `--limit`), the newest of each seed,
+    grouped by preset and training budget: full recipes first, then each cut one."""
+    newest = {}
+    for r in sorted((r for _, r in runs if r["task"] == task and not r["partial_data"]), key=lambda r: r["created"]):
+        newest[r["label"], budget(r), r["seed"]] = r
+    groups = {}
+    for (label, cut, _), r in sorted(newest.items(), key=lambda item: (item[0][1] != "", item[0])):
+        groups.setdefault((label, cut), []).append(r)
+    return groups
+
+
 def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]], task: str, out: Path) -> Path:
-    """Per-seed metrics of each preset's full runs on one task: points, mean and std, references."""
+    """Per-seed metrics of one task, a group per preset and budget, against what makes them meaningful:
+    chance, the majority class (what a collapsed run scores), the committed baseline, the published score."""
     plt = _pyplot()
     spec = TASKS[task]
-    newest = {}  # one point per preset and seed: repeated runs of a seed are one sample
-    for r in sorted((r for _, r in runs if r["task"] == task and is_full_run(r)), key=lambda r: r["created"]):
-        newest[r["label"], r["seed"]] = r
-    mine = list(newest.values())
+    groups = spread_groups(runs, task)
     collapse = collapse_level(runs, task)
-    presets = sorted({r["label"] for r in mine})
-    fig, axes = plt.subplots(1, len(spec.metrics), figsize=(5.5 * len(spec.metrics), 4), squeeze=False)
+    width = max(5.5, 1.2 * len(groups))
+    fig, axes = plt.subplots(1, len(spec.metrics), figsize=(width * len(spec.metrics), 4.8), squeeze=False)
     for ax, name in zip(axes[0], spec.metrics, strict=True):
-        for x, label in enumerate(presets):
-            group = [r for r in mine if r["label"] == label and r["metrics"].get(name) is not None]
-            values = [r["metrics"][name] for r in group]
+        for x, ((label, cut), group) in enumerate(groups.items()):
+            offsets = x + 0.07 * (np.arange(len(group)) - (len(group) - 1) / 2)  # seeds side by side
+            for dx, r in zip(offsets, group, strict=True):
+                bad = r["collapsed"]
+                ax.scatter(dx, r["metrics"][name], marker="x" if bad else "o", color="C3" if bad else "C0",
+                           alpha=0.8, zorder=3, label="collapsed seed" if bad else "one seed")
             healthy = [r["metrics"][name] for r in group if not r["collapsed"]]
-            ax.scatter([x] * len(values), values, color="C0", alpha=0.6, label="one seed" if x == 0 else None)
             if len(healthy) > 1:
-                ax.errorbar(x + 0.15, np.mean(healthy), yerr=np.std(healthy, ddof=1), fmt="s", color="C1",
-                            capsize=4, label="mean +- std (healthy seeds)" if x == 0 else None)
-        for _, base in baselines:
-            if base["task"] == task and base["preset"] in presets and name in base["summary"]:
-                s, x = base["summary"][name], presets.index(base["preset"])
-                ax.fill_between([x - 0.3, x + 0.3], s["mean"] - s["std"], s["mean"] + s["std"], color="C2",
-                                alpha=0.2, label="committed baseline, mean +- std")
+                ax.errorbar(x + 0.07 * len(group) / 2 + 0.12, np.mean(healthy), yerr=np.std(healthy, ddof=1), fmt="s",
+                            color="C1", capsize=4, label="mean +- std (healthy seeds)")
+            for _, base in baselines:
+                if base["task"] == task and base["preset"] == label and not cut and name in base["summary"]:
+                    m = base["summary"][name]
+                    ax.fill_between([x - 0.3, x + 0.3], m["mean"] - m["std"], m["mean"] + m["std"], color="C2",
+                                    alpha=0.2, label="committed baseline, mean +- std")
         if collapse and collapse.get(name) is not None:
-            ax.axhline(collapse[name], color="C3", linestyle=":", label="collapsed (majority class for every row)")
+            ax.axhline(collapse[name], color="C3", linestyle=":", label="majority class for every row (collapsed)")
+        if metric.chance_level(spec, name) is not None:
+            ax.axhline(metric.chance_level(spec, name), color="black", linestyle="-.", linewidth=0.8,
+                       label="chance (random guess)")
         if spec.reference and name in spec.reference.scores:
             ax.axhline(spec.reference.scores[name], color="grey", linestyle="--", label=spec.reference.source)
-        ax.set_xticks(range(len(presets)), presets, rotation=15, fontsize=8)
-        ax.set(xlim=(-0.6, len(presets) - 0.4), xlabel="preset", ylabel=f"validation {name}",
-               title=f"{task}: {name} per seed")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="best", framealpha=0.6)
-    fig.tight_layout()
+        ticks = [label + (f"\n{cut}" if cut else "") for label, cut in groups]
+        ax.set_xticks(range(len(groups)), ticks, rotation=25, ha="right", fontsize=8)
+        ax.set(xlim=(-0.6, len(groups) - 0.4), ylabel=f"validation {name}", title=f"{task}: {name} per seed")
+    handles = {}
+    for ax in axes[0]:
+        handles.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    columns = 3 if width * len(spec.metrics) >= 9 else 2
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=columns, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05 * (1 + (len(handles) - 1) // columns), 1, 1))
     return _save(fig, out)
 
 
@@ -408,8 +461,10 @@ def collapse_level(runs: list[tuple[Path, dict]], task: str) -> dict | None:
 
 def _references(task: str, found: Collected) -> str:
     """The caption's list of the lines drawn beside the points: what this task's figure has."""
+    spec = TASKS[task]
     drawn = [("the committed baseline band", any(b["task"] == task for _, b in found.baselines)),
-             ("the collapse level", collapse_level(found.runs, task) is not None),
+             ("the majority-class level", collapse_level(found.runs, task) is not None),
+             ("chance", any(metric.chance_level(spec, name) is not None for name in spec.metrics)),
              ("the published reference", TASKS[task].reference is not None)]
     names = [name for name, there in drawn if there]
     return ", " + ", ".join(names) + "." if names else "."
@@ -423,7 +478,9 @@ def write(found: Collected, out_dir: Path) -> Path:
     table = glue_table(found.runs)
     lines += ["## The GLUE table", "", "Validation, the primary metric of each task: mean +- std over healthy seeds "
               "of runs on every row (seeds in brackets); the GLUE average as in the GLUE paper (a task with two "
-              "metrics scores their mean), x100.", "", format_rows(table, "markdown"), ""]
+              "metrics scores their mean), x100.", "", format_rows(table, "markdown"), "",
+              "Each measured row summarises the newest full run of each seed:", "",
+              *[f"- {line}" for line in glue_sources(found.runs)], ""]
     if found.runs and all(row["preset"].startswith("published: ") for row in table):
         lines += [f"No measured row: all {len(found.runs)} run(s) here cut the training rows or use `--limit` "
                   "(see the run table).", ""]
@@ -433,16 +490,19 @@ def write(found: Collected, out_dir: Path) -> Path:
     if not found.runs:
         lines += ["No run result files found.", ""]
     for task in tasks:
-        full = [r for _, r in found.runs if r["task"] == task and is_full_run(r)]
-        if not full:
-            cut = sum(r["task"] == task for _, r in found.runs)
-            lines += [f"No full-recipe {task} run to draw: its {cut} run(s) cut training rows or epochs "
-                      "(see the run table).", ""]
+        limited = sum(r["task"] == task and bool(r["partial_data"]) for _, r in found.runs)
+        left_out = (f" Not drawn: {limited} run(s) with `--limit`, scored on part of the validation split."
+                    if limited else "")
+        groups = spread_groups(found.runs, task)
+        if not groups:
+            lines += [f"No {task} figure: every {task} run used `--limit` (see the run table).", ""]
             continue
         figure = seed_spread(found.runs, found.baselines, task, out_dir / f"seed-spread-{task}.png")
-        lines += [f"Validation metrics of every full {task} run (no `--limit`), one point per seed, per preset, "
-                  "with the mean and std of the healthy seeds"
-                  + _references(task, found), "", f"![{task} seed spread]({figure.name})", ""]
+        cut = [f"{label}, {budget}" for label, budget in groups if budget]
+        named = f" Groups that cut the recipe, named under their preset: {'; '.join(cut)}." if cut else ""
+        lines += [f"**{task}**: validation metrics, one point per seed (its newest run; a cross for a collapsed "
+                  "seed), per preset, with the mean and std of the healthy seeds" + _references(task, found)
+                  + named + left_out, "", f"![{task} seed spread]({figure.name})", ""]
 
     lines += ["## LR decay", ""]
     if not found.lr_decay:

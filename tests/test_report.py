@@ -4,6 +4,7 @@ import dataclasses
 import json
 import struct
 
+import numpy as np
 import pytest
 
 from glue_repro import cli, report, results, schema
@@ -110,16 +111,17 @@ def test_cli_report_on_a_folder_without_results_is_an_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_task_with_no_full_run_draws_no_figure_and_says_why(tmp_path):
+def test_cut_runs_are_drawn_as_a_named_group_and_a_task_of_limit_runs_alone_gets_one_line(tmp_path):
     from glue_repro.config import QUICK
 
     folder = tmp_path / "runs"
     for seed in (1, 2):
-        run = _run("sst2", QUICK, seed, {"accuracy": 0.8})
-        results.write_new(run, folder, f"sst2-quick-seed{seed}")
+        results.write_new(_run("sst2", QUICK, seed, {"accuracy": 0.8}), folder, f"sst2-quick-seed{seed}")
+        results.write_new(_run("rte", MINILM_PRESET, seed, {"accuracy": 0.5}, limit=16), folder, f"rte-{seed}")
     page = report.write(report.collect([folder]), tmp_path / "out").read_text()
-    assert "No full-recipe sst2 run to draw: its 2 run(s) cut training rows or epochs" in page
-    assert list((tmp_path / "out").glob("*.png")) == []
+    assert "named under their preset: quick, 2,000 rows, 1 epoch." in page
+    assert "No rte figure: every rte run used `--limit`" in page
+    assert [p.name for p in (tmp_path / "out").glob("*.png")] == ["seed-spread-sst2.png"]
 
 
 def test_run_table_names_the_cpu_and_every_field_that_differs_from_the_preset(tmp_path):
@@ -154,7 +156,7 @@ def test_report_of_the_committed_results(tmp_path):
     assert "## The PyTorch peer" in page and "mrpc-pytorch-minilm" in page
 
 
-def test_the_seed_spread_draws_only_runs_of_the_whole_recipe(tmp_path, monkeypatch):
+def test_the_seed_spread_draws_each_recipe_in_its_own_group_and_no_limit_run(tmp_path, monkeypatch):
     whole = [_run("mrpc", MINILM_PRESET, s, {"accuracy": 0.80, "f1": 0.86}) for s in (1, 2)]
     again = _run("mrpc", MINILM_PRESET, 2, {"accuracy": 0.80, "f1": 0.86})
     again["created"] = "2026-11-29T09:00:00+00:00"  # seed 2 rerun: one point, not two
@@ -166,7 +168,7 @@ def test_the_seed_spread_draws_only_runs_of_the_whole_recipe(tmp_path, monkeypat
     real_scatter = None
 
     def scatter(self, x, y, **kwargs):
-        drawn.extend(y)
+        drawn.extend(np.atleast_1d(y))
         return real_scatter(self, x, y, **kwargs)
 
     import matplotlib.axes
@@ -174,7 +176,10 @@ def test_the_seed_spread_draws_only_runs_of_the_whole_recipe(tmp_path, monkeypat
     real_scatter = matplotlib.axes.Axes.scatter
     monkeypatch.setattr(matplotlib.axes.Axes, "scatter", scatter)
     report.seed_spread([(tmp_path / "x.json", r) for r in whole + cut], [], "mrpc", tmp_path / "spread.png")
-    assert sorted(drawn) == [0.80, 0.80, 0.86, 0.86]  # accuracy and F1 of the two whole runs only
+    # the two whole runs (seed 2 once), then each cut recipe in its own group; the --limit run not at all
+    assert sorted(drawn) == [0.70, 0.71, 0.80, 0.80, 0.81, 0.82, 0.86, 0.86]
+    groups = report.spread_groups([(tmp_path / "x.json", r) for r in whole + cut], "mrpc")
+    assert list(groups) == [("minilm", ""), ("minilm", "1 epoch"), ("minilm", "1,000 rows, 1 epoch")]
     rows = report.run_rows([(tmp_path / f"{r['seed']}.json", r) for r in cut])
     assert [row["preset"] for row in rows] == ["minilm (1000 training rows) (1 epoch)", "minilm (1 epoch)",
                                                "minilm (limit 16)"]
@@ -197,12 +202,12 @@ def test_the_figure_draws_the_stored_collapse_level_and_the_tasks_reference(tmp_
     new["collapse_level"] = {"accuracy": 0.6838, "f1": 0.8122}
     runs = [(tmp_path / "a.json", old), (tmp_path / "b.json", new)]
     report.seed_spread(runs, [], "mrpc", tmp_path / "mrpc.png")
-    assert (0.6838, "collapsed (majority class for every row)") in lines and (0.8122, lines[-2][1]) in lines
+    assert (0.6838, "majority class for every row (collapsed)") in lines and (0.8122, lines[-2][1]) in lines
     assert (0.8578, "the course's one bert-base-uncased run (GPU)") in lines
     lines.clear()
     rte = _run("rte", MINILM_PRESET, 1, {"accuracy": 0.55})
     report.seed_spread([(tmp_path / "r.json", rte)], [], "rte", tmp_path / "rte.png")
-    assert lines == []  # no stored level, no published reference
+    assert lines == [(0.5, "chance (random guess)")]  # no stored level, no published reference
 
 
 def test_the_page_links_the_measurements_rather_than_pasting_them(results_dir, tmp_path):
