@@ -383,8 +383,24 @@ def lr_decay_figure(report: dict, out: Path) -> Path:
     for ax in (loss_ax, metric_ax):
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8)
+    fig.suptitle(lr_decay_budget(report), fontsize=10)
     fig.tight_layout()
     return _save(fig, out)
+
+
+def lr_decay_budget(report: dict) -> str:
+    """An LR-decay experiment named by its training budget: task, rows, epochs, steps.
+
+    >>> lr_decay_budget({"task": "mrpc", "runs": [{"steps": 1386, "config": {"recipe": {"train_rows": None,
+    ...                  "epochs": 3}}}]})
+    'mrpc: all training rows x 3 epochs = 1,386 steps a run'
+    """
+    run = report["runs"][0]
+    recipe = recipe_of(run["config"])
+    cut = recipe.get("train_rows") or (report.get("experiment") or {}).get("train_rows")  # early files: there
+    rows = f"{cut:,} training rows" if cut else "all training rows"
+    epochs = f"{recipe['epochs']} epoch{'' if recipe['epochs'] == 1 else 's'}"
+    return f"{report.get('task') or 'mrpc'}: {rows} x {epochs} = {run['steps']:,} steps a run"
 
 
 def _smooth(values, window: int) -> np.ndarray:
@@ -399,47 +415,84 @@ def _smooth(values, window: int) -> np.ndarray:
     return (sums[1:] - sums[np.arange(1, len(x) + 1) - counts]) / counts
 
 
+def pipeline_name(info: dict) -> str:
+    """One name for an input pipeline in every benchmark file, whatever its parameter was called then.
+
+    >>> pipeline_name({"input_pipeline": "bucketed", "xla": True}), pipeline_name({"input_pipeline": "course"})
+    ('bucketed + XLA', 'course')
+    """
+    return info["input_pipeline"] + (" + XLA" if info.get("xla") else "")
+
+
+def cpu_heading(machine_info: dict) -> str:
+    """The CPU a benchmark file ran on, with the vector units that decide its speed.
+
+    >>> cpu_heading({"cpu": {"brand_raw": "AMD EPYC", "count": 2, "family": 25, "model": 1, "flags": ["avx2"]}})
+    'AMD EPYC (family 25 model 1), 2 cores, AVX2'
+    """
+    cpu = machine_info.get("cpu", {})
+    flags = set(cpu.get("flags", []))
+    units = "AMX" if "amx_tile" in flags else "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
+    model = f" (family {cpu['family']} model {cpu['model']})" if "family" in cpu and "model" in cpu else ""
+    return f"{cpu.get('brand_raw', '?')}{model}, {cpu.get('count', '?')} cores, {units}"
+
+
 def benchmark_rows(benchmarks: list[tuple[Path, dict]]) -> list[dict]:
-    """Each machine's newest measurement of each benchmark, a row each."""
+    """Each machine's newest measurement of each benchmark, a row each: the median round's examples/s,
+    the slowest and fastest rounds', MFU, and the ratio to the course pipeline of the same measurement."""
     newest = {}
     for path, data in sorted(benchmarks, key=lambda item: item[1]["datetime"]):
         for bench in data["benchmarks"]:
             kind = {"test_fit": "fit", "test_predict": "predict"}.get(bench["name"].partition("[")[0])
             if kind is None:
                 continue  # a whole quick run (bench/test_quick_runs.py), not steady-state throughput
-            info = bench["extra_info"]
-            machine = path.parent.parent.name
-            newest[machine, bench["name"]] = {
-                "machine": machine, "kind": kind,
-                "preset": info["preset"], "pipeline": bench["params"].get("pipeline_name", info.get("input_pipeline")),
-                "strategy": info.get("strategy", "default"), "examples_per_second": info["examples_per_second"],
-                "mfu": info["mfu"], "file": path.name, "date": data["datetime"][:10],
+            info, stats = bench["extra_info"], bench.get("stats", {})
+            examples = info.get("examples")
+            newest[path.parent.parent.name, bench["name"]] = {
+                "machine": path.parent.parent.name, "cpu": cpu_heading(data.get("machine_info", {})), "kind": kind,
+                "preset": info["preset"], "pipeline": pipeline_name(info),
+                "strategy": info.get("strategy") or "default", "examples_per_second": info["examples_per_second"],
+                "slowest": examples / stats["max"] if examples and stats.get("max") else None,
+                "fastest": examples / stats["min"] if examples and stats.get("min") else None,
+                "rounds": stats.get("rounds"), "mfu": info["mfu"], "file": path.name, "date": data["datetime"][:10],
             }
-    return list(newest.values())
+    rows = list(newest.values())
+    for row in rows:
+        course = [r for r in rows if (r["machine"], r["kind"], r["preset"], r["strategy"], r["pipeline"])
+                  == (row["machine"], row["kind"], row["preset"], row["strategy"], "course")]
+        row["vs_course"] = row["examples_per_second"] / course[0]["examples_per_second"] if course else None
+    return rows
+
+
+def throughput_table(rows: list[dict]) -> str:
+    """One machine's benchmark rows as Markdown."""
+    lines = ["| | preset | pipeline | strategy | examples/s (median round) | slowest - fastest round | MFU "
+             "| vs course pipeline | measured |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["kind"], r["preset"] == "tiny", r["preset"], r["pipeline"])):
+        spread = f"{r['slowest']:.1f} - {r['fastest']:.1f} ({r['rounds']})" if r["slowest"] else ""
+        ratio = f"{r['vs_course']:.2f}x" if r["vs_course"] else ""
+        lines.append(f"| {r['kind']} | {r['preset']} | {r['pipeline']} | {r['strategy']} | "
+                     f"{r['examples_per_second']:.1f} | {spread} | {r['mfu']:.2f} | {ratio} | {r['date']} |")
+    return "\n".join(lines)
 
 
 def throughput_figure(rows: list[dict], out: Path) -> Path:
-    """Fit and predict examples/s per preset and pipeline, with MFU and the ratio to the course's pipeline."""
+    """Fit and predict examples/s of the models users run (not the test-only tiny one), per pipeline:
+    bars at the median round on a linear axis, whiskers from the slowest round to the fastest."""
     plt = _pyplot()
-    kinds = ["fit", "predict"]
-    fig, axes = plt.subplots(1, 2, figsize=(15, 5))
-    for ax, kind in zip(axes, kinds, strict=True):
-        mine = [r for r in rows if r["kind"] == kind]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, kind in zip(axes, ["fit", "predict"], strict=True):
+        mine = sorted((r for r in rows if r["kind"] == kind and r["preset"] != "tiny"),
+                      key=lambda r: (r["preset"], r["pipeline"], r["strategy"]))
         labels = [f"{r['preset']}\n{r['pipeline']}" + ("" if r["strategy"] == "default" else f"\n{r['strategy']}")
                   for r in mine]
-        bars = ax.bar(range(len(mine)), [r["examples_per_second"] for r in mine], color="C0")
-        for bar, row in zip(bars, mine, strict=True):
-            course = [r for r in mine if r["preset"] == row["preset"] and r["pipeline"] in ("course", "verbatim")
-                      and r["strategy"] == row["strategy"]]
-            ratio = f"\n{row['examples_per_second'] / course[0]['examples_per_second']:.2f}x course" if course else ""
-            ax.annotate(f"MFU {row['mfu']:.2f}{ratio}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                        ha="center", va="bottom", fontsize=6)
-        ax.set_xticks(range(len(mine)), labels, fontsize=6)
-        ax.set_yscale("log")
-        ax.set(ylabel="examples per second (log scale)", title=f"{kind}: steady state, median round")
-    dates = sorted({r["date"] for r in rows})
-    fig.suptitle(f"throughput on {rows[0]['machine']}, newest measurement of each benchmark "
-                 f"({dates[0]} to {dates[-1]})", fontsize=9)
+        medians = [r["examples_per_second"] for r in mine]
+        whiskers = [[m - (r["slowest"] or m) for m, r in zip(medians, mine, strict=True)],
+                    [(r["fastest"] or m) - m for m, r in zip(medians, mine, strict=True)]]
+        ax.bar(range(len(mine)), medians, yerr=whiskers, capsize=4, color="C0")
+        ax.set_xticks(range(len(mine)), labels, fontsize=8)
+        ax.set(ylabel="examples per second", title=f"{kind}: median round, slowest to fastest")
+    fig.suptitle(rows[0]["cpu"], fontsize=10)
     fig.tight_layout()
     return _save(fig, out)
 
@@ -509,7 +562,7 @@ def write(found: Collected, out_dir: Path) -> Path:
         lines += ["No LR-decay result files found (`glue-repro lr-decay`).", ""]
     for path, report in found.lr_decay:
         figure = lr_decay_figure(report, out_dir / f"lr-decay-{path.stem}.png")
-        lines += [f"`{path.name}`: each arm's training loss per step and validation "
+        lines += [f"**{lr_decay_budget(report)}** (`{path.name}`): each arm's training loss per step and validation "
                   f"{report['target_metric']} per evaluation over its seeds, the target, and the "
                   "mean steps each arm took to reach it.", "", f"![LR decay]({figure.name})", ""]
 
@@ -518,12 +571,19 @@ def write(found: Collected, out_dir: Path) -> Path:
     if not rows:
         lines += ["No benchmark files found (`python -m pytest bench/`).", ""]
     for machine in sorted({r["machine"] for r in rows}):
-        figure = throughput_figure([r for r in rows if r["machine"] == machine], out_dir / f"throughput-{machine}.png")
-        lines += [f"{machine}: steady-state fit and predict examples/s, the newest measurement of each benchmark, "
-                  "per preset, input pipeline and strategy, with MFU (achieved over the matmul peak measured in "
-                  "the same run) and the ratio to the course's pipeline.", "", f"![throughput]({figure.name})", ""]
+        mine = [r for r in rows if r["machine"] == machine]
+        lines += [f"### {mine[0]['cpu']}", "", f"Steady-state examples/s, the newest measurement of each benchmark "
+                  f"(`results/benchmarks/{machine}/`), with MFU (achieved over the matmul peak measured in the same "
+                  "run) and the ratio to the course's input pipeline.", "", throughput_table(mine), ""]
+        if any(r["preset"] != "tiny" for r in mine):
+            figure = throughput_figure(mine, out_dir / f"throughput-{machine}.png")
+            lines += [f"![throughput on {mine[0]['cpu']}]({figure.name})", ""]
 
-    lines += ["## Every run", "", format_rows(run_rows(found.runs), "markdown"), ""]
+    if found.runs:
+        table = ["# Every run", "", f"{len(found.runs)} runs, oldest first; the report: [REPORT.md](REPORT.md).", "",
+                 format_rows(run_rows(found.runs), "markdown"), ""]
+        _write_atomically(out_dir / "runs.md", "\n".join(table))
+        lines += ["## Every run", "", f"A row per run, {len(found.runs)} of them: [runs.md](runs.md).", ""]
     if found.peers:
         lines += ["## The PyTorch peer", "", "Whole runs of `../shared/peers/torch_trainer.py` (PyTorch + HF Trainer) "
                   "on the same rows, run by `tools/peer_pairs.sh` alternately with the suite's; its fit includes "
@@ -533,8 +593,11 @@ def write(found: Collected, out_dir: Path) -> Path:
                   "[measurements.md](measurements.md).", ""]
     if found.skipped:
         lines += ["Files skipped:", "", *[f"- {s}" for s in found.skipped], ""]
-    report_path = out_dir / "REPORT.md"
-    tmp = report_path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(report_path)
-    return report_path
+    return _write_atomically(out_dir / "REPORT.md", "\n".join(lines))
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path

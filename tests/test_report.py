@@ -60,10 +60,13 @@ def test_report_writes_the_page_and_a_figure_per_task(results_dir, tmp_path):
         assert 400 <= width <= 2000 and 300 <= height <= 1200
     text = page.read_text()
     linked = sorted(part.split(")")[0] for part in text.split("](")[1:])
-    assert linked == figures  # the page links exactly the figures written
+    assert linked == ["runs.md", *figures]  # the page links exactly the figures written, and the run table
     assert "No LR-decay result files found" in text and "No benchmark files found" in text
-    assert "tiny (limit 16)" in text  # runs with --limit are marked
-    assert "(collapsed)" in text
+    assert "Not drawn: 1 run(s) with `--limit`" in text
+    runs = (tmp_path / "out" / "runs.md").read_text()
+    assert runs.count("\n| ") == 1 + 6  # a header and a row per run
+    assert "tiny (limit 16)" in runs  # runs with --limit are marked
+    assert "(collapsed)" in runs
 
 
 def test_empty_results_folder_says_so(tmp_path):
