@@ -593,7 +593,38 @@ def write(found: Collected, out_dir: Path) -> Path:
                   "[measurements.md](measurements.md).", ""]
     if found.skipped:
         lines += ["Files skipped:", "", *[f"- {s}" for s in found.skipped], ""]
-    return _write_atomically(out_dir / "REPORT.md", "\n".join(lines))
+    page = _write_atomically(out_dir / "REPORT.md", "\n".join(lines))
+    write_html(out_dir)
+    return page
+
+
+HTML_STYLE = """body { font-family: sans-serif; max-width: 72em; margin: 2em auto; padding: 0 1em; line-height: 1.4 }
+table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0 }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: left }
+img { max-width: 100% }
+summary { cursor: pointer; font-weight: bold }"""
+
+
+def write_html(out_dir: Path) -> Path:
+    """REPORT.html beside REPORT.md: the same page as one self-contained file to share (figures embedded as
+    data URIs, the run table folded in at the end)."""
+    import base64
+    import html
+
+    from markdown_it import MarkdownIt
+
+    render = MarkdownIt("commonmark").enable("table").render
+    body = render((out_dir / "REPORT.md").read_text())
+    for figure in sorted(out_dir.glob("*.png")):
+        data = base64.b64encode(figure.read_bytes()).decode()
+        body = body.replace(f'src="{figure.name}"', f'src="data:image/png;base64,{data}"')
+    runs = out_dir / "runs.md"
+    if runs.is_file():
+        body = body.replace('href="runs.md"', 'href="#every-run"')
+        body += f'<details id="every-run"><summary>Every run</summary>{render(runs.read_text())}</details>'
+    head = f'<meta charset="utf-8"><title>{html.escape("glue_repro report")}</title><style>{HTML_STYLE}</style>'
+    page = f'<!DOCTYPE html>\n<html lang="en"><head>{head}</head><body>{body}</body></html>\n'
+    return _write_atomically(out_dir / "REPORT.html", page)
 
 
 def _write_atomically(path: Path, text: str) -> Path:

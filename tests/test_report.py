@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -281,3 +282,53 @@ def test_each_machine_shows_its_newest_benchmark_whatever_order_the_files_come_i
     for files in (found.benchmarks, found.benchmarks[::-1]):
         (row,) = report.benchmark_rows(files)
         assert (row["examples_per_second"], row["date"]) == (30.0, "2026-12-02")
+
+
+# Run in the page by the browser once it has loaded: how many images decoded, how many rows each table has.
+CHECK = """<script>
+window.addEventListener("load", () => {
+  const images = [...document.images];
+  const verdict = document.createElement("pre");
+  verdict.id = "verdict";
+  verdict.textContent = JSON.stringify({images: images.length,
+    decoded: images.filter(i => i.complete && i.naturalWidth > 0).length,
+    rows: [...document.querySelectorAll("table")].map(t => t.tBodies.length ? t.tBodies[0].rows.length : 0)});
+  document.body.appendChild(verdict);
+});
+</script>"""
+
+
+def _in_chromium(page: Path) -> dict:
+    """Load a page in headless Chromium inside a network namespace of its own (it reaches nothing) and read
+    back CHECK's verdict."""
+    import re
+    import shutil
+    import subprocess
+
+    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+    if browser is None:
+        pytest.skip("no Chromium here (apt-get install chromium; .ci/run installs it)")
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode:
+        pytest.skip("cannot make a network namespace (unshare -n) to keep the browser off the network")
+    checked = page.with_name("checked.html")
+    checked.write_text(page.read_text().replace("</body>", CHECK + "</body>"))
+    dom = subprocess.run(["unshare", "-n", browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          "--disable-background-networking", "--virtual-time-budget=10000", "--dump-dom",
+                          checked.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="verdict">([^<]*)</pre>', dom)
+    assert found, dom[-2000:]
+    return json.loads(found.group(1))
+
+
+def test_the_html_page_holds_everything_and_shows_it_in_a_real_browser(results_dir, tmp_path):
+    out = tmp_path / "out"
+    report.write(report.collect([results_dir]), out)
+    html = (out / "REPORT.html").read_text()
+    figures = sorted(out.glob("*.png"))
+    assert figures and 'src="' + figures[0].name not in html  # every figure embedded, none linked
+    verdict = _in_chromium(out / "REPORT.html")
+    assert verdict["images"] == verdict["decoded"] == len(figures)
+    assert len(verdict["rows"]) >= 2 and min(verdict["rows"]) >= 1  # the GLUE table, the run table, ...
+    (out / figures[0].name).write_bytes(b"\x89PNG broken")  # a figure that does not decode is caught
+    report.write_html(out)
+    assert _in_chromium(out / "REPORT.html")["decoded"] == len(figures) - 1
