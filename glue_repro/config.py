@@ -68,8 +68,9 @@ class Recipe:
         "help": "Keras mixed precision: mixed_float16 needs a GPU, mixed_bfloat16 a GPU or a CPU with AMX or "
                 "AVX512-BF16", "choices": PRECISIONS})
     matmul_precision: str = field(default="float32", metadata={
-        "help": "bfloat16: float32 matmuls multiply in bfloat16 and sum in float32 (oneDNN, on a CPU with AMX or "
-                "AVX512-BF16; like TF32 on a GPU)", "choices": MATMUL_PRECISIONS})
+        "help": "bfloat16: float32 matmuls multiply in bfloat16 and sum in float32 (oneDNN's mode, like TF32 on a "
+                "GPU; checked in a new process: on AMX it works, some AVX512-BF16 CPUs keep float32)",
+        "choices": MATMUL_PRECISIONS})
 
     def __post_init__(self) -> None:
         _check(self.revision is None or bool(self.revision.strip()), "revision", self.revision, "must not be empty")

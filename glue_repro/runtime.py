@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
 import sys
 
 from glue_repro.environment import cpu_has_native_bfloat16, onednn_enabled
@@ -48,6 +50,17 @@ def bfloat16_matmul_in_effect() -> bool:
 
     x = tf.fill([1, 16, 16], 1 + 2.0**-10)
     return float(tf.linalg.matmul(x, tf.eye(16, batch_shape=[1]))[0, 0, 0]) == 1.0
+
+
+@functools.cache
+def bfloat16_matmul_mode_works() -> bool:
+    """Whether oneDNN on this CPU really multiplies float32 in bfloat16 when asked to, tried in a new
+    process that asks before TensorFlow loads (some CPUs with AVX512-BF16 and no AMX keep it exact)."""
+    probe = ("from glue_repro import runtime; runtime.import_tensorflow_quietly(); "
+             "print(runtime.bfloat16_matmul_in_effect())")
+    env = {**os.environ, FPMATH: "BF16", ONEDNN: "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    return done.returncode == 0 and done.stdout.strip().endswith("True")
 
 
 def quiet_third_party(debug: bool = False) -> None:
@@ -108,7 +121,7 @@ def setup(config) -> None:
 
 def check_arithmetic(precision: str, matmul_precision: str) -> None:
     """Reduced precision where this machine has it: mixed policies on a GPU, or bfloat16 on a CPU
-    that multiplies it in hardware; the bfloat16 matmul mode is oneDNN's, on such a CPU only."""
+    that multiplies it in hardware; the bfloat16 matmul mode is oneDNN's, where a new process shows it working."""
     import tensorflow as tf
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -127,5 +140,8 @@ def check_arithmetic(precision: str, matmul_precision: str) -> None:
                              "already use TF32 where the GPU has it; use float32")
     if not onednn_enabled():
         raise GlueReproError(f"{field}: needs TensorFlow's oneDNN kernels; unset TF_ENABLE_ONEDNN_OPTS=0")
-    if not cpu_has_native_bfloat16():
-        raise GlueReproError(f"{field}: this CPU has no AMX or AVX512-BF16; use float32")
+    if not bfloat16_matmul_mode_works():
+        instead = (", or precision mixed_bfloat16, which computes in bfloat16 on this CPU's AVX512-BF16"
+                   if cpu_has_native_bfloat16() else "")
+        raise GlueReproError(f"{field}: oneDNN keeps float32 matmuls exact on this CPU even in its bfloat16 mode "
+                             f"(tried in a new process); use float32{instead}")
