@@ -75,13 +75,12 @@ def run_rows(runs: list[tuple[Path, dict]]) -> list[dict]:
         limit, train_rows = recipe.get("limit"), recipe.get("train_rows")
         cut = f" (limit {limit})" if limit else f" ({train_rows} training rows)" if train_rows else ""
         timing = run.get("timing") or {}
-        device = run["device"]
         rows.append({
             "date": run["created"][:16].replace("T", " "),
             "task": run["task"],
             "preset": run["label"] + cut + _epochs_note(config["preset"], recipe["epochs"]),
             "differs from preset": _differences(config),
-            "device": ", ".join(device["gpus"]) or f"{device['cpu']} ({device['cpu_cores']} cores)",
+            "device": _device(run),
             "seed": run["seed"],
             "metrics": " ".join(f"{k} {v:.4f}" for k, v in run["metrics"].items() if v is not None)
             + (" (collapsed)" if run["collapsed"] else ""),
@@ -95,6 +94,11 @@ def run_rows(runs: list[tuple[Path, dict]]) -> list[dict]:
     return rows
 
 
+def _device(run: dict) -> str:
+    device = run["device"]
+    return ", ".join(device["gpus"]) or f"{device['cpu']} ({device['cpu_cores']} cores)"
+
+
 def peer_rows(peers: list[tuple[Path, dict]]) -> list[dict]:
     """One row per PyTorch peer run."""
     return [{
@@ -104,6 +108,45 @@ def peer_rows(peers: list[tuple[Path, dict]]) -> list[dict]:
         "predict s": _round(peer["predict_seconds"]), "predict ex/s": _round(peer["predict_examples_per_second"]),
         "torch": peer["torch"],
     } for path, peer in sorted(peers, key=lambda item: item[0].name)]
+
+
+def peer_pairs(runs: list[tuple[Path, dict]], peers: list[tuple[Path, dict]]) -> list[dict]:
+    """The suite against the PyTorch peer, like for like: each peer run beside the suite's run that
+    tools/peer_pairs.sh made just before it (same seed, epochs and rows; the suite's bfloat16 matmul mode
+    beside the peer's), summarised per CPU, budget and mode: the median of the pairs' ratios and their range."""
+    groups = {}
+    for path, peer in peers:
+        stamp = path.name[:15]  # YYYYmmdd-HHMMSS, when the peer run started
+        mode = "bf16-matmul" if "-bf16-matmul-" in path.name else "bf16" if "-bf16-" in path.name else "float32"
+        label = {"float32": "minilm", "bf16-matmul": "minilm+bf16-matmul", "bf16": "minilm+mixed_bfloat16"}[mode]
+        before = [r for _, r in runs if r["task"] == "mrpc" and r["label"] == label and r["seed"] == peer["seed"]
+                  and recipe_of(r["config"])["epochs"] == peer["epochs"]
+                  and (recipe_of(r["config"]).get("train_rows") or 0) in (peer["train_rows"], 0)
+                  and bool(recipe_of(r["config"]).get("train_rows")) == (peer["train_rows"] < 3668)
+                  and (r["created"] or "").replace("-", "").replace(":", "").replace("T", "-")[:15] < stamp]
+        if not before:
+            continue
+        suite = max(before, key=lambda r: r["created"])
+        rows = f"{peer['train_rows']:,} rows" if peer["train_rows"] < 3668 else "all rows"
+        key = (_device(suite), f"{peer['epochs']} epoch{'' if peer['epochs'] == 1 else 's'}, {rows}", mode)
+        groups.setdefault(key, []).append((suite, peer))
+    table = []
+    for (cpu, budget, mode), pairs in sorted(groups.items()):
+        fit = [s["timing"]["fit_examples_per_second"] / p["fit_examples_per_second"] for s, p in pairs]
+        predict = [s["timing"]["predict_examples_per_second"] / p["predict_examples_per_second"] for s, p in pairs]
+        table.append({"CPU": cpu, "budget": budget, "mode": mode, "pairs": len(pairs),
+                      "fit, suite / peer": _ratio(fit), "predict, suite / peer": _ratio(predict),
+                      "accuracy, suite / peer": f"{np.median([s['metrics']['accuracy'] for s, _ in pairs]):.4f} / "
+                                                f"{np.median([p['accuracy'] for _, p in pairs]):.4f}"})
+    return table
+
+
+def _ratio(values: list[float]) -> str:
+    """
+    >>> _ratio([1.5, 1.2, 1.7])
+    '1.50x (1.20-1.70)'
+    """
+    return f"{np.median(values):.2f}x" + (f" ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else "")
 
 
 # Shown by the label or the row-cut and epoch notes already.
@@ -582,12 +625,16 @@ def write(found: Collected, out_dir: Path) -> Path:
     if found.runs:
         table = ["# Every run", "", f"{len(found.runs)} runs, oldest first; the report: [REPORT.md](REPORT.md).", "",
                  format_rows(run_rows(found.runs), "markdown"), ""]
+        if found.peers:
+            table += ["## The PyTorch peer's runs", "", format_rows(peer_rows(found.peers), "markdown"), ""]
         _write_atomically(out_dir / "runs.md", "\n".join(table))
         lines += ["## Every run", "", f"A row per run, {len(found.runs)} of them: [runs.md](runs.md).", ""]
     if found.peers:
-        lines += ["## The PyTorch peer", "", "Whole runs of `../shared/peers/torch_trainer.py` (PyTorch + HF Trainer) "
-                  "on the same rows, run by `tools/peer_pairs.sh` alternately with the suite's; its fit includes "
-                  "the per-epoch evaluation.", "", format_rows(peer_rows(found.peers), "markdown"), ""]
+        lines += ["## The PyTorch peer", "", "Whole runs of `../shared/peers/torch_trainer.py` (PyTorch + HF Trainer, "
+                  "its fit including the per-epoch evaluation) paired with the suite's run made just before each "
+                  "(`tools/peer_pairs.sh`: MRPC, `minilm`, seed 42): the median ratio of the pairs and its range. "
+                  "Every peer run is in [runs.md](runs.md).", "",
+                  format_rows(peer_pairs(found.runs, found.peers), "markdown"), ""]
     if (out_dir / "measurements.md").is_file():  # kept by hand beside the page
         lines += ["## Measurements", "", "The measurements behind the design, and the design choices they led to: "
                   "[measurements.md](measurements.md).", ""]

@@ -157,7 +157,10 @@ def test_report_of_the_committed_results(tmp_path):
     assert found.skipped == []
     page = report.write(found, tmp_path / "out").read_text()
     assert list((tmp_path / "out").glob("throughput-cpu-*.png"))
-    assert "## The PyTorch peer" in page and "mrpc-pytorch-minilm" in page
+    assert "## The PyTorch peer" in page and "mrpc-pytorch-minilm" in (tmp_path / "out" / "runs.md").read_text()
+    pairs = report.peer_pairs(found.runs, found.peers)
+    assert sum(row["pairs"] for row in pairs) == len(found.peers)  # every peer run beside the suite's run
+    assert {row["mode"] for row in pairs} == {"float32", "bf16-matmul"}
 
 
 def test_the_seed_spread_draws_each_recipe_in_its_own_group_and_no_limit_run(tmp_path, monkeypatch):
