@@ -23,6 +23,8 @@ VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "transformers", "datasets", "eva
 
 class Device(TypedDict):
     cpu: str  # CPU model name
+    cpu_id: str | None  # vendor, family and model: tells apart CPU generations sold under one name (schema 8)
+    vector_units: str | None  # the widest units oneDNN can use: AMX, AVX-512, AVX2 or SSE (schema 8)
     cpu_cores: int  # logical cores the process may use
     gpus: list[str] | None  # names of the GPUs TensorFlow sees (empty on CPU); None: TensorFlow not loaded
     onednn: bool | None  # TensorFlow's oneDNN CPU kernels on (TF_ENABLE_ONEDNN_OPTS); None: TensorFlow not loaded
@@ -58,7 +60,8 @@ def device() -> Device:
     """The CPU, and what TensorFlow sees when this process has loaded it (a command that loads no
     TensorFlow, such as `gate`, does not pay seconds to probe GPUs)."""
     loaded = "tensorflow" in sys.modules
-    return Device(cpu=cpu_model(), cpu_cores=len(os.sched_getaffinity(0)), gpus=gpu_names() if loaded else None,
+    return Device(cpu=cpu_model(), cpu_id=cpu_id(), vector_units=vector_units(cpu_flags()),
+                  cpu_cores=len(os.sched_getaffinity(0)), gpus=gpu_names() if loaded else None,
                   onednn=onednn_enabled() if loaded else None)
 
 
@@ -79,18 +82,41 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _cpuinfo_field(name: str) -> str | None:
+    """The first value of a field of Linux's CPU description; None where there is none to read."""
+    try:
+        found = re.search(rf"^{name}\s*:(.*)$", CPUINFO.read_text(), re.MULTILINE)
+    except OSError:
+        return None
+    return found.group(1).strip() if found else None
+
+
+def cpu_id() -> str | None:
+    """Vendor, family and model, e.g. "AuthenticAMD family 25 model 1" (Zen 3) or "... model 17" (Zen 4)."""
+    vendor, family, model = (_cpuinfo_field(n) for n in ("vendor_id", "cpu family", "model"))
+    return f"{vendor} family {family} model {model}" if vendor and family and model else None
+
+
+def cpu_flags() -> set[str]:
+    return set((_cpuinfo_field("flags") or "").split())
+
+
+def vector_units(flags: set[str]) -> str:
+    """The widest matrix or vector units among a CPU's flags (Linux's names, as py-cpuinfo keeps them).
+
+    >>> vector_units({"avx2", "avx512f", "amx_tile"}), vector_units({"avx2", "avx512f"}), vector_units({"avx2"})
+    ('AMX', 'AVX-512', 'AVX2')
+    """
+    return "AMX" if "amx_tile" in flags else "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
+
+
 def cpu_has_native_bfloat16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16), as oneDNN needs to
     run a bfloat16 model faster than a float32 one. Elsewhere oneDNN emulates bfloat16, slower.
 
     Read from Linux's CPU flags; False where there are none to read.
     """
-    try:
-        text = CPUINFO.read_bytes()
-    except OSError:
-        return False
-    first = re.search(rb"^flags\s*:(.*)$", text, re.MULTILINE)
-    return bool(first and {b"amx_bf16", b"avx512_bf16"} & set(first.group(1).split()))
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def onednn_enabled() -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 
 from glue_repro import metric, results
 from glue_repro.config import COURSE_SPEED, PRESETS, recipe_of
-from glue_repro.environment import now
+from glue_repro.environment import now, vector_units
 from glue_repro.errors import GlueReproError
 from glue_repro.gate import device_class
 from glue_repro.tasks import TASKS
@@ -95,8 +95,17 @@ def run_rows(runs: list[tuple[Path, dict]]) -> list[dict]:
 
 
 def _device(run: dict) -> str:
+    """The GPUs, else the CPU with what tells its generations apart where the run recorded it (schema 8).
+
+    >>> _device({"device": {"gpus": [], "cpu": "AMD EPYC", "cpu_cores": 2, "cpu_id": "AuthenticAMD family 25 "
+    ...          "model 1", "vector_units": "AVX2"}})
+    'AMD EPYC (2 cores, family 25 model 1, AVX2)'
+    """
     device = run["device"]
-    return ", ".join(device["gpus"]) or f"{device['cpu']} ({device['cpu_cores']} cores)"
+    if device["gpus"]:
+        return ", ".join(device["gpus"])
+    known = [f"{device['cpu_cores']} cores", (device.get("cpu_id") or "").partition(" ")[2], device.get("vector_units")]
+    return f"{device['cpu']} ({', '.join(filter(None, known))})"
 
 
 def peer_rows(peers: list[tuple[Path, dict]]) -> list[dict]:
@@ -474,8 +483,7 @@ def cpu_heading(machine_info: dict) -> str:
     'AMD EPYC (family 25 model 1), 2 cores, AVX2'
     """
     cpu = machine_info.get("cpu", {})
-    flags = set(cpu.get("flags", []))
-    units = "AMX" if "amx_tile" in flags else "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
+    units = vector_units(set(cpu.get("flags", [])))
     model = f" (family {cpu['family']} model {cpu['model']})" if "family" in cpu and "model" in cpu else ""
     return f"{cpu.get('brand_raw', '?')}{model}, {cpu.get('count', '?')} cores, {units}"
 

@@ -299,6 +299,8 @@ def upgrade_run(data: dict) -> dict:
         data = dict.fromkeys(Result.__annotations__) | {"label": data["config"]["preset"]} | data
     if version in (1, 2, 3, 4) and isinstance(data.get("timing"), dict):  # before MFU was measured
         data = data | {"timing": dict.fromkeys(Timing.__annotations__) | data["timing"]}
+    if isinstance(data.get("device"), dict) and version in (1, 2, 3, 4, 5, 6, 7):  # before the CPU's id and units
+        data = data | {"device": {"cpu_id": None, "vector_units": None} | data["device"]}
     return data | {"label": _label(data)}
 
 

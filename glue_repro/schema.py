@@ -14,8 +14,9 @@ from glue_repro.environment import Device, Git, now, provenance
 # 2: every GLUE task (task, metrics_by_split), config as preset/recipe/speed/seed;
 # 3: label, model (weights' provenance), truncated;
 # 4: distribution, resumed_from_epoch, logits, partial_data, command, wall_seconds; 5: MFU in timing;
-# 6: the envelope (kind, provenance) on every file; collapse_level; 7: cell (a sweep's)
-SCHEMA_VERSION = 7
+# 6: the envelope (kind, provenance) on every file; collapse_level; 7: cell (a sweep's);
+# 8: device.cpu_id and device.vector_units
+SCHEMA_VERSION = 8
 KINDS = ("run", "aggregate", "baseline", "gate", "lr-decay")  # what the suite writes
 FOREIGN_KINDS = ("benchmark", "peer")  # written by pytest-benchmark and the PyTorch peer, read as they are
 

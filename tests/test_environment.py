@@ -115,6 +115,20 @@ def test_native_bfloat16_is_read_from_the_cpu_flags(cpuinfo, native, tmp_path, m
     assert environment.cpu_has_native_bfloat16() is False
 
 
+@pytest.mark.parametrize(("model", "flags", "units"),
+                         [("1", "avx2 fma", "AVX2"), ("17", "avx2 avx512f avx512_bf16", "AVX-512")])
+def test_two_generations_sold_under_one_name_are_told_apart(model, flags, units, tmp_path, monkeypatch):
+    """Zen 3 and Zen 4 both say "AMD EPYC": the device records family, model and vector units too."""
+    (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n"
+                                      f"model\t\t: {model}\nmodel name\t: AMD EPYC\nflags\t\t: fpu {flags}\n")
+    monkeypatch.setattr(environment, "CPUINFO", tmp_path / "cpuinfo")
+    device = environment.device()
+    assert device["cpu"] == "AMD EPYC" and device["cpu_id"] == f"AuthenticAMD family 25 model {model}"
+    assert device["vector_units"] == units
+    monkeypatch.setattr(environment, "CPUINFO", tmp_path / "missing")
+    assert environment.device()["cpu_id"] is None
+
+
 def test_a_process_without_tensorflow_records_no_gpus_and_no_onednn_rather_than_loading_it(monkeypatch):
     monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     info = environment.device()

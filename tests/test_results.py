@@ -56,6 +56,7 @@ def test_every_committed_run_reads_with_the_current_layout():
         run = results.read(path)
         config = from_dict(run["config"])  # a valid RunConfig, whichever schema wrote it
         assert config.seed == run["seed"] and config.recipe.task == run["task"]
+        assert {"cpu_id", "vector_units"} <= set(run["device"])  # None before schema 8 recorded them
         assert list(run["metrics"]) == (["accuracy", "f1"] if run["task"] == "mrpc" else list(run["metrics"]))
 
 
