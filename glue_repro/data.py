@@ -162,8 +162,9 @@ def _task_folder(path: Path, local: LocalFiles) -> Path:
 
 
 def _read_tsv(path: Path, spec: TaskSpec, split: str) -> list[dict]:
-    """Rows of one GLUE tsv file in the Hub's schema; `idx` is the row's position in the file."""
-    local = spec.local
+    """Rows of one GLUE tsv file in the Hub's schema, read as the Hub's GLUE builder reads them (tab-separated,
+    no quoting, a header naming the columns); `idx` is the row's number among the file's data rows."""
+    local, labelled = spec.local, not split.startswith("test")
     rows = []
     with _LineFile(path) as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -173,16 +174,21 @@ def _read_tsv(path: Path, spec: TaskSpec, split: str) -> list[dict]:
             header = next(reader, None)
             if header is None:
                 raise GlueReproError(f"{path}: file is empty")
-            width, col = len(header), _header_columns(path, header, spec, labelled=split != "test")
+            width, col = len(header), _header_columns(path, header, spec, labelled)
+        number = -1
         for fields in reader:
             if not fields:
-                continue
+                continue  # a blank line is no row (csv.DictReader, the builder's reader, skips it uncounted)
+            number += 1
             width = width or len(fields)
-            if len(fields) != width:
+            if local.drops_incomplete_rows:
+                if max(col.values()) >= len(fields) or ("label" in col and not fields[col["label"]]):
+                    continue  # the builder fills missing fields with None and drops the row; idx still counts it
+            elif len(fields) != width:
                 raise GlueReproError(f"{path} line {f.line}: expected {width} tab-separated fields, got {len(fields)}")
             row = {c: fields[col[c]] for c in spec.text_columns}
             row["label"] = _label(fields[col["label"]], spec, path, f.line) if "label" in col else _unlabelled(spec)
-            row["idx"] = len(rows)
+            row["idx"] = number
             rows.append(row)
     if not rows:
         raise GlueReproError(f"{path}: no data rows" + ("" if split in local.headerless else " after the header"))

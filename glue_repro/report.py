@@ -238,7 +238,7 @@ def _glue_row(label: str, device: str, cells: dict) -> tuple[dict, list[dict]]:
     for task, spec in TASKS.items():
         by_epochs = cells.get(task)
         if not by_epochs:
-            row[task] = ""
+            row |= dict.fromkeys(glue_columns(spec), "")
             continue
         own = preset.recipe.epochs if preset else None
         epochs = own if own in by_epochs else max(by_epochs, key=lambda e: len(by_epochs[e]))
@@ -246,14 +246,27 @@ def _glue_row(label: str, device: str, cells: dict) -> tuple[dict, list[dict]]:
         used += by_epochs[epochs]
         note = "" if epochs == own else f", {epochs} epoch{'' if epochs == 1 else 's'}"
         if not healthy:
-            row[task] = f"collapsed ({len(by_epochs[epochs])}{note})"
+            row |= dict.fromkeys(glue_columns(spec), f"collapsed ({len(by_epochs[epochs])}{note})")
             continue
-        values = [r["metrics"][spec.primary_metric] for r in healthy]
-        spread = f" +- {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""
-        row[task] = f"{np.mean(values):.4f}{spread} ({len(values)}{note})"
+        for column, split in glue_columns(spec).items():
+            values = [r["metrics_by_split"][split][spec.primary_metric] for r in healthy]
+            spread = f" +- {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""
+            row[column] = f"{np.mean(values):.4f}{spread} ({len(values)}{note})"
         scores.append(np.mean([task_score(r) for r in healthy]))
     row["GLUE avg"] = _average(scores)
     return row, used
+
+
+def glue_columns(spec) -> dict[str, str]:
+    """The GLUE table's column per validation split of a task (MNLI has two), and the split.
+
+    >>> from glue_repro.tasks import TASKS
+    >>> glue_columns(TASKS["mrpc"]), list(glue_columns(TASKS["mnli"]))
+    ({'mrpc': 'validation'}, ['mnli matched', 'mnli mismatched'])
+    """
+    if len(spec.validation_splits) == 1:
+        return {spec.name: spec.validation_splits[0]}
+    return {f"{spec.name} {split.removeprefix('validation_')}": split for split in spec.validation_splits}
 
 
 def task_score(run: dict) -> float:
@@ -283,7 +296,7 @@ def _published_rows() -> list[dict]:
     for source, found in sources.items():
         row = {"preset": f"published: {source}", "device": ""}
         for task, spec in TASKS.items():
-            row[task] = f"{found[task][spec.primary_metric]:.4f}" if task in found else ""
+            row |= dict.fromkeys(glue_columns(spec), f"{found[task][spec.primary_metric]:.4f}" if task in found else "")
         row["GLUE avg"] = _average([float(np.mean(list(scores.values()))) for scores in found.values()])
         rows.append(row)
     return rows

@@ -13,6 +13,9 @@ from glue_repro.errors import GlueReproError
 
 COURSE_TASK = "mrpc"  # the course's task: the default wherever a task is not given
 GLUE_SPLITS = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}
+MNLI_FILES = {"train": "train.tsv", "validation_matched": "dev_matched.tsv",
+              "validation_mismatched": "dev_mismatched.tsv", "test_matched": "test_matched.tsv",
+              "test_mismatched": "test_mismatched.tsv"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class LocalFiles:
     # Files without a header row (CoLA's train and dev): Hub column, or "label", -> field position.
     headerless: tuple[str, ...] = ()  # splits whose file has no header
     positions: dict[str, int] = field(default_factory=dict)
+    # The Hub's builder drops a row that lacks a field it reads, or whose label is empty ("corrupted
+    # rows", QQP's among them), and still counts it in `idx`; elsewhere such a row is an error.
+    drops_incomplete_rows: bool = False
 
     def header(self, column: str) -> str:
         """The header name of a Hub column (or of "label") in the task's files."""
@@ -99,10 +105,13 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment"), local=LocalFiles("WNLI"),
                  lr_decay_target=0.57),
         TaskSpec("qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), metrics=("accuracy", "f1"),
-                 lr_decay_target=0.75),
-        TaskSpec("qnli", ("question", "sentence"), ("entailment", "not_entailment"), lr_decay_target=0.60),
+                 local=LocalFiles("QQP", label="is_duplicate", drops_incomplete_rows=True), lr_decay_target=0.75),
+        TaskSpec("qnli", ("question", "sentence"), ("entailment", "not_entailment"),
+                 local=LocalFiles("QNLI", drops_incomplete_rows=True), lr_decay_target=0.60),
         TaskSpec("mnli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),
-                 validation_splits=("validation_matched", "validation_mismatched"), lr_decay_target=0.50),
+                 validation_splits=("validation_matched", "validation_mismatched"), lr_decay_target=0.50,
+                 local=LocalFiles("MNLI", files=MNLI_FILES, columns={"premise": "sentence1", "hypothesis": "sentence2"},
+                                  label="gold_label", drops_incomplete_rows=True)),
     )
 }
 LOCAL_TASKS = tuple(name for name, spec in TASKS.items() if spec.local)  # readable from a local GLUE folder

@@ -321,9 +321,9 @@ def test_bad_task_file_names_file_and_line(tmp_path, task, folder_name, files, m
     assert str(err.value).startswith(str(folder)) and str(err.value).endswith(message)
 
 
-def test_hub_only_task_says_so(glue_dir):
-    with pytest.raises(GlueReproError, match="task 'qqp' has no local layout"):
-        load_local(glue_dir, "qqp")
+def test_a_task_missing_from_the_glue_folder_names_the_files_it_expects(glue_dir):
+    with pytest.raises(GlueReproError, match=r": no mnli files found; expected train.tsv, dev_matched.tsv, "):
+        load_local(glue_dir, "mnli")
 
 
 def test_data_command_describes_a_task(glue_dir, capsys):
@@ -479,3 +479,97 @@ def test_a_task_given_as_a_spec_is_used_as_given():
 
     renamed = dataclasses.replace(TASKS["rte"], name="my-rte")  # not in the table: no lookup by name
     assert data._spec(renamed) is renamed and data._spec("rte") is TASKS["rte"]
+
+
+# QQP, QNLI and MNLI in the GLUE distribution's folders, read by the Hub builder's rules. The reference
+# below states those rules on its own: csv.DictReader over tab-separated fields without quoting (a
+# blank line is no row, extra fields go aside, missing ones read None), idx the row's number, a label
+# that is not a class name read as an int, an empty one as None, and a row holding a None dropped.
+def _as_the_builder_reads(path: Path, columns: dict, label_column: str, classes) -> list[dict]:
+    import csv
+
+    rows = []
+    with open(path, encoding="utf8") as f:
+        for n, record in enumerate(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)):
+            row = {hub: record[name] for hub, name in columns.items()} | {"idx": n}
+            if label_column in record:
+                label = record[label_column]
+                row["label"] = (classes.index(label) if label in classes else int(label) if label else None)
+            else:
+                row["label"] = -1
+            if None not in row.values():
+                rows.append(row)
+    return rows
+
+
+NEW_TASKS = {
+    "qqp": ("QQP", {"question1": "question1", "question2": "question2"}, "is_duplicate", {
+        "train.tsv": "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+                     "0\t1\t2\tHow do I cook rice?\tWhat is the best way to cook rice?\t1\n"
+                     "1\t3\t4\tIs the moon made of cheese?\n"  # a row cut short: dropped
+                     "\n"  # a blank line: no row
+                     "2\t5\t6\tWhy is the sky blue?\tWhat makes the sky blue?\t\n"  # no label: dropped
+                     "3\t7\t8\tWho wrote Hamlet?\tWhat is 2 + 2?\t0\textra\n"  # a field too many: kept
+                     "4\t9\t10\t\"Quoted\" question?\tAnother one?\t0\n",
+        "dev.tsv": "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t2\t3\tA?\tB?\t1\n4\t5\t6\tC?\tD?\t0\n",
+        "test.tsv": "id\tquestion1\tquestion2\n0\tE?\tF?\n1\tG?\n2\tH?\tI?\n",
+    }),
+    "qnli": ("QNLI", {"question": "question", "sentence": "sentence"}, "label", {
+        "train.tsv": "index\tquestion\tsentence\tlabel\n0\tWhat?\tThis.\tentailment\n1\tWhy?\tThat.\tnot_entailment\n"
+                     "2\tWho?\n3\tWhen?\tThen.\tentailment\n",
+        "dev.tsv": "index\tquestion\tsentence\tlabel\n0\tWhere?\tHere.\tnot_entailment\n",
+        "test.tsv": "index\tquestion\tsentence\n0\tHow?\tSo.\n",
+    }),
+    "mnli": ("MNLI", {"premise": "sentence1", "hypothesis": "sentence2"}, "gold_label", {
+        **{name: "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\tlabel1\tgold_label\n"
+                 f"0\t1\t1e\tfiction\tA man {kind}.\tSomeone {kind}.\tentailment\t{first}\n"
+                 f"1\t2\t2n\tfiction\tThe {kind} dog.\tA cat.\tneutral\t{second}\n"
+                 f"2\t3\t3c\tslate\tIt rains {kind}.\tIt is dry.\tcontradiction\t\n"  # no gold label: dropped
+                 f"3\t4\t4c\tslate\tShort {kind}\n"  # cut short: dropped
+                 f"4\t5\t5c\tslate\tSun {kind}.\tNo sun.\tcontradiction\tcontradiction\n"
+           for name, kind, first, second in [("train.tsv", "runs", "entailment", "neutral"),
+                                             ("dev_matched.tsv", "walks", "entailment", "neutral"),
+                                             ("dev_mismatched.tsv", "swims", "neutral", "entailment")]},
+        **{name: "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\n0\t1\t1\tx\tP.\tH.\n"
+           for name in ("test_matched.tsv", "test_mismatched.tsv")},
+    }),
+}
+
+
+@pytest.mark.parametrize("task", list(NEW_TASKS))
+def test_qqp_qnli_and_mnli_read_from_glue_folders_as_the_hub_builder_reads_them(task, tmp_path):
+    folder_name, columns, label_column, files = NEW_TASKS[task]
+    folder = _task_folder(tmp_path, folder_name, files)
+    spec = TASKS[task]
+    splits, source = load_local(tmp_path, task)
+    assert set(splits) == set(spec.local.files) and source.layout == "tsv"
+    assert set(source.sha256) == set(files) and not source.checksums_verified  # no SHA256SUMS here
+    for split, name in spec.local.files.items():
+        want = _as_the_builder_reads(folder / name, columns, label_column, list(spec.label_names))
+        assert splits[split].features == features(spec)
+        assert splits[split].to_list() == [{c: r[c] for c in (*spec.text_columns, "label", "idx")} for r in want]
+    some_dropped = {"qqp": "train", "qnli": "train", "mnli": "validation_matched"}[task]
+    assert splits[some_dropped]["idx"] != list(range(len(splits[some_dropped])))  # dropped rows keep their numbers
+
+
+def test_mnlis_two_validation_splits_keep_their_own_labels(tmp_path):
+    _task_folder(tmp_path, "MNLI", NEW_TASKS["mnli"][3])
+    splits, _ = load_local(tmp_path, "mnli")
+    matched, mismatched = splits["validation_matched"], splits["validation_mismatched"]
+    assert matched["label"] == [0, 1, 2] and mismatched["label"] == [1, 0, 2]
+    assert all("walks" in p for p in matched["premise"]) and all("swims" in p for p in mismatched["premise"])
+
+
+@pytest.mark.parametrize(("task", "file", "text", "message"), [
+    ("qqp", "train.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n0\t1\t2\tA?\tB?\tyes\n",
+     "train.tsv line 2: label 'yes' is not one of 0, 1, not_duplicate, duplicate"),
+    ("mnli", "dev_matched.tsv", "index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tneutral\n",
+     "dev_matched.tsv line 1: missing column 'gold_label' (header: ['index', 'sentence1', 'sentence2', 'label'])"),
+    ("qnli", "dev.tsv", "index\tquestion\tsentence\tlabel\n0\tWhy?\n", "dev.tsv: no data rows after the header"),
+])
+def test_bad_files_of_the_new_tasks_name_file_and_line(task, file, text, message, tmp_path):
+    folder_name, _, _, files = NEW_TASKS[task]
+    folder = _task_folder(tmp_path, folder_name, files | {file: text})
+    with pytest.raises(GlueReproError) as err:
+        load_local(tmp_path, task)
+    assert str(err.value) == f"{folder / file}"[: -len(file)] + message

@@ -245,6 +245,19 @@ def test_the_glue_table_has_a_row_per_preset_and_the_glue_average(tmp_path):
                          "mrpc": "0.8578", "GLUE avg": "87.9 (1 of 9 tasks)"}
 
 
+def test_mnli_has_a_glue_column_per_validation_split_and_counts_once_in_the_average(tmp_path):
+    runs = []
+    for seed, matched, mismatched in ((1, 0.70, 0.60), (2, 0.72, 0.64)):
+        run = _run("mnli", MINILM_PRESET, seed, {"accuracy": matched})
+        run["metrics_by_split"] = {"validation_matched": {"accuracy": matched},
+                                   "validation_mismatched": {"accuracy": mismatched}}
+        runs.append(run)
+    (minilm, _) = report.glue_table([(tmp_path / f"{i}.json", r) for i, r in enumerate(runs)])
+    assert minilm["mnli matched"] == "0.7100 +- 0.0141 (2)" and minilm["mnli mismatched"] == "0.6200 +- 0.0283 (2)"
+    assert "mnli" not in minilm
+    assert minilm["GLUE avg"] == "66.5 (1 of 9 tasks)"  # the mean of both splits' means: one task
+
+
 def test_report_prints_the_glue_table_first_on_the_page_and_alone_with_format(results_dir, tmp_path, capsys):
     page = report.write(report.collect([results_dir]), tmp_path / "out").read_text()
     assert page.index("## The GLUE table") < page.index("## Seed spread")
