@@ -287,13 +287,10 @@ SWEEP_FIXED = ("task", "threads")  # a cell's task is its own; its threads are -
 
 
 def add_sweep(commands) -> None:
-    from glue_repro.tasks import LOCAL_TASKS
-
     sweep = commands.add_parser("sweep", help="the GLUE matrix (tasks x presets x seeds) on Ray, then the GLUE table",
                                 epilog=SWEEP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sweep.add_argument("--tasks", default=",".join(LOCAL_TASKS),
-                       help="GLUE tasks, comma-separated, or 'all' (every task) (default: the tasks with local files: "
-                            "%(default)s)")
+    sweep.add_argument("--tasks", help="GLUE tasks, comma-separated, or 'all' (every task) (default: every task "
+                                        "whose files the data folder holds; without one, all)")
     sweep.add_argument("--presets", default="minilm", help=f"presets, comma-separated, of {', '.join(PRESETS)} "
                                                            "(default: %(default)s)")
     sweep.add_argument("--seeds", default="1-3", help="'1,2,3' or '1-5' (default: %(default)s)")
@@ -333,11 +330,17 @@ def add_sweep(commands) -> None:
 
 
 def sweep_command(args) -> int:
-    from glue_repro import report, sweep
+    from glue_repro import data, report, sweep
     from glue_repro.config import RECIPE_FIELDS, SPEED_FIELDS
     from glue_repro.tasks import TASKS
 
-    tasks = list(TASKS) if args.tasks == "all" else _names(args.tasks, TASKS, "--tasks")
+    if args.tasks is None:
+        data_dir = args.data_dir or os.environ.get("GLUE_DIR")
+        tasks = data.local_tasks(data_dir) if data_dir else list(TASKS)
+        if not tasks:
+            raise GlueReproError(f"{data_dir}: no GLUE task's files in this folder; give --tasks, or --data-dir")
+    else:
+        tasks = list(TASKS) if args.tasks == "all" else _names(args.tasks, TASKS, "--tasks")
     changes = {f: getattr(args, f) for f in (*RECIPE_FIELDS, *SPEED_FIELDS) if getattr(args, f, None) is not None}
     for flag, value, least in (("--workers", args.workers, 1), ("--retries", args.retries, 0),
                                ("--cpus-per-run", args.cpus_per_run or 1, 1),

@@ -19,7 +19,7 @@ from pathlib import Path
 import datasets
 
 from glue_repro.errors import GlueReproError
-from glue_repro.tasks import COURSE_TASK, LocalFiles, TaskSpec, task
+from glue_repro.tasks import COURSE_TASK, TASKS, LocalFiles, TaskSpec, task
 
 HUB_REPO = "nyu-mll/glue"
 HUB_REVISION = "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"  # pinned for reproducibility
@@ -153,6 +153,18 @@ def cut(splits: datasets.DatasetDict, spec: TaskSpec, limit: int | None, train_r
     if train_rows:
         kept["train"] = kept["train"].select(range(min(train_rows, len(kept["train"]))))
     return datasets.DatasetDict(kept)
+
+
+def local_tasks(data_dir: str | os.PathLike) -> list[str]:
+    """The tasks whose folders (SST-2/, ...) with their files a local GLUE folder holds, in the table's order."""
+    held = []
+    for name, spec in TASKS.items():
+        try:
+            _layout(Path(data_dir) / spec.local.folder, spec)
+        except GlueReproError:
+            continue
+        held.append(name)
+    return held
 
 
 def _task_folder(path: Path, local: LocalFiles) -> Path:

@@ -114,7 +114,6 @@ TASKS: dict[str, TaskSpec] = {
                                   label="gold_label", drops_incomplete_rows=True)),
     )
 }
-LOCAL_TASKS = tuple(name for name, spec in TASKS.items() if spec.local)  # readable from a local GLUE folder
 
 
 def task(name: str) -> TaskSpec:

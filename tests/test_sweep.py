@@ -98,7 +98,7 @@ def test_without_ray_the_sweep_says_how_to_install_it(monkeypatch):
         sweep.cluster(None).__enter__()
 
 
-def test_a_bundle_loads_the_same_rows_with_the_same_checksums_elsewhere(glue_dir, tmp_path):
+def test_a_bundle_loads_the_same_rows_with_the_same_checksums_elsewhere(glue_dir, tmp_path, monkeypatch):
     for name in ("mrpc", "cola"):
         shipped = data.bundle(name, glue_dir)
         assert any(f.endswith("SHA256SUMS") for f in shipped.files)
@@ -108,7 +108,10 @@ def test_a_bundle_loads_the_same_rows_with_the_same_checksums_elsewhere(glue_dir
         assert shipped.origin == source.location and moved.location != source.location
         for split in here:
             assert there[split].to_list() == here[split].to_list()
-    assert data.bundle("qqp", glue_dir) is None  # Hub only: each worker loads it from the Hub
+    with pytest.raises(GlueReproError, match="no qqp files found"):  # before any cell runs, as load would
+        data.bundle("qqp", glue_dir)
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    assert data.bundle("qqp") is None  # no folder: each worker loads it from the Hub
 
 
 def test_progress_says_done_running_failed_left_and_the_time_left():
@@ -350,3 +353,17 @@ def test_ctrl_c_stops_the_cluster_lists_what_finished_and_how_to_resume(glue_dir
         _wait_for(lambda: not started.living(), 30, "the driver's Ray processes to end")
     finally:
         started.stop()
+
+
+def test_without_tasks_the_sweep_takes_every_task_the_data_folder_holds(glue_dir, tmp_path, capsys):
+    assert cli.main(["sweep", "--plan", "--seeds", "1", "--data-dir", str(glue_dir)]) == 0
+    tasks = [line.split()[3] for line in capsys.readouterr().out.splitlines()]
+    assert tasks == ["mrpc", "sst2", "cola", "stsb", "rte", "wnli"]  # the shared folder has no QQP, QNLI, MNLI
+    (tmp_path / "QNLI").mkdir()
+    for name in ("train.tsv", "dev.tsv", "test.tsv"):
+        (tmp_path / "QNLI" / name).write_text("index\tquestion\tsentence\tlabel\n0\tWhy?\tSo.\tentailment\n")
+    assert data.local_tasks(tmp_path) == ["qnli"]
+    assert cli.main(["sweep", "--plan", "--seeds", "1", "--data-dir", str(tmp_path / "QNLI" / "..")]) == 0
+    assert capsys.readouterr().out.split()[3] == "qnli"
+    assert cli.main(["sweep", "--plan", "--data-dir", str(tmp_path / "QNLI")]) == 2  # a task's folder: not a GLUE one
+    assert "no GLUE task's files in this folder" in capsys.readouterr().err
