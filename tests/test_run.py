@@ -394,3 +394,25 @@ def test_every_score_comes_from_predictions_put_back_in_dataset_order(monkeypatc
     np.testing.assert_allclose(got.logits, want.logits, atol=1e-5)
     labels = varied_pairs["validation"]["label"]
     assert got.scores == pytest.approx(metric.validation_scores(TASKS["mrpc"], want.logits, labels))
+
+
+@pytest.mark.costly
+@pytest.mark.parametrize("task, metrics", [("qqp", ["accuracy", "f1"]), ("qnli", ["accuracy"]), ("mnli", ["accuracy"])])
+def test_qqp_qnli_and_mnli_run_offline_from_a_glue_folder(task, metrics, tmp_path):
+    from glue_repro import metric
+    from glue_repro.data import load_local
+    from glue_repro.tasks import TASKS
+    from tests.glue_files import write_glue_folder
+
+    spec, glue = TASKS[task], write_glue_folder(tmp_path / "glue", [task])
+    result, _ = run(TINY_PRESET.replace(task=task, epochs=1, seed=2), data_dir=glue, runs_dir=tmp_path / "runs",
+                    verbose=0)
+    splits = load_local(glue, task)[0]
+    assert result["data"]["kind"] == "local" and set(result["metrics_by_split"]) == set(spec.validation_splits)
+    assert result["logits_shape"] == [len(splits[spec.validation_splits[0]]), spec.num_labels]
+    for split in spec.validation_splits:  # each split scored on its own rows and labels
+        scored = result["metrics_by_split"][split]
+        assert list(scored) == metrics
+        if split == spec.validation_splits[0]:
+            expected = metric.scores(spec, result["predictions"], splits[split]["label"])
+            assert scored == pytest.approx(expected, nan_ok=True)
