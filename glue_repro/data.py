@@ -43,7 +43,7 @@ class DataSource:
     location: str  # Hub repo id or local folder
     task: str = COURSE_TASK  # the GLUE task (the Hub config)
     revision: str | None = None  # Hub revision (None for local)
-    layout: str | None = None  # local only: "msr" (MRPC's raw files) or "tsv" (GLUE's tsv files)
+    layout: str | None = None  # local only: "msr" (MRPC's raw files), "tsv" (GLUE's tsv files) or "hub-parquet"
     sha256: dict[str, str] = field(default_factory=dict)  # file name -> checksum
     checksums_verified: bool = False  # True when a SHA256SUMS file vouched for every file read
 
@@ -78,8 +78,11 @@ def load_hub(spec: TaskSpec | str = COURSE_TASK,
 
 def load_local(data_dir: str | os.PathLike,
                spec: TaskSpec | str = COURSE_TASK) -> tuple[datasets.DatasetDict, DataSource]:
-    """Read a task from a local GLUE folder."""
+    """Read a task from a local GLUE folder, or from a local copy of the Hub's GLUE repository."""
     spec = _spec(spec)
+    parquet = _hub_copy_files(Path(data_dir), spec)
+    if parquet:
+        return load_hub_copy(Path(data_dir), spec, parquet)
     if spec.local is None:
         raise GlueReproError(f"task {spec.name!r} has no local layout; load it from the Hub (unset GLUE_DIR)")
     folder = _task_folder(Path(data_dir), spec.local)
@@ -95,6 +98,35 @@ def load_local(data_dir: str | os.PathLike,
     source = DataSource("local", str(folder.resolve()), task=spec.name, layout=layout, sha256=sha256,
                         checksums_verified=verified)
     return dataset, source
+
+
+def _hub_copy_files(data_dir: Path, spec: TaskSpec) -> list[Path]:
+    """A task's parquet files in a local copy of the Hub's GLUE repository (its README.md, which
+    declares the configs, at the root; a folder per config); none when `data_dir` is not one."""
+    if not (data_dir / "README.md").is_file() or not (data_dir / spec.name).is_dir():
+        return []
+    return sorted((data_dir / spec.name).glob("*.parquet"))
+
+
+def load_hub_copy(data_dir: Path, spec: TaskSpec, files: list[Path]) -> tuple[datasets.DatasetDict, DataSource]:
+    """The task's config read through `datasets` from a local copy of the Hub repository, as the Hub
+    path reads the repository itself (the README's configs name each split's files)."""
+    try:
+        splits = datasets.load_dataset(str(data_dir), spec.name)
+    except (ValueError, OSError, KeyError) as err:
+        raise GlueReproError(f"{data_dir / 'README.md'}: cannot load config {spec.name!r} from this copy of the "
+                             f"Hub repository ({err})") from None
+    for split in ("train", *spec.validation_splits):
+        if split not in splits:
+            raise GlueReproError(f"{data_dir / 'README.md'}: config {spec.name!r} has no {split} split "
+                                 f"(it has {', '.join(splits)})")
+        if splits[split].features != features(spec):
+            raise GlueReproError(f"{data_dir / spec.name}: {split} has columns {splits[split].features}, "
+                                 f"not the Hub's {features(spec)}")
+    folder = data_dir / spec.name
+    sha256 = {path.name: _sha256(path) for path in files}
+    return splits, DataSource("local", str(data_dir.resolve()), task=spec.name, layout="hub-parquet", sha256=sha256,
+                              checksums_verified=verify_checksums(folder, sha256))
 
 
 def _layout(folder: Path, spec: TaskSpec) -> tuple[str, list[str]]:
@@ -127,17 +159,37 @@ class Bundle:
 def bundle(spec: TaskSpec | str, data_dir: str | os.PathLike | None = None) -> Bundle | None:
     """The files `load` would read for a task, with the SHA256SUMS that vouches for them (None: from the Hub)."""
     spec, data_dir = _spec(spec), data_dir or os.environ.get("GLUE_DIR")
-    if not data_dir or spec.local is None:
+    if not data_dir:
         return None
-    folder = _task_folder(Path(data_dir), spec.local)
-    _, names = _layout(folder, spec)
-    files = {f"{spec.local.folder}/{name}": (folder / name).read_bytes() for name in names}
-    for sums, name in ((folder / "SHA256SUMS", f"{spec.local.folder}/SHA256SUMS"),
+    parquet = _hub_copy_files(Path(data_dir), spec)
+    if parquet:
+        folder, sub, origin = Path(data_dir) / spec.name, spec.name, Path(data_dir)
+        files = {"README.md": _one_config_readme(Path(data_dir) / "README.md", spec.name).encode()}
+        files |= {f"{sub}/{path.name}": path.read_bytes() for path in parquet}
+    else:
+        folder = origin = _task_folder(Path(data_dir), spec.local)
+        sub = spec.local.folder
+        _, names = _layout(folder, spec)
+        files = {f"{sub}/{name}": (folder / name).read_bytes() for name in names}
+    for sums, name in ((folder / "SHA256SUMS", f"{sub}/SHA256SUMS"),
                        (folder.parent / "SHA256SUMS", "SHA256SUMS")):
         if sums.is_file():
             files[name] = sums.read_bytes()
             break
-    return Bundle(str(folder.resolve()), files)
+    return Bundle(str(origin.resolve()), files)
+
+
+def _one_config_readme(readme: Path, config: str) -> str:
+    """A Hub copy's README declaring only one config, for a worker given that config's files alone
+    (`datasets` looks for the files of every config the README declares)."""
+    import yaml
+
+    _, header, body = readme.read_text(encoding="utf-8").split("---\n", 2)
+    meta = yaml.safe_load(header)
+    for key in ("configs", "dataset_info"):  # the Hub's README lists both per config
+        if isinstance(meta.get(key), list):
+            meta[key] = [entry for entry in meta[key] if entry.get("config_name") == config]
+    return f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n{body}"
 
 
 def _spec(spec: TaskSpec | str) -> TaskSpec:
@@ -156,11 +208,12 @@ def cut(splits: datasets.DatasetDict, spec: TaskSpec, limit: int | None, train_r
 
 
 def local_tasks(data_dir: str | os.PathLike) -> list[str]:
-    """The tasks whose folders (SST-2/, ...) with their files a local GLUE folder holds, in the table's order."""
+    """The tasks whose folders (SST-2/, ..., or a Hub copy's sst2/, ...) with their files a local folder holds,
+    in the table's order."""
     held = []
     for name, spec in TASKS.items():
         try:
-            _layout(Path(data_dir) / spec.local.folder, spec)
+            _hub_copy_files(Path(data_dir), spec) or _layout(Path(data_dir) / spec.local.folder, spec)
         except GlueReproError:
             continue
         held.append(name)

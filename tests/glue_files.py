@@ -43,3 +43,18 @@ def write_glue_folder(root, tasks=tuple(NEW_TASKS)):
         for name, text in files.items():
             (root / folder_name / name).write_text(text, encoding="utf-8")
     return root
+
+
+def write_hub_copy(root, splits_by_task: dict):
+    """A local copy of the Hub's GLUE repository: a folder of parquet files per config, and a README.md
+    whose YAML header declares each config's splits, as the repository's does. Returns it."""
+    configs = []
+    for task, splits in splits_by_task.items():
+        (root / task).mkdir(parents=True, exist_ok=True)
+        entries = []
+        for split, rows in splits.items():
+            rows.to_parquet(str(root / task / f"{split}-00000-of-00001.parquet"))
+            entries.append(f"  - split: {split}\n    path: {task}/{split}-*")
+        configs.append(f"- config_name: {task}\n  data_files:\n" + "\n".join(entries))
+    (root / "README.md").write_text("---\nconfigs:\n" + "\n".join(configs) + "\n---\n# GLUE, a local copy\n")
+    return root

@@ -8,7 +8,7 @@ import pytest
 from glue_repro.data import features, load_local
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
-from tests.glue_files import NEW_TASKS
+from tests.glue_files import NEW_TASKS, write_glue_folder, write_hub_copy
 
 
 def test_real_mrpc_counts_and_positives(mrpc):
@@ -540,3 +540,31 @@ def test_bad_files_of_the_new_tasks_name_file_and_line(task, file, text, message
     with pytest.raises(GlueReproError) as err:
         load_local(tmp_path, task)
     assert str(err.value) == f"{folder / file}"[: -len(file)] + message
+
+
+def test_a_local_copy_of_the_hub_repository_loads_each_config_as_the_glue_folder_gives_it(glue_dir, tmp_path):
+    from glue_repro import data
+
+    folders = {"rte": glue_dir, **{t: write_glue_folder(tmp_path / "glue", [t]) for t in ("qqp", "qnli", "mnli")}}
+    expected = {task: load_local(folder, task)[0] for task, folder in folders.items()}
+    copy = write_hub_copy(tmp_path / "glue-copy", expected)
+    assert data.local_tasks(copy) == ["rte", "qqp", "qnli", "mnli"]
+    for task, splits in expected.items():
+        loaded, source = data.load(task, copy)
+        assert source.layout == "hub-parquet" and source.location == str(copy.resolve())
+        assert set(source.sha256) == {f"{split}-00000-of-00001.parquet" for split in splits}
+        assert set(loaded) == set(splits)
+        for split in splits:
+            assert loaded[split].features == features(TASKS[task])
+            assert loaded[split].to_list() == splits[split].to_list(), (task, split)
+    shipped = data.bundle("mnli", copy)  # a sweep's worker gets the README and the config's files
+    there, moved = data.load("mnli", shipped.unpack(tmp_path / "worker"))
+    assert moved.sha256 == data.load("mnli", copy)[1].sha256 and there["validation_mismatched"]["label"] == [1, 0, 2]
+
+
+def test_a_hub_copy_without_a_split_a_task_needs_is_one_line(tmp_path):
+    splits = load_local(write_glue_folder(tmp_path / "glue", ["mnli"]), "mnli")[0]
+    kept = {name: rows for name, rows in splits.items() if name != "validation_mismatched"}
+    copy = write_hub_copy(tmp_path / "copy", {"mnli": kept})
+    with pytest.raises(GlueReproError, match=r"README.md: config 'mnli' has no validation_mismatched split \(it has"):
+        load_local(copy, "mnli")
