@@ -23,6 +23,7 @@ import pytest
 
 from glue_repro import cli, data, sweep
 from glue_repro.errors import GlueReproError
+from glue_repro.tasks import TASKS
 from tests.ray_nodes import Started, Watch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -367,3 +368,26 @@ def test_without_tasks_the_sweep_takes_every_task_the_data_folder_holds(glue_dir
     assert capsys.readouterr().out.split()[3] == "qnli"
     assert cli.main(["sweep", "--plan", "--data-dir", str(tmp_path / "QNLI")]) == 2  # a task's folder: not a GLUE one
     assert "no GLUE task's files in this folder" in capsys.readouterr().err
+
+
+@pytest.mark.costly
+def test_a_sweep_over_all_nine_tasks_offline_scores_each_on_its_splits(glue_dir, tmp_path, ray_tmp):
+    """The six shared tasks and QQP, QNLI and MNLI (small folders) in one GLUE folder, one tiny cell each."""
+    from tests.glue_files import write_glue_folder
+
+    glue = write_glue_folder(tmp_path / "glue")
+    for folder in ("MRPC", "SST-2", "CoLA", "STS-B", "RTE", "WNLI"):
+        (glue / folder).symlink_to(glue_dir / folder)
+    (glue / "SHA256SUMS").symlink_to(glue_dir / "SHA256SUMS")
+    runs = tmp_path / "runs"
+    done = subprocess.run(sweep_cmd("--presets", "tiny", "--seeds", "1", "--limit", "12", "--epochs", "1",
+                                    "--data-dir", str(glue), "--results-dir", str(runs)),
+                          env=ray_env(ray_tmp), cwd=REPO, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = _runs(runs)
+    assert sorted(r["task"] for r in results.values()) == sorted(data.local_tasks(glue)) and len(results) == 9
+    for result in results.values():  # each task scored on each of its validation splits, with its metrics
+        spec = TASKS[result["task"]]
+        assert list(result["metrics_by_split"]) == list(spec.validation_splits)
+        assert all(list(m) == list(spec.metrics) for m in result["metrics_by_split"].values())
+    assert "mnli mismatched" in done.stdout and "qqp" in done.stdout  # the GLUE table it printed has every column
