@@ -416,3 +416,19 @@ def test_qqp_qnli_and_mnli_run_offline_from_a_glue_folder(task, metrics, tmp_pat
         if split == spec.validation_splits[0]:
             expected = metric.scores(spec, result["predictions"], splits[split]["label"])
             assert scored == pytest.approx(expected, nan_ok=True)
+
+
+@pytest.mark.costly
+def test_runs_from_a_local_copy_of_the_hub_repository(glue_dir, tmp_path):
+    """MNLI (both validation splits) and RTE (its real rows) from parquet configs, as from the Hub."""
+    from glue_repro.data import load_local
+    from glue_repro.tasks import TASKS
+    from tests.glue_files import write_glue_folder, write_hub_copy
+
+    mnli = load_local(write_glue_folder(tmp_path / "glue", ["mnli"]), "mnli")[0]
+    copy = write_hub_copy(tmp_path / "copy", {"mnli": mnli, "rte": load_local(glue_dir, "rte")[0]})
+    for task, limit in (("mnli", None), ("rte", 12)):
+        result, _ = run(TINY_PRESET.replace(task=task, epochs=1, seed=2, limit=limit), data_dir=copy,
+                        runs_dir=tmp_path / "runs", verbose=0)
+        assert result["data"]["layout"] == "hub-parquet" and result["data"]["location"] == str(copy.resolve())
+        assert list(result["metrics_by_split"]) == list(TASKS[task].validation_splits)
