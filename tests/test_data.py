@@ -568,3 +568,18 @@ def test_a_hub_copy_without_a_split_a_task_needs_is_one_line(tmp_path):
     copy = write_hub_copy(tmp_path / "copy", {"mnli": kept})
     with pytest.raises(GlueReproError, match=r"README.md: config 'mnli' has no validation_mismatched split \(it has"):
         load_local(copy, "mnli")
+
+
+def test_data_command_describes_mnlis_five_splits_from_either_layout(tmp_path, capsys):
+    from glue_repro import cli
+
+    glue = write_glue_folder(tmp_path / "glue", ["mnli"])
+    copy = write_hub_copy(tmp_path / "copy", {"mnli": load_local(glue, "mnli")[0]})
+    for folder, layout in ((glue, "tsv files"), (copy, "hub-parquet files")):
+        assert cli.main(["data", "--task", "mnli", "--data-dir", str(folder)]) == 0
+        out = capsys.readouterr().out
+        assert f"({layout})" in out and "no SHA256SUMS vouched for them" in out
+        for split, counts in (("validation_matched", "entailment 1, neutral 1, contradiction 1"),
+                              ("validation_mismatched", "entailment 1, neutral 1, contradiction 1"),
+                              ("test_matched", "1 unlabelled"), ("test_mismatched", "1 unlabelled")):
+            assert any(line.split()[0] == split and counts in line for line in out.splitlines()), (split, out)
