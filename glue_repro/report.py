@@ -290,8 +290,8 @@ def _published_rows() -> list[dict]:
     """A row per source of the tasks' published references, apart from what was measured."""
     sources = {}
     for task, spec in TASKS.items():
-        if spec.reference:
-            sources.setdefault(spec.reference.source, {})[task] = spec.reference.scores
+        for reference in spec.references:
+            sources.setdefault(reference.source, {})[task] = reference.scores
     rows = []
     for source, found in sources.items():
         row = {"preset": f"published: {source}", "device": ""}
@@ -404,8 +404,10 @@ def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]
         if metric.chance_level(spec, name) is not None:
             ax.axhline(metric.chance_level(spec, name), color="black", linestyle="-.", linewidth=0.8,
                        label="chance (random guess)")
-        if spec.reference and name in spec.reference.scores:
-            ax.axhline(spec.reference.scores[name], color="grey", linestyle="--", label=spec.reference.source)
+        for reference, style in zip(spec.references, ("--", (0, (1, 3))), strict=False):
+            if name in reference.scores:
+                ax.axhline(reference.scores[name], color="grey", linestyle=style,
+                           label=f"published: {reference.source}")
         ticks = [label + (f"\n{cut}" if cut else "") for label, cut in groups]
         ax.set_xticks(range(len(groups)), ticks, rotation=25, ha="right", fontsize=8)
         ax.set(xlim=(-0.6, len(groups) - 0.4), ylabel=f"validation {name}", title=f"{task}: {name} per seed")
@@ -582,7 +584,7 @@ def _references(task: str, found: Collected) -> str:
     drawn = [("the committed baseline band", any(b["task"] == task for _, b in found.baselines)),
              ("the majority-class level", collapse_level(found.runs, task) is not None),
              ("chance", any(metric.chance_level(spec, name) is not None for name in spec.metrics)),
-             ("the published reference", TASKS[task].reference is not None)]
+             ("the published scores", bool(TASKS[task].references))]
     names = [name for name, there in drawn if there]
     return ", " + ", ".join(names) + "." if names else "."
 

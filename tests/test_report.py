@@ -209,12 +209,14 @@ def test_the_figure_draws_the_stored_collapse_level_and_the_tasks_reference(tmp_
     new["collapse_level"] = {"accuracy": 0.6838, "f1": 0.8122}
     runs = [(tmp_path / "a.json", old), (tmp_path / "b.json", new)]
     report.seed_spread(runs, [], "mrpc", tmp_path / "mrpc.png")
-    assert (0.6838, "majority class for every row (collapsed)") in lines and (0.8122, lines[-2][1]) in lines
-    assert (0.8578, "the course's one bert-base-uncased run (GPU)") in lines
+    collapsed = "majority class for every row (collapsed)"
+    assert (0.6838, collapsed) in lines and (0.8122, collapsed) in lines
+    assert (0.8578, "published: the course's one bert-base-uncased run (GPU)") in lines
+    assert (0.8885, "published: run_glue, bert-base-cased") in lines
     lines.clear()
     rte = _run("rte", MINILM_PRESET, 1, {"accuracy": 0.55})
     report.seed_spread([(tmp_path / "r.json", rte)], [], "rte", tmp_path / "rte.png")
-    assert lines == [(0.5, "chance (random guess)")]  # no stored level, no published reference
+    assert lines == [(0.5, "chance (random guess)"), (0.657, "published: run_glue, bert-base-cased")]  # no level
 
 
 def test_the_page_links_the_measurements_rather_than_pasting_them(results_dir, tmp_path):
@@ -234,7 +236,7 @@ def test_the_glue_table_has_a_row_per_preset_and_the_glue_average(tmp_path):
     runs.append(_run("wnli", MINILM_PRESET, 1, {"accuracy": 0.5634}, collapsed=True))
     runs.append(_run("rte", MINILM_PRESET, 1, {"accuracy": 0.40}, train_rows=100))  # cut training rows: left out
     rows = report.glue_table([(tmp_path / f"{i}.json", r) for i, r in enumerate(runs)])
-    minilm, published = rows
+    minilm, published, run_glue = rows
     assert minilm["preset"] == "minilm" and minilm["device"] == "cpu"
     assert minilm["mrpc"] == "0.8100 +- 0.0141 (2)" and minilm["stsb"] == "0.8400 (1)"
     assert minilm["sst2"] == "0.9000 (1, 1 epoch)" and minilm["wnli"] == "collapsed (1)" and minilm["rte"] == ""
@@ -243,6 +245,8 @@ def test_the_glue_table_has_a_row_per_preset_and_the_glue_average(tmp_path):
     assert published == {"preset": "published: the course's one bert-base-uncased run (GPU)", "device": "",
                          **{task: "" for task in minilm if task not in ("preset", "device", "GLUE avg")},
                          "mrpc": "0.8578", "GLUE avg": "87.9 (1 of 9 tasks)"}
+    assert run_glue["preset"] == "published: run_glue, bert-base-cased" and run_glue["mrpc"] == "0.8407"
+    assert run_glue["mnli matched"] == "" and run_glue["GLUE avg"] == "78.2 (8 of 9 tasks)"  # no MNLI score kept
 
 
 def test_mnli_has_a_glue_column_per_validation_split_and_counts_once_in_the_average(tmp_path):
@@ -252,7 +256,7 @@ def test_mnli_has_a_glue_column_per_validation_split_and_counts_once_in_the_aver
         run["metrics_by_split"] = {"validation_matched": {"accuracy": matched},
                                    "validation_mismatched": {"accuracy": mismatched}}
         runs.append(run)
-    (minilm, _) = report.glue_table([(tmp_path / f"{i}.json", r) for i, r in enumerate(runs)])
+    minilm = report.glue_table([(tmp_path / f"{i}.json", r) for i, r in enumerate(runs)])[0]
     assert minilm["mnli matched"] == "0.7100 +- 0.0141 (2)" and minilm["mnli mismatched"] == "0.6200 +- 0.0283 (2)"
     assert "mnli" not in minilm
     assert minilm["GLUE avg"] == "66.5 (1 of 9 tasks)"  # the mean of both splits' means: one task
@@ -264,9 +268,11 @@ def test_report_prints_the_glue_table_first_on_the_page_and_alone_with_format(re
     assert cli.main(["report", str(results_dir), "--format", "csv", "--table", "glue"]) == 0
     header, *lines = capsys.readouterr().out.splitlines()
     assert header.split(",")[:4] == ["preset", "device", "mrpc", "sst2"] and header.endswith("GLUE avg")
-    # tiny's only run is partial (--limit): no row; then the published reference
+    # tiny's only run is partial (--limit): no row; then the published references
     published = "published: the course's one bert-base-uncased run (GPU)"
-    assert [line.split(",")[0] for line in lines] == ["minilm", published]
+    import csv
+
+    assert [row[0] for row in csv.reader(lines)] == ["minilm", published, "published: run_glue, bert-base-cased"]
 
 
 def test_a_glue_table_of_cut_runs_says_why_it_has_no_measured_row(tmp_path):
