@@ -58,7 +58,8 @@ def launcher():
 @pytest.fixture(scope="session")
 def glue_dir() -> Path:
     """The real GLUE folder: $GLUE_DIR, else ../shared/data/glue_data beside the checkout."""
-    path = Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "data" / "glue_data"))
+    # Absolute: CI sets a relative GLUE_DIR, and tests link to it from temporary folders.
+    path = Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "data" / "glue_data")).resolve()
     if not (path / "MRPC").is_dir():
         pytest.fail(f"GLUE data not found at {path}; set GLUE_DIR to the GLUE folder")
     return path
