@@ -35,6 +35,6 @@ def _batch_matmul_for_rank_3(original, dense):
         out = tf.reshape(out, tf.concat([tf.shape(inputs)[:-1], [dense.units]], axis=0))
         if dense.use_bias:
             out = tf.nn.bias_add(out, dense.bias)
-        return dense.activation(out) if dense.activation is not None else out
+        return dense.activation(out)  # linear unless the layer was given one; Keras never leaves it None
 
     return call

@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import io
 import json
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,14 +126,14 @@ def peer_pairs(runs: list[tuple[Path, dict]], peers: list[tuple[Path, dict]]) ->
     beside the peer's), summarised per CPU, budget and mode: the median of the pairs' ratios and their range."""
     groups = {}
     for path, peer in peers:
-        stamp = path.name[:15]  # YYYYmmdd-HHMMSS, when the peer run started
+        started = datetime.strptime(path.name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=timezone.utc)
         mode = "bf16-matmul" if "-bf16-matmul-" in path.name else "bf16" if "-bf16-" in path.name else "float32"
         label = {"float32": "minilm", "bf16-matmul": "minilm+bf16-matmul", "bf16": "minilm+mixed_bfloat16"}[mode]
         before = [r for _, r in runs if r["task"] == "mrpc" and r["label"] == label and r["seed"] == peer["seed"]
                   and recipe_of(r["config"])["epochs"] == peer["epochs"]
                   and (recipe_of(r["config"]).get("train_rows") or 0) in (peer["train_rows"], 0)
                   and bool(recipe_of(r["config"]).get("train_rows")) == (peer["train_rows"] < 3668)
-                  and (r["created"] or "").replace("-", "").replace(":", "").replace("T", "-")[:15] < stamp]
+                  and r["created"] and datetime.fromisoformat(r["created"]) < started]
         if not before:
             continue
         suite = max(before, key=lambda r: r["created"])

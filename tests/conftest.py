@@ -1,3 +1,5 @@
+import functools
+import gc
 import json
 import os
 from pathlib import Path
@@ -24,10 +26,27 @@ def pytest_collection_modifyitems(config, items):
     copies = [item for item in items if "__mutmut_" in item.name]
     items[:] = [item for item in items if "__mutmut_" not in item.name]
     config.hook.pytest_deselected(items=copies)
-    stats = Path("mutmut-stats.json")  # mutmut runs the tests in mutants/, beside its stats
-    if stats.exists():
-        seconds = json.loads(stats.read_text())["duration_by_test"]
-        items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
+    seconds = _test_seconds()
+    items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
+
+
+@functools.cache
+def _test_seconds() -> dict[str, float]:
+    """Each test's duration from mutmut's stats (it runs the tests in mutants/, beside them)."""
+    stats = Path("mutmut-stats.json")
+    return json.loads(stats.read_text())["duration_by_test"] if stats.exists() else {}
+
+
+def pytest_sessionfinish(session):
+    """Under mutation testing, freeze what the fork server's warm-up collection built.
+
+    mutmut forks a child per mutant from it; pytest's own garbage collections in each child
+    then skip the TensorFlow-sized heap (a child's pytest.main: 1.0 s before, 0.15 s after).
+    """
+    if "MUTANT_UNDER_TEST" in os.environ and session.config.option.collectonly:
+        gc.collect()
+        gc.freeze()
+
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"

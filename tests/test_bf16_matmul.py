@@ -46,3 +46,16 @@ def test_dense_layers_routed_through_batch_matmul_compute_the_same_logits_and_gr
     # forward and both gradients of each encoder Dense moved from MatMul to BatchMatMulV2
     assert graphs[True]["BatchMatMulV2"] - graphs[False]["BatchMatMulV2"] == 3 * encoder_dense
     assert graphs[False]["MatMul"] - graphs[True]["MatMul"] == 3 * encoder_dense
+
+
+def test_a_routed_dense_keeps_its_bias_and_activation_on_any_number_of_rows():
+    import tf_keras
+
+    from glue_repro.bf16_matmul import route_dense_layers
+
+    dense = tf_keras.layers.Dense(5, activation="relu", bias_initializer="random_normal")
+    x = np.random.default_rng(1).normal(size=(3, 7, 4)).astype("float32")  # 21 rows: odd
+    expected = tf_keras.Sequential([dense])(x).numpy()
+    assert route_dense_layers(tf_keras.Sequential([dense])) == 1
+    np.testing.assert_allclose(dense(x).numpy(), expected, rtol=1e-6, atol=1e-7)
+    assert (expected == 0).any() and (expected > 0).any()  # relu clipped some outputs, kept others

@@ -44,3 +44,28 @@ def test_fused_gelu_changes_predictions_by_rounding_only_and_training_not_at_all
     assert np.abs(runs[True][0]).max() > 0.1  # logits far above the tolerance
     for a, b in zip(runs[True][1], runs[False][1], strict=True):  # training took the unfused path
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_the_fused_block_hands_grappler_its_chain_in_inference_only(training):
+    """In inference each block's bias add reads its matmul directly (what oneDNN fuses with GELU);
+    in training the block traces exactly the ops it had before."""
+    import tensorflow as tf
+
+    from glue_repro.fused_gelu import fuse_feed_forward
+
+    def ops(block):
+        traced = tf.function(lambda h: block(h, training=training))
+        graph = traced.get_concrete_function(tf.TensorSpec([2, 3, block.dense.kernel.shape[0]])).graph
+        return [(op.type, [i.op.type for i in op.inputs]) for op in graph.get_operations()]
+
+    classifier = model.build_model("tiny")
+    block = classifier.bert.encoder.layer[0].intermediate
+    before = ops(block)
+    assert fuse_feed_forward(classifier) == classifier.config.num_hidden_layers
+    after = ops(block)
+    bias_inputs = [inputs[0] for kind, inputs in after if kind == "BiasAdd"]
+    if training:
+        assert after == before
+    else:
+        assert bias_inputs == ["MatMul"] and ("BiasAdd", ["MatMul", "ReadVariableOp"]) not in before

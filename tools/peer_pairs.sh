@@ -32,7 +32,7 @@ for pair in $(seq 1 "$pairs"); do
     echo "pair $pair/$pairs: suite" >&2
     python -m glue_repro.cli run --preset minilm --seed 42 --epochs "$epochs" "${suite_args[@]}" --quiet
     echo "pair $pair/$pairs: pytorch peer" >&2
-    out="results/peers/$(date +%Y%m%d-%H%M%S)-mrpc-pytorch${tag}-minilm-e${epochs}-rows${rows}-seed42.json"
+    out="results/peers/$(date -u +%Y%m%d-%H%M%S)-mrpc-pytorch${tag}-minilm-e${epochs}-rows${rows}-seed42.json"
     CKPT=$ckpt EPOCHS=$epochs SEED=42 LIMIT=$rows THREADS=$(nproc) OUT=$out "$PEER_PYTHON" "${peer[@]}" >/dev/null
     echo "$out"
 done
