@@ -150,3 +150,24 @@ def test_a_killed_run_resumes_from_its_backup(glue_dir, tmp_path, launcher):
     # pipeline's shuffle state, so the resumed epoch sees the batches in another order (README).
     assert resumed["logits_sha256"] != uninterrupted["logits_sha256"]
     assert resumed["history"]["loss"] != uninterrupted["history"]["loss"][1:]
+
+
+@pytest.mark.parametrize("tf_config, expected", [
+    ({"cluster": {"chief": ["a:1"], "worker": ["b:1", "c:1"]}, "task": {"type": "chief", "index": 0}}, (3, 0)),
+    ({"cluster": {"chief": ["a:1"], "worker": ["b:1", "c:1"]}, "task": {"type": "worker", "index": "1"}}, (3, 2)),
+    ({"cluster": {"worker": ["b:1", "c:1"]}, "task": {"type": "worker", "index": 1}}, (2, 1)),
+    ({"cluster": {"worker": ["b:1"]}}, "TF_CONFIG: missing 'task' (see the README: a cluster and this task)"),
+    ({"cluster": {"worker": ["b:1"]}, "task": {"type": "worker", "index": 1}}, "TF_CONFIG: not a cluster and a task"),
+    ("not json", "TF_CONFIG: not a cluster and a task of it (Expecting value"),
+])
+def test_tf_config_gives_the_workers_and_this_ones_index_chief_first(tf_config, expected, monkeypatch):
+    from glue_repro import distribute
+    from glue_repro.errors import GlueReproError
+
+    monkeypatch.setenv("TF_CONFIG", tf_config if isinstance(tf_config, str) else json.dumps(tf_config))
+    if isinstance(expected, tuple):
+        assert distribute.cluster() == expected
+    else:
+        with pytest.raises(GlueReproError) as err:
+            distribute.cluster()
+        assert str(err.value).startswith(expected)

@@ -216,3 +216,28 @@ def test_cli_seeds_writes_each_run_and_the_aggregate_beside_them(glue_dir, tmp_p
         assert again[key] == summary[key], key
     assert sorted((agg.parent / f).resolve() for f in summary["files"]) == sorted(
         (rebuilt.parent / f).resolve() for f in again["files"])
+
+
+def test_the_aggregate_command_prints_each_seed_then_each_metric_and_where_it_wrote(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for seed, accuracy in ((1, 0.80), (2, 0.84)):
+        _write(CONFIG.replace(seed=seed), runs, accuracy=accuracy)
+    _write(CONFIG.replace(seed=3), runs, accuracy=0.68, collapsed=True)
+    assert cli.main(["aggregate", str(runs), "--aggregates-dir", str(tmp_path / "agg")]) == 0
+    [path] = (tmp_path / "agg").glob("*.json")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["seed", "accuracy", "f1", "collapsed"]
+    assert [line.split() for line in lines[1:4]] == [["1", "0.8000", "0.8500"], ["2", "0.8400", "0.8900"],
+                                                     ["3", "0.6800", "0.7300", "yes"]]
+    assert lines[4].startswith("accuracy: mean 0.8200 +- 0.0283 (std), 95% CI [0.")
+    assert lines[4].endswith("min 0.8000, max 0.8400, n=2")
+    assert lines[6:] == ["collapsed runs: 1 of 3", f"aggregate: {path}"]
+
+
+def test_the_aggregate_says_when_one_or_no_seed_is_healthy(tmp_path, capsys):
+    for seeds, line in (((1,), "accuracy: 0.8000 (one healthy run)"), ((2, 3), "accuracy: no healthy run")):
+        runs = tmp_path / f"runs{len(seeds)}"
+        for seed in seeds:
+            _write(CONFIG.replace(seed=seed), runs, collapsed=len(seeds) > 1)
+        assert cli.main(["aggregate", str(runs), "--aggregates-dir", str(tmp_path / "agg")]) == 0
+        assert line in capsys.readouterr().out.splitlines()

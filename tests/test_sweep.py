@@ -130,6 +130,66 @@ def test_progress_says_done_running_failed_left_and_the_time_left():
     assert len(lines) == 3
 
 
+class _Nodes:
+    """Stands in for the `ray` module where the sweep only asks it for the cluster's nodes."""
+
+    def __init__(self, *cpus: int, dead: int = 0):
+        self._nodes = [{"Alive": True, "Resources": {"CPU": float(c)}} for c in cpus]
+        self._nodes += [{"Alive": False, "Resources": {"CPU": 64.0}}] * dead
+
+    def nodes(self):
+        return self._nodes
+
+
+def test_a_cell_takes_a_whole_node_unless_told_and_runs_as_many_at_once_as_fit():
+    matrix = sweep.Matrix(("mrpc",), ("tiny",), (1,))
+    two = _Nodes(2, 4, dead=1)  # a lost node counts for nothing
+    assert sweep.fitted(matrix, two).cpus_per_run == 4
+    assert sweep.describe(two, sweep.fitted(matrix, two)) == "2 nodes (2, 4 CPUs), 4 CPUs a run: 1 at once"
+    halves = sweep.Matrix(("mrpc",), ("tiny",), (1,), cpus_per_run=2)
+    assert sweep.fitted(halves, two) == halves
+    assert sweep.describe(two, halves) == "2 nodes (2, 4 CPUs), 2 CPUs a run: 3 at once"
+    pairs = sweep.Matrix(("mrpc",), ("tiny",), (1,), cpus_per_run=1, workers=2)
+    assert sweep.describe(_Nodes(3), pairs) == "1 node (3 CPUs), 1 CPU a run x 2 workers: 1 at once"
+    with pytest.raises(GlueReproError, match=r"^--cpus-per-run 5: no node .* \(the largest has 4\)$"):
+        sweep.fitted(sweep.Matrix(("mrpc",), ("tiny",), (1,), cpus_per_run=5), two)
+
+
+def test_a_failed_cell_is_named_by_the_recipe_error_itself_else_the_first_line_of_rays():
+    class RayTaskError(Exception):
+        def __init__(self, cause):
+            super().__init__("the whole traceback")
+            self.cause = cause
+
+    assert sweep._reason(RayTaskError(GlueReproError("train.tsv line 3: no label"))) == "train.tsv line 3: no label"
+    assert sweep._reason(RayTaskError(ValueError("first line\nsecond"))) == "ValueError: first line"
+    assert sweep._reason(OSError()) == "OSError:"
+
+
+def test_finished_cells_are_the_sweeps_own_results_and_each_group_is_aggregated_once(tmp_path):
+    from tests.test_multiseed import _result
+
+    from glue_repro import results
+
+    matrix = sweep.Matrix(("mrpc",), ("tiny",), (1, 2), changes={"limit": 24, "epochs": 1})
+    runs, aggregates, lines = tmp_path / "runs", tmp_path / "aggregates", []
+    for seed in (1, 2, 3):
+        config = matrix.config(sweep.Cell("mrpc", "tiny", seed))
+        result = _result(config) | {"cell": {"sweep": "s1"} if seed < 3 else None}  # seed 3: a plain run
+        results.write_new(result, runs, results.run_stem(config))
+    found = sweep.finished_cells(sweep.Matrix(("mrpc",), ("tiny",), (1, 2, 3), matrix.changes), runs)
+    assert set(found) == {sweep.Cell("mrpc", "tiny", 1), sweep.Cell("mrpc", "tiny", 2)}
+    outcome = sweep.Outcome("s1", reused=found)
+    [written] = sweep.write_aggregates(matrix, outcome, aggregates, lines.append)
+    assert sweep.write_aggregates(matrix, outcome, aggregates, lines.append) == [written]  # not written twice
+    assert len(list(aggregates.glob("*.json"))) == 1 and lines == []
+    listed = results.listed_runs(written, results.load(written, "aggregate"))
+    assert sorted(p.resolve() for p in listed) == sorted(Path(f).resolve() for _, f in found.values())
+    three = sweep.Matrix(("mrpc",), ("tiny",), (1, 2, 3), changes={"limit": 24, "epochs": 1})
+    assert sweep.write_aggregates(three, outcome, aggregates, lines.append) == []
+    assert lines == ["mrpc/tiny: no aggregate (2 of 3 seeds finished)"]
+
+
 # --- real clusters -------------------------------------------------------------------------------
 
 def ray_env(tmp: str) -> dict:
