@@ -154,3 +154,50 @@ def test_curves_record_each_steps_own_loss(small_pairs):
     running = np.cumsum(np.multiply(by_hand, sizes)) / np.cumsum(sizes)
     assert np.ptp(by_hand) > 0.05
     assert not np.allclose(curves.train_loss[1:], running[1:], rtol=1e-3)  # not Keras' running mean
+
+
+def _arm(experiment, arm, seed, data_dir=None, verbose=0):
+    """Stands in for training an arm: the decay arm reaches both targets; 5e-5 constant only in seed 1."""
+    to_target = {"adam-constant-1e-3": None, "adam-constant-5e-5": 8 if seed == 1 else None, "adam-decay-5e-5": 4}
+    return {"arm": arm, "seed": seed, "config": experiment.config.replace(seed=seed).to_dict(), "seconds": 1.0,
+            "steps": 10, "final": {"loss": 0.5, "accuracy": 0.70 + seed / 100, "f1": 0.8},
+            "steps_to_target": to_target[arm], "steps_to_loss": 6 if arm == lr_decay.DECAY_ARM else None,
+            "train_loss": [0.7] * 10, "evals": []}
+
+
+def test_the_experiment_runs_every_arm_per_seed_and_prints_steps_to_target_and_speedups(tmp_path, capsys,
+                                                                                          monkeypatch):
+    monkeypatch.setattr(lr_decay, "train_arm", _arm)
+    assert cli.main(["lr-decay", "--preset", "tiny", "--seeds", "1,2", "--limit", "16",
+                     "--results-dir", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("*-mrpc-tiny-lr-decay.json")
+    report = json.loads(path.read_text())
+    assert [(r["seed"], r["arm"]) for r in report["runs"]] == [(s, a) for s in (1, 2) for a in lr_decay.ARMS]
+    assert report["target_metric"] == "accuracy" and report["target"] == TASKS["mrpc"].lr_decay_target
+    assert report["final"][lr_decay.DECAY_ARM]["accuracy"]["mean"] == pytest.approx(0.715)
+    out = capsys.readouterr().out.splitlines()
+    table = {line.split()[0]: line.split()[1:] for line in out if line.startswith("adam-")}
+    assert table["adam-decay-5e-5"] == ["0.7150+-0.0071", "0.8000+-0.0000", "4", "(2/2)", "6", "(2/2)", "-"]
+    assert table["adam-constant-5e-5"][2:] == ["8", "(1/2)", "never", "2.25x+"]  # seed 2 counted at the budget
+    assert table["adam-constant-1e-3"][2:] == ["never", "never", "2.50x+"]
+    assert out[-2].startswith(f"targets: validation accuracy >= {TASKS['mrpc'].lr_decay_target}, validation loss <=")
+    assert out[-1] == f"result: {path}"
+
+
+def test_an_experiments_own_targets_replace_the_tasks():
+    from glue_repro.config import TINY_PRESET, Experiment
+
+    spec = TASKS["mrpc"]
+    assert lr_decay.targets(Experiment(config=TINY_PRESET), spec) == (
+        "accuracy", spec.lr_decay_target, spec.lr_decay_loss_target)
+    assert lr_decay.targets(Experiment(config=TINY_PRESET, target=0.5, loss_target=0.4), spec) == ("accuracy", 0.5, 0.4)
+
+
+def test_curves_score_every_few_steps_and_after_the_last():
+    curves = lr_decay.Curves(lambda: {"loss": 0.5}, every=2)
+    for step in range(5):
+        curves.on_train_batch_end(step, {"batch_loss": 1.0 - step / 10})
+    curves.on_train_end()
+    curves.on_train_end()  # the last step is scored once
+    assert curves.train_loss == pytest.approx([1.0, 0.9, 0.8, 0.7, 0.6])
+    assert curves.evals == [{"step": 2, "loss": 0.5}, {"step": 4, "loss": 0.5}, {"step": 5, "loss": 0.5}]
