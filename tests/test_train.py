@@ -228,3 +228,33 @@ def test_predict_runs_in_inference_mode_even_where_dropout_is_high():
     np.testing.assert_allclose(first, reference, atol=1e-5)
     dropped = classifier({"input_ids": ids}, training=True).logits.numpy()
     assert np.abs(dropped - reference).max() > 1e-2  # the dropout is real: training would differ
+
+
+def test_batch_loss_is_the_latest_batchs_own_loss_not_a_running_mean():
+    import tensorflow as tf
+    import tf_keras
+
+    from glue_repro.train import BatchLoss
+
+    loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    metric = BatchLoss(loss)
+    first, second = (tf.constant(x, tf.float32) for x in ([[2.0, -1.0], [0.5, 0.5]], [[0.0, 3.0]]))
+    metric.update_state(tf.constant([0, 1]), first)
+    assert float(metric.result()) == pytest.approx(float(loss([0, 1], first)))
+    metric.update_state(tf.constant([0]), second)  # one row: a mean over both batches would weight it 1/3
+    assert float(metric.result()) == pytest.approx(float(loss([0], second))) and float(metric.result()) > 3
+    metric.reset_state()
+    assert float(metric.result()) == 0.0 and metric.name == "batch_loss"
+
+
+def test_each_worker_predicts_every_row_itself_as_keras_predict_would(tiny, small_pairs):
+    """The multi-worker path (no sharding between workers), on one process: the same logits, rows and order."""
+    from glue_repro import train
+
+    tokenizer, classifier = tiny
+    tokenized = inputs.tokenize(small_pairs, tokenizer, TASKS["mrpc"], 32)
+    rows = inputs.eval_dataset(tokenized["validation"], inputs.model_columns(tokenizer), 4, tokenizer.pad_token_id)
+    local = train._predict_locally(classifier, rows.dataset)
+    assert local.dtype == np.float32 and local.shape == (len(tokenized["validation"]), 2)
+    np.testing.assert_allclose(local, train.predict_logits(classifier, rows.dataset, verbose=0), atol=1e-6)
+    np.testing.assert_array_equal(train._predict_locally(classifier, rows.dataset), local)  # traced once, reused
