@@ -86,16 +86,33 @@ def test_every_glue_config_on_hand_checked_inputs(config, preds, refs, want):
     assert got == pytest.approx(want, abs=1e-12)
 
 
+def _imported_glue(config_name: str):
+    """The module's class imported from the package, as mutation testing sees it (evaluate.load copies the file)."""
+    from glue_repro.evaluate_modules.glue.glue import Glue
+
+    return Glue(config_name=config_name)
+
+
+@pytest.mark.parametrize("load", [lambda spec: metric.load_metric(spec), lambda spec: _imported_glue(spec.name)],
+                         ids=["evaluate.load", "import"])
 @pytest.mark.parametrize("task", ["mrpc", "cola", "stsb"])
-def test_evaluate_module_equals_pure_functions(task):
+def test_evaluate_module_equals_pure_functions(task, load):
     spec = TASKS[task]
     rng = np.random.default_rng(0)
     if spec.is_regression:
         preds, refs = rng.uniform(0, 5, 50).astype(np.float32), rng.uniform(0, 5, 50).astype(np.float32)
     else:
         preds, refs = rng.integers(0, 2, 50), rng.integers(0, 2, 50)
-    got = metric.load_metric(spec).compute(predictions=preds, references=refs)
+    module = load(spec)
+    assert module.features["predictions"].dtype == module.features["references"].dtype == (
+        "float32" if spec.is_regression else "int64")
+    got = module.compute(predictions=preds, references=refs)
     assert got == pytest.approx(metric.scores(spec, preds, refs), abs=1e-12)
+
+
+def test_the_evaluate_module_names_its_known_configs_for_an_unknown_one():
+    with pytest.raises(KeyError, match=r"unknown GLUE config 'nope'; known: mrpc, sst2, cola, .*, hans"):
+        _imported_glue("nope")
 
 
 def test_the_collapse_level_on_real_mrpc_validation_is_every_pair_equivalent(mrpc):
