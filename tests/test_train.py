@@ -258,3 +258,20 @@ def test_each_worker_predicts_every_row_itself_as_keras_predict_would(tiny, smal
     assert local.dtype == np.float32 and local.shape == (len(tokenized["validation"]), 2)
     np.testing.assert_allclose(local, train.predict_logits(classifier, rows.dataset, verbose=0), atol=1e-6)
     np.testing.assert_array_equal(train._predict_locally(classifier, rows.dataset), local)  # traced once, reused
+
+
+def test_the_epoch_timer_times_each_epoch_and_keeps_the_first_one_run():
+    import time
+
+    from glue_repro.train import EpochTimer
+
+    timer = EpochTimer()
+    timer.on_train_begin()
+    for epoch in (2, 3):  # resumed from a backup after epochs 0 and 1
+        timer.on_epoch_begin(epoch)
+        time.sleep(0.01)
+        timer.on_epoch_end(epoch)
+    assert timer.first == 2 and len(timer.seconds) == 2 and min(timer.seconds) >= 0.01
+    timer.on_train_begin()  # a new fit starts afresh
+    timer.on_epoch_begin(0)
+    assert timer.first == 0 and timer.seconds == []
