@@ -201,3 +201,18 @@ def test_curves_score_every_few_steps_and_after_the_last():
     curves.on_train_end()  # the last step is scored once
     assert curves.train_loss == pytest.approx([1.0, 0.9, 0.8, 0.7, 0.6])
     assert curves.evals == [{"step": 2, "loss": 0.5}, {"step": 4, "loss": 0.5}, {"step": 5, "loss": 0.5}]
+
+
+def test_an_arm_trains_with_its_own_schedule_and_scores_every_few_steps(glue_dir):
+    from glue_repro.config import TINY_PRESET, Experiment
+
+    experiment = Experiment(config=TINY_PRESET.replace(limit=24), seeds=(1,), train_rows=None, eval_every=2,
+                            target=0.0, loss_target=100.0)  # reached at the first validation pass
+    run = lr_decay.train_arm(experiment, "adam-constant-1e-3", 1, glue_dir)
+    assert run["arm"] == "adam-constant-1e-3" and run["seed"] == 1 and run["seconds"] > 0
+    assert run["config"]["recipe"]["schedule"] == "constant" and run["config"]["recipe"]["learning_rate"] == 1e-3
+    assert not run["config"]["speed"]["xla_predict"]
+    assert run["steps"] == len(run["train_loss"]) == 3 and all(np.isfinite(run["train_loss"]))  # 24 rows, batch 8
+    assert [e["step"] for e in run["evals"]] == [2, 3]
+    assert run["final"] == {k: run["evals"][-1][k] for k in ("loss", "accuracy", "f1")}
+    assert run["steps_to_target"] == run["steps_to_loss"] == 2
