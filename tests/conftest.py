@@ -28,6 +28,24 @@ def pytest_collection_modifyitems(config, items):
     config.hook.pytest_deselected(items=copies)
     seconds = _test_seconds()
     items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
+    if "__mutmut_" in os.environ["MUTANT_UNDER_TEST"]:  # a mutant's own child, not the stats or clean runs
+        keep = _within(float(os.environ.get("MUTATION_TEST_SECONDS", "inf")), [seconds.get(i.nodeid, 0.0) for i in items])
+        config.hook.pytest_deselected(items=items[keep:])
+        del items[keep:]
+
+
+def _within(budget: float, durations: list[float]) -> int:
+    """How many of the quickest tests a mutant runs: those that fit the budget, and at least one.
+
+    >>> _within(10.0, [1.0, 4.0, 4.0, 5.0]), _within(0.5, [1.0, 2.0]), _within(float("inf"), [1.0, 9.0])
+    (3, 1, 2)
+    """
+    spent = 0.0
+    for n, duration in enumerate(durations):
+        spent += duration
+        if spent > budget and n:
+            return n
+    return len(durations)
 
 
 @functools.cache

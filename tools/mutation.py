@@ -2,7 +2,9 @@
 
 mutmut 3 generates the mutants and runs them through its fork server: one process imports
 TensorFlow, the package and the tests once and runs no TensorFlow op; each mutant is tested
-in a child forked from it, running only the tests that reach the mutated function.
+in a child forked from it, running the tests that reach the mutated function, quickest first,
+as many as fit --test-seconds (a survivor costs at most that; one no quick test kills counts
+as survived, so the cap can only lower the score).
 
     python tools/mutation.py                  # every module, then the score
     python tools/mutation.py --shard 2/4      # a quarter of the modules (one machine of four)
@@ -17,6 +19,7 @@ change any result: they count neither as killed nor as surviving. A mutant whose
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -89,13 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shard", help="i/n: test only the i-th of n shares of the modules (default: all)")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default: 2)")
+    parser.add_argument("--test-seconds", type=float, default=30.0,
+                        help="each mutant runs the quickest tests reaching it that fit this many seconds (by their "
+                             "times in mutmut's stats), at least one; a mutant they miss counts as survived "
+                             "(default: %(default)s)")
     parser.add_argument("--score-only", action="store_true", help="score what mutants/ holds; run nothing")
     args = parser.parse_args(argv)
     names = shard(modules(), args.shard) if args.shard else modules()
     began = time.monotonic()
     if not args.score_only:
         patterns = [f"{name}.*" for name in names] if args.shard else []
-        subprocess.run(["mutmut", "run", "--max-children", str(args.max_children), *patterns], cwd=REPO, check=True)
+        env = os.environ | {"MUTATION_TEST_SECONDS": str(args.test_seconds)}  # read by tests/conftest.py
+        subprocess.run(["mutmut", "run", "--max-children", str(args.max_children), *patterns], cwd=REPO, env=env,
+                       check=True)
     listed = subprocess.run(["mutmut", "results", "--all", "true"], cwd=REPO, check=True, capture_output=True,
                             text=True).stdout.splitlines()
     equivalent = {line.split("#")[0].strip() for line in EQUIVALENTS.read_text().splitlines()} - {""}
