@@ -1,10 +1,11 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from glue_repro import cli, lr_decay, metric
+from glue_repro import cli, lr_decay, metric, results
 from glue_repro.tasks import TASKS
 
 
@@ -156,8 +157,9 @@ def test_curves_record_each_steps_own_loss(small_pairs):
     assert not np.allclose(curves.train_loss[1:], running[1:], rtol=1e-3)  # not Keras' running mean
 
 
-def _arm(experiment, arm, seed, data_dir=None, verbose=0):
+def _arm(experiment, arm, seed, data_dir, verbose):
     """Stands in for training an arm: the decay arm reaches both targets; 5e-5 constant only in seed 1."""
+    assert (Path(data_dir).name, verbose) == ("glue_data", 0)
     to_target = {"adam-constant-1e-3": None, "adam-constant-5e-5": 8 if seed == 1 else None, "adam-decay-5e-5": 4}
     return {"arm": arm, "seed": seed, "config": experiment.config.replace(seed=seed).to_dict(), "seconds": 1.0,
             "steps": 10, "final": {"loss": 0.5, "accuracy": 0.70 + seed / 100, "f1": 0.8},
@@ -165,17 +167,20 @@ def _arm(experiment, arm, seed, data_dir=None, verbose=0):
             "train_loss": [0.7] * 10, "evals": []}
 
 
-def test_the_experiment_runs_every_arm_per_seed_and_prints_steps_to_target_and_speedups(tmp_path, capsys,
+def test_the_experiment_runs_every_arm_per_seed_and_prints_steps_to_target_and_speedups(glue_dir, tmp_path, capsys,
                                                                                           monkeypatch):
     monkeypatch.setattr(lr_decay, "train_arm", _arm)
     assert cli.main(["lr-decay", "--preset", "tiny", "--seeds", "1,2", "--limit", "16",
-                     "--results-dir", str(tmp_path)]) == 0
+                     "--data-dir", str(glue_dir), "--results-dir", str(tmp_path)]) == 0
     (path,) = tmp_path.glob("*-mrpc-tiny-lr-decay.json")
-    report = json.loads(path.read_text())
+    report = results.load(path, "lr-decay")
+    assert report["task"] == "mrpc" and report["experiment"]["seeds"] == [1, 2]
     assert [(r["seed"], r["arm"]) for r in report["runs"]] == [(s, a) for s in (1, 2) for a in lr_decay.ARMS]
     assert report["target_metric"] == "accuracy" and report["target"] == TASKS["mrpc"].lr_decay_target
+    assert report["steps_to_target"][lr_decay.DECAY_ARM]["speedup_of_decay"] is None
     assert report["final"][lr_decay.DECAY_ARM]["accuracy"]["mean"] == pytest.approx(0.715)
     out = capsys.readouterr().out.splitlines()
+    assert out[0] == "seed 1 adam-constant-1e-3   loss 0.5000 accuracy 0.7100 f1 0.8000 steps-to-target None (1 s)"
     table = {line.split()[0]: line.split()[1:] for line in out if line.startswith("adam-")}
     assert table["adam-decay-5e-5"] == ["0.7150+-0.0071", "0.8000+-0.0000", "4", "(2/2)", "6", "(2/2)", "-"]
     assert table["adam-constant-5e-5"][2:] == ["8", "(1/2)", "never", "2.25x+"]  # seed 2 counted at the budget
@@ -203,16 +208,27 @@ def test_curves_score_every_few_steps_and_after_the_last():
     assert curves.evals == [{"step": 2, "loss": 0.5}, {"step": 4, "loss": 0.5}, {"step": 5, "loss": 0.5}]
 
 
-def test_an_arm_trains_with_its_own_schedule_and_scores_every_few_steps(glue_dir):
-    from glue_repro.config import TINY_PRESET, Experiment
+def test_an_arm_trains_with_its_own_schedule_and_scores_every_step_it_is_asked_to(glue_dir, tmp_path, capsys, monkeypatch):
+    from glue_repro.config import TINY_PRESET, Experiment, from_dict
 
-    experiment = Experiment(config=TINY_PRESET.replace(limit=24), seeds=(1,), train_rows=None, eval_every=2,
-                            target=0.0, loss_target=100.0)  # reached at the first validation pass
-    run = lr_decay.train_arm(experiment, "adam-constant-1e-3", 1, glue_dir)
-    assert run["arm"] == "adam-constant-1e-3" and run["seed"] == 1 and run["seconds"] > 0
-    assert run["config"]["recipe"]["schedule"] == "constant" and run["config"]["recipe"]["learning_rate"] == 1e-3
-    assert not run["config"]["speed"]["xla_predict"]
-    assert run["steps"] == len(run["train_loss"]) == 3 and all(np.isfinite(run["train_loss"]))  # 24 rows, batch 8
-    assert [e["step"] for e in run["evals"]] == [2, 3]
+    monkeypatch.setenv("GLUE_DIR", str(tmp_path / "elsewhere"))  # only the folder given is read
+    experiment = Experiment(config=TINY_PRESET.replace(limit=24, xla_predict=True), seeds=(7,), train_rows=8,
+                            epochs=3, eval_every=1, target=0.0, loss_target=100.0)  # reached at the first pass
+    run = lr_decay.train_arm(experiment, "adam-constant-1e-3", 7, glue_dir)
+    assert capsys.readouterr().out == ""  # quiet unless asked
+    config = from_dict(run["config"])
+    assert run["arm"] == "adam-constant-1e-3" and run["seed"] == config.seed == 7 and run["seconds"] > 0
+    assert (config.recipe.schedule, config.recipe.learning_rate) == ("constant", 1e-3)
+    assert config.speed.xla_predict is False  # an arm's few validation passes would not pay back XLA's compiles
+    assert run["steps"] == len(run["train_loss"]) == 3 and all(np.isfinite(run["train_loss"]))  # 8 rows, 3 epochs
+    assert [e["step"] for e in run["evals"]] == [1, 2, 3]
     assert run["final"] == {k: run["evals"][-1][k] for k in ("loss", "accuracy", "f1")}
-    assert run["steps_to_target"] == run["steps_to_loss"] == 2
+    assert run["final"]["loss"] not in (run["evals"][0]["loss"], run["evals"][1]["loss"])
+    assert run["steps_to_target"] == run["steps_to_loss"] == 1
+
+
+def test_no_speedup_is_claimed_when_the_decay_arm_missed_its_target_in_a_seed():
+    runs = [_run("adam-decay-5e-5", 1, 40), _run("adam-decay-5e-5", 2, None),
+            _run("adam-constant-5e-5", 1, 80), _run("adam-constant-1e-3", 1, 90)]
+    table = lr_decay.speedups(runs, "steps_to_target")
+    assert {arm: row["speedup_of_decay"] for arm, row in table.items()} == dict.fromkeys(lr_decay.ARMS)

@@ -226,6 +226,7 @@ def test_predict_runs_in_inference_mode_even_where_dropout_is_high():
     reference = classifier({"input_ids": ids}, training=False).logits.numpy()
     np.testing.assert_array_equal(first, second)
     np.testing.assert_allclose(first, reference, atol=1e-5)
+    np.testing.assert_allclose(train._predict_locally(classifier, dataset), reference, atol=1e-5)  # multi-worker
     dropped = classifier({"input_ids": ids}, training=True).logits.numpy()
     assert np.abs(dropped - reference).max() > 1e-2  # the dropout is real: training would differ
 
@@ -257,7 +258,9 @@ def test_each_worker_predicts_every_row_itself_as_keras_predict_would(tiny, smal
     local = train._predict_locally(classifier, rows.dataset)
     assert local.dtype == np.float32 and local.shape == (len(tokenized["validation"]), 2)
     np.testing.assert_allclose(local, train.predict_logits(classifier, rows.dataset, verbose=0), atol=1e-6)
-    np.testing.assert_array_equal(train._predict_locally(classifier, rows.dataset), local)  # traced once, reused
+    traced = classifier._local_forward
+    np.testing.assert_array_equal(train._predict_locally(classifier, rows.dataset), local)
+    assert classifier._local_forward is traced  # traced once per model, reused
 
 
 def test_the_epoch_timer_times_each_epoch_and_keeps_the_first_one_run():
