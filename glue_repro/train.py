@@ -176,7 +176,7 @@ class PredictValidation(tf_keras.callbacks.Callback):
 
 
 def fit(
-    model, train, validation, epochs: int, score: Callable[[], dict] | None = None, verbose: int | str = "auto",
+    model, train, validation, epochs: int, *, verbose: int | str, score: Callable[[], dict] | None = None,
     backup_dir=None,
 ) -> tuple[dict, EpochTimer]:
     """`model.fit` with validation after each epoch: `score` (PredictValidation), else Keras' `validation_data`.
