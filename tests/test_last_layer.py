@@ -35,3 +35,25 @@ def test_cls_only_last_layer_keeps_logits_and_gradients(small_pairs):
     # and the layer really changed: its output keeps only the [CLS] position
     hidden = classifier.bert(x, training=False).last_hidden_state
     assert hidden.shape[1] == 1
+
+
+def test_models_it_cannot_change_are_left_alone_and_said_so():
+    """No base model, no encoder, no layers, a decoder, or layers that are not BERT's: False, nothing changed."""
+    from types import SimpleNamespace as Obj
+
+    from glue_repro.last_layer import cls_only_last_layer
+
+    bert_layer = Obj(bert_output=object())
+    encoder_config, decoder_config = Obj(is_decoder=False), Obj(is_decoder=True)
+    for classifier in (
+        Obj(base_model_prefix="bert", config=encoder_config),
+        Obj(base_model_prefix="bert", config=encoder_config, bert=Obj()),
+        Obj(base_model_prefix="bert", config=encoder_config, bert=Obj(encoder=Obj())),
+        Obj(base_model_prefix="bert", config=encoder_config, bert=Obj(encoder=Obj(layer=[]))),
+        Obj(base_model_prefix="bert", config=decoder_config, bert=Obj(encoder=Obj(layer=[bert_layer]))),
+        Obj(base_model_prefix="mpnet", config=encoder_config, mpnet=Obj(encoder=Obj(layer=[Obj(output=1)]))),
+    ):
+        assert cls_only_last_layer(classifier) is False
+    assert not hasattr(bert_layer, "call")
+    supported = Obj(base_model_prefix="bert", config=encoder_config, bert=Obj(encoder=Obj(layer=[bert_layer])))
+    assert cls_only_last_layer(supported) is True and callable(bert_layer.call)
