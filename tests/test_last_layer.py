@@ -57,3 +57,28 @@ def test_models_it_cannot_change_are_left_alone_and_said_so():
     assert not hasattr(bert_layer, "call")
     supported = Obj(base_model_prefix="bert", config=encoder_config, bert=Obj(encoder=Obj(layer=[bert_layer])))
     assert cls_only_last_layer(supported) is True and callable(bert_layer.call)
+
+
+def test_the_cls_only_layer_applies_its_dropouts_in_training():
+    """With dropout only in the last layer's attention output, or only in its feed-forward output,
+    two training calls differ and inference calls agree."""
+    import tensorflow as tf
+    import tf_keras
+    from transformers import BertConfig, TFBertForSequenceClassification
+
+    from glue_repro.last_layer import cls_only_last_layer
+
+    tf_keras.utils.set_random_seed(0)
+    config = BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=40, hidden_dropout_prob=0.5)
+    classifier = TFBertForSequenceClassification(config)
+    classifier(classifier.dummy_inputs)
+    assert cls_only_last_layer(classifier)
+    last = classifier.bert.encoder.layer[-1]
+    x = {"input_ids": tf.constant(np.random.default_rng(0).integers(5, 60, (3, 7)).astype("int32"))}
+    dropouts = [m for m in classifier.submodules if isinstance(m, tf_keras.layers.Dropout)]
+    for active in (last.attention.dense_output.dropout, last.bert_output.dropout):
+        for layer in dropouts:
+            layer.rate = 0.5 if layer is active else 0.0
+        assert not np.allclose(*(classifier(x, training=True).logits.numpy() for _ in range(2)))
+        np.testing.assert_array_equal(*(classifier(x, training=False).logits.numpy() for _ in range(2)))
