@@ -310,3 +310,47 @@ def test_fit_validates_each_epoch_and_resumes_from_its_backup_after_a_stop(small
     history, timer = train.fit(classifier, data, validation, epochs=2, verbose=0, backup_dir=tmp_path / "backup")
     assert timer.first == 1 and len(timer.seconds) == 1  # epoch 1 ran; epoch 0 came from the backup
     assert len(history["loss"]) == len(history["val_loss"]) == 1  # Keras validated the epoch it ran
+
+
+def test_build_hands_the_model_its_options_and_applies_each_speed_and_precision_choice(monkeypatch):
+    import tf_keras
+
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+    from glue_repro.errors import GlueReproError
+
+    tokenizer, asked = model.load_tokenizer("tiny"), []
+    monkeypatch.setattr(train, "build_model", lambda *a, **kw: asked.append((a, kw)) or model.build_model(*a, **kw))
+    plain = train.build(TINY_PRESET.replace(revision="abc123"), MRPC, tokenizer, steps_per_epoch=2)
+    assert asked == [(("tiny",), {"num_labels": 2, "vocab_size": len(tokenizer), "revision": "abc123"})]
+    def metrics(classifier):
+        return [getattr(m, "name", m) for m in classifier.compiled_metrics._user_metrics]
+
+    assert metrics(plain) == ["accuracy"]
+    with_loss = train.build(TINY_PRESET, MRPC, tokenizer, steps_per_epoch=2, batch_loss=True)
+    assert metrics(with_loss) == ["accuracy", "batch_loss"]
+    dense = [m for m in plain.submodules if isinstance(m, tf_keras.layers.Dense)]
+    assert not any("call" in vars(m) for m in dense)  # Keras' own Dense path in float32 matmul mode
+    routed = train.build(TINY_PRESET.replace(matmul_precision="bfloat16"), MRPC, tokenizer, steps_per_epoch=2)
+    assert all("call" in vars(m) for m in routed.submodules if isinstance(m, tf_keras.layers.Dense))
+    tf_keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = train.build(TINY_PRESET.replace(precision="mixed_bfloat16"), MRPC, tokenizer, steps_per_epoch=2)
+    finally:
+        tf_keras.mixed_precision.set_global_policy("float32")
+    assert mixed.classifier.dtype_policy.name == "float32" and mixed.bert.dtype_policy.name == "mixed_bfloat16"
+    with pytest.raises(GlueReproError, match=r"^config field max_length=129: above the 128 positions model 'tiny'"):
+        train.build(TINY_PRESET.replace(max_length=129), MRPC, tokenizer, steps_per_epoch=2)
+
+
+def test_the_cls_only_option_on_a_model_without_a_bert_encoder_is_one_line(monkeypatch):
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+    from glue_repro.errors import GlueReproError
+    from tests.test_fused_gelu import _tiny_mpnet
+
+    monkeypatch.setattr(train, "build_model", lambda *a, **kw: _tiny_mpnet())
+    with pytest.raises(GlueReproError) as err:
+        train.build(TINY_PRESET.replace(cls_only_last_layer=True), MRPC, model.load_tokenizer("tiny"), 2)
+    assert str(err.value) == ("config field cls_only_last_layer=True: model 'tiny' has no BERT-style encoder to cut; "
+                              "turn it off")
