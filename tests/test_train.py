@@ -351,6 +351,6 @@ def test_the_cls_only_option_on_a_model_without_a_bert_encoder_is_one_line(monke
 
     monkeypatch.setattr(train, "build_model", lambda *a, **kw: _tiny_mpnet())
     with pytest.raises(GlueReproError) as err:
-        train.build(TINY_PRESET.replace(cls_only_last_layer=True), MRPC, model.load_tokenizer("tiny"), 2)
+        train.build(TINY_PRESET.replace(cls_only_last_layer=True, max_length=32), MRPC, model.load_tokenizer("tiny"), 2)
     assert str(err.value) == ("config field cls_only_last_layer=True: model 'tiny' has no BERT-style encoder to cut; "
                               "turn it off")
