@@ -11,8 +11,8 @@ import csv
 import dataclasses
 import io
 import json
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np

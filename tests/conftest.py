@@ -29,7 +29,8 @@ def pytest_collection_modifyitems(config, items):
     seconds = _test_seconds()
     items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
     if "__mutmut_" in os.environ["MUTANT_UNDER_TEST"]:  # a mutant's own child, not the stats or clean runs
-        keep = _within(float(os.environ.get("MUTATION_TEST_SECONDS", "inf")), [seconds.get(i.nodeid, 0.0) for i in items])
+        budget = float(os.environ.get("MUTATION_TEST_SECONDS", "inf"))
+        keep = _within(budget, [seconds.get(item.nodeid, 0.0) for item in items])
         config.hook.pytest_deselected(items=items[keep:])
         del items[keep:]
 

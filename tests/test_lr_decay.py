@@ -208,7 +208,7 @@ def test_curves_score_every_few_steps_and_after_the_last():
     assert curves.evals == [{"step": 2, "loss": 0.5}, {"step": 4, "loss": 0.5}, {"step": 5, "loss": 0.5}]
 
 
-def test_an_arm_trains_with_its_own_schedule_and_scores_every_step_it_is_asked_to(glue_dir, tmp_path, capsys, monkeypatch):
+def test_an_arm_trains_with_its_own_schedule_and_scores_when_asked(glue_dir, tmp_path, capsys, monkeypatch):
     from glue_repro.config import TINY_PRESET, Experiment, from_dict
 
     monkeypatch.setenv("GLUE_DIR", str(tmp_path / "elsewhere"))  # only the folder given is read

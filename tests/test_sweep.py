@@ -167,9 +167,8 @@ def test_a_failed_cell_is_named_by_the_recipe_error_itself_else_the_first_line_o
 
 
 def test_finished_cells_are_the_sweeps_own_results_and_each_group_is_aggregated_once(tmp_path):
-    from tests.test_multiseed import _result
-
     from glue_repro import results
+    from tests.test_multiseed import _result
 
     matrix = sweep.Matrix(("mrpc",), ("tiny",), (1, 2), changes={"limit": 24, "epochs": 1})
     runs, aggregates, lines = tmp_path / "runs", tmp_path / "aggregates", []
