@@ -60,6 +60,10 @@ def first_step(evals: list[dict], key: str, target: float, higher_is_better: boo
 
     >>> first_step([{"step": 10, "accuracy": 0.7}, {"step": 20, "accuracy": 0.8}], "accuracy", 0.75, True)
     20
+    >>> first_step([{"step": 5, "accuracy": 0.7}], "accuracy", 0.7, True)  # reaching it exactly counts
+    5
+    >>> first_step([{"step": 5, "loss": 0.5}], "loss", 0.5, False)
+    5
     """
     for point in evals:
         if (point[key] >= target) if higher_is_better else (point[key] <= target):
