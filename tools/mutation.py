@@ -8,6 +8,7 @@ as survived, so the cap can only lower the score).
 
     python tools/mutation.py                  # every module, then the score
     python tools/mutation.py --shard 2/4      # a quarter of the modules (one machine of four)
+    python tools/mutation.py --modules train,lr_decay   # those modules only
     python tools/mutation.py --score-only     # the score of what mutants/ already holds
 
 Mutants listed in tests/mutation_equivalents.txt (one name a line, `#` starts the reason) cannot
@@ -47,6 +48,19 @@ def shard(names: list[str], spec: str) -> list[str]:
     if not (i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
         raise SystemExit(f"--shard {spec!r}: give i/n with 1 <= i <= n, e.g. 1/4")
     return names[int(i) - 1::int(n)]
+
+
+def picked(names: list[str], wanted: list[str]) -> list[str]:
+    """The dotted names of the modules asked for by their last part.
+
+    >>> picked(["glue_repro.train", "glue_repro.run"], ["train"])
+    ['glue_repro.train']
+    """
+    unknown = sorted(set(wanted) - {name.rpartition(".")[2] for name in names})
+    if unknown:
+        raise SystemExit(f"--modules: no module {', '.join(unknown)} (known: "
+                         f"{', '.join(sorted(n.rpartition('.')[2] for n in names))})")
+    return [name for name in names if name.rpartition(".")[2] in wanted]
 
 
 def module_of(mutant: str) -> str:
@@ -91,6 +105,7 @@ def score(lines: list[str], equivalent: set[str], wanted: set[str] | None = None
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shard", help="i/n: test only the i-th of n shares of the modules (default: all)")
+    parser.add_argument("--modules", help="comma-separated module names, e.g. train,lr_decay: test only those")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default: 2)")
     parser.add_argument("--test-seconds", type=float, default=30.0,
                         help="each mutant runs the quickest tests reaching it that fit this many seconds (by their "
@@ -99,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--score-only", action="store_true", help="score what mutants/ holds; run nothing")
     args = parser.parse_args(argv)
     names = shard(modules(), args.shard) if args.shard else modules()
+    if args.modules:
+        names = picked(names, args.modules.split(","))
     began = time.monotonic()
     if not args.score_only:
-        patterns = [f"{name}.*" for name in names] if args.shard else []
+        patterns = [f"{name}.*" for name in names] if args.shard or args.modules else []
         env = os.environ | {"MUTATION_TEST_SECONDS": str(args.test_seconds)}  # read by tests/conftest.py
         subprocess.run(["mutmut", "run", "--max-children", str(args.max_children), *patterns], cwd=REPO, env=env,
                        check=True)
