@@ -24,14 +24,11 @@ def test_training_flops_agree_with_the_products_of_the_traced_forward_and_backwa
     """The analytic count also counts biases, layer norms and the pooler at every token: at most 10 %
     above the products alone for this size, never below; 2 x forward would be a third below."""
     import tensorflow as tf
-    from transformers import BertConfig, TFBertForSequenceClassification
 
     from glue_repro import last_layer
+    from tests.weights import tiny_bert
 
-    config = BertConfig(vocab_size=60, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=256, max_position_embeddings=64)
-    classifier = TFBertForSequenceClassification(config)
-    classifier(classifier.dummy_inputs)
+    classifier = tiny_bert(hidden_size=64, intermediate_size=256, max_position_embeddings=64)
     if cls_only_last_layer:
         assert last_layer.cls_only_last_layer(classifier)
     length = 32
@@ -46,8 +43,8 @@ def test_training_flops_agree_with_the_products_of_the_traced_forward_and_backwa
     forward = _matmul_flops(predict.get_concrete_function(ids).graph)
     training = _matmul_flops(tf.function(train_step).get_concrete_function(ids).graph)
     assert training == 3 * forward  # each product's backward is two of its size
-    for counted, traced in ((flops.forward_flops(config, [length], cls_only_last_layer), forward),
-                            (flops.train_flops(config, [length], cls_only_last_layer), training)):
+    for counted, traced in ((flops.forward_flops(classifier.config, [length], cls_only_last_layer), forward),
+                            (flops.train_flops(classifier.config, [length], cls_only_last_layer), training)):
         assert 1.0 <= counted / traced <= 1.10
 
 

@@ -64,15 +64,12 @@ def test_the_cls_only_layer_applies_its_dropouts_in_training():
     two training calls differ and inference calls agree."""
     import tensorflow as tf
     import tf_keras
-    from transformers import BertConfig, TFBertForSequenceClassification
 
     from glue_repro.last_layer import cls_only_last_layer
+    from tests.weights import tiny_bert
 
     tf_keras.utils.set_random_seed(0)
-    config = BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=40, hidden_dropout_prob=0.5)
-    classifier = TFBertForSequenceClassification(config)
-    classifier(classifier.dummy_inputs)
+    classifier = tiny_bert(hidden_dropout_prob=0.5)
     assert cls_only_last_layer(classifier)
     last = classifier.bert.encoder.layer[-1]
     x = {"input_ids": tf.constant(np.random.default_rng(0).integers(5, 60, (3, 7)).astype("int32"))}

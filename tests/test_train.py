@@ -208,17 +208,13 @@ def test_the_built_model_has_one_output_per_label_of_its_task(name):
 def test_predict_runs_in_inference_mode_even_where_dropout_is_high():
     import tensorflow as tf
     import tf_keras
-    from transformers import BertConfig, TFBertForSequenceClassification
 
     from glue_repro import train
     from glue_repro.config import TINY_PRESET
+    from tests.weights import tiny_bert
 
     tf_keras.utils.set_random_seed(0)
-    config = BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=40, initializer_range=0.2,
-                        hidden_dropout_prob=0.5, attention_probs_dropout_prob=0.5)
-    classifier = TFBertForSequenceClassification(config)
-    classifier(classifier.dummy_inputs)
+    classifier = tiny_bert(initializer_range=0.2, hidden_dropout_prob=0.5, attention_probs_dropout_prob=0.5)
     train.compile_model(classifier, TINY_PRESET, MRPC, steps_per_epoch=2)
     ids = np.random.default_rng(0).integers(5, 60, (6, 9)).astype("int32")
     dataset = tf.data.Dataset.from_tensor_slices(({"input_ids": ids}, np.zeros(6, "int32"))).batch(4)
