@@ -56,11 +56,11 @@ def picked(names: list[str], wanted: list[str]) -> list[str]:
     >>> picked(["glue_repro.train", "glue_repro.run"], ["train"])
     ['glue_repro.train']
     """
-    unknown = sorted(set(wanted) - {name.rpartition(".")[2] for name in names})
+    by_last = {name.rpartition(".")[2]: name for name in names}
+    unknown = sorted(set(wanted) - set(by_last))
     if unknown:
-        raise SystemExit(f"--modules: no module {', '.join(unknown)} (known: "
-                         f"{', '.join(sorted(n.rpartition('.')[2] for n in names))})")
-    return [name for name in names if name.rpartition(".")[2] in wanted]
+        raise SystemExit(f"--modules: no module {', '.join(unknown)} (known: {', '.join(sorted(by_last))})")
+    return [name for last, name in by_last.items() if last in wanted]
 
 
 def module_of(mutant: str) -> str:
