@@ -2,6 +2,7 @@ import functools
 import gc
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,19 @@ def launcher():
     from tests.launcher import Launcher
 
     started = Launcher()
+    yield started
+    started.close()
+
+
+@pytest.fixture(scope="session")
+def isolated_launcher():
+    """A launcher inside a network namespace of its own, for processes that listen on every interface."""
+    from tests.launcher import Launcher
+
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode:
+        pytest.fail("cannot create a network namespace (unshare -n): TensorFlow's workers would listen on every "
+                    "interface")
+    started = Launcher(isolated=True)
     yield started
     started.close()
 

@@ -84,12 +84,19 @@ def _wait(pid: int, timeout: float | None) -> int | None:
 
 
 class Launcher:
-    """The launcher process of this test process; `spawn` and `run` are its two uses."""
+    """The launcher process of this test process; `spawn` and `run` are its two uses.
 
-    def __init__(self):
+    `isolated`: the launcher and its children run in a network namespace of their own, where
+    loopback is the only interface (TensorFlow's collective server listens on every interface).
+    """
+
+    def __init__(self, isolated: bool = False):
         env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-        self._server = subprocess.Popen([sys.executable, "-m", "tests.launcher"], cwd=REPO, env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        command = [sys.executable, "-m", "tests.launcher"]
+        if isolated:
+            command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "-", *command]
+        self._server = subprocess.Popen(command, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True)
 
     def _ask(self, **request) -> dict:
         self._server.stdin.write(json.dumps(request) + "\n")

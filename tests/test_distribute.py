@@ -70,6 +70,8 @@ def _free_port() -> int:
 
 
 def _workers(launcher, argv, tmp_path, n=2):
+    """N workers of one cluster on 127.0.0.1, from a launcher in its own network namespace: TensorFlow's
+    collective server listens on every interface whatever TF_CONFIG names."""
     ports = [_free_port() for _ in range(n)]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs, logs = [], []
@@ -77,14 +79,15 @@ def _workers(launcher, argv, tmp_path, n=2):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         logs.append(tmp_path / f"worker{index}.log")
         procs.append(launcher.spawn(argv, logs[-1], env=env))
+    assert os.readlink(f"/proc/{procs[0].pid}/ns/net") != os.readlink("/proc/self/ns/net")
     return procs, logs
 
 
 @pytest.mark.costly
-def test_two_workers_train_together_and_the_chief_alone_writes(glue_dir, tmp_path, single, launcher):
+def test_two_workers_train_together_and_the_chief_alone_writes(glue_dir, tmp_path, single, isolated_launcher):
     out = tmp_path / "runs"
     start = time.monotonic()
-    procs, logs = _workers(launcher, ["run", *STEPS, "--strategy", "multiworker", "--data-dir", str(glue_dir),
+    procs, logs = _workers(isolated_launcher, ["run", *STEPS, "--strategy", "multiworker", "--data-dir", str(glue_dir),
                             "--results-dir", str(out)], tmp_path)
     codes = [p.wait(timeout=300) for p in procs]
     assert codes == [0, 0], [log.read_text()[-2000:] for log in logs]
@@ -97,11 +100,11 @@ def test_two_workers_train_together_and_the_chief_alone_writes(glue_dir, tmp_pat
 
 
 @pytest.mark.costly
-def test_a_lost_worker_stops_the_others_with_one_line(glue_dir, tmp_path, launcher):
+def test_a_lost_worker_stops_the_others_with_one_line(glue_dir, tmp_path, isolated_launcher):
     out = tmp_path / "runs"
     argv = ["run", "--preset", "tiny", "--limit", "2000", "--epochs", "5", "--verbose", "2", "--strategy",
             "multiworker", "--data-dir", str(glue_dir), "--results-dir", str(out)]
-    (chief, other), logs = _workers(launcher, argv, tmp_path)
+    (chief, other), logs = _workers(isolated_launcher, argv, tmp_path)
     deadline = time.monotonic() + 180
     while "Epoch 1/5" not in logs[1].read_text() and time.monotonic() < deadline:
         time.sleep(0.2)
