@@ -401,7 +401,8 @@ def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]
                     ax.fill_between([x - 0.3, x + 0.3], m["mean"] - m["std"], m["mean"] + m["std"], color="C2",
                                     alpha=0.2, label="committed baseline, mean +- std")
         if collapse and collapse.get(name) is not None:
-            ax.axhline(collapse[name], color="C3", linestyle=":", label="majority class for every row (collapsed)")
+            ax.axhline(collapse[name], color="C3", linestyle=":", zorder=2.5,  # over a published line at the same level
+                       label="majority class for every row (collapsed)")
         if metric.chance_level(spec, name) is not None:
             ax.axhline(metric.chance_level(spec, name), color="black", linestyle="-.", linewidth=0.8,
                        label="chance (random guess)")
@@ -409,6 +410,7 @@ def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]
             if name in reference.scores:
                 ax.axhline(reference.scores[name], color="grey", linestyle=style,
                            label=f"published: {reference.source}")
+        _pad_y(ax)
         ticks = [label + (f"\n{cut}" if cut else "") for label, cut in groups]
         ax.set_xticks(range(len(groups)), ticks, rotation=25, ha="right", fontsize=8)
         ax.set(xlim=(-0.6, len(groups) - 0.4), ylabel=f"validation {name}", title=f"{task}: {name} per seed")
@@ -419,6 +421,14 @@ def seed_spread(runs: list[tuple[Path, dict]], baselines: list[tuple[Path, dict]
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=columns, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.05 * (1 + (len(handles) - 1) // columns), 1, 1))
     return _save(fig, out)
+
+
+def _pad_y(ax, share: float = 0.06) -> None:
+    """Y limits that hold every point and every horizontal reference line clear of the frame."""
+    levels = [line.get_ydata()[0] for line in ax.get_lines() if np.ptp(line.get_ydata()) == 0]
+    low, high = min(ax.dataLim.y0, *levels), max(ax.dataLim.y1, *levels)
+    pad = share * (high - low) or 0.01
+    ax.set_ylim(low - pad, high + pad)
 
 
 def lr_decay_figure(report: dict, out: Path) -> Path:

@@ -219,6 +219,25 @@ def test_the_figure_draws_the_stored_collapse_level_and_the_tasks_reference(tmp_
     assert lines == [(0.5, "chance (random guess)"), (0.657, "published: run_glue, bert-base-cased")]  # no level
 
 
+def test_every_point_and_reference_line_is_inside_the_axes_clear_of_the_frame(tmp_path, monkeypatch):
+    """SST-2's published score lies above every seed: its line must not sit on the frame, out of sight."""
+    import matplotlib.figure
+
+    axes = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda fig, *a, **k: axes.extend(fig.axes))
+    runs = [(tmp_path / f"{s}.json", _run("sst2", MINILM_PRESET, s, {"accuracy": a})) for s, a in ((1, 0.9037),
+                                                                                                  (2, 0.8933))]
+    for _, run in runs:
+        run["collapse_level"] = {"accuracy": 0.5092}  # as measured: pyplot's autoscale then left 0.9232 on the frame
+    report.seed_spread(runs, [], "sst2", tmp_path / "sst2.png")
+    (ax,) = axes
+    low, high = ax.get_ylim()
+    levels = [line.get_ydata()[0] for line in ax.get_lines()] + [0.9037, 0.8933]
+    assert {0.9232, 0.5092, 0.5} <= set(levels)
+    margin = 0.02 * (high - low)
+    assert all(low + margin < y < high - margin for y in levels), (ax.get_ylim(), levels)
+
+
 def test_the_page_links_the_measurements_rather_than_pasting_them(results_dir, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
