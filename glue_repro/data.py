@@ -111,9 +111,19 @@ def _hub_copy_files(data_dir: Path, spec: TaskSpec) -> list[Path]:
 def load_hub_copy(data_dir: Path, spec: TaskSpec, files: list[Path]) -> tuple[datasets.DatasetDict, DataSource]:
     """The task's config read through `datasets` from a local copy of the Hub repository, as the Hub
     path reads the repository itself (the README's configs name each split's files)."""
+    import pyarrow.parquet
+
+    columns = list(features(spec))
+    for path in files:  # a bad file is named here, not deep inside the datasets builder
+        try:
+            names = pyarrow.parquet.read_schema(path).names
+        except (pyarrow.ArrowException, OSError) as err:
+            raise GlueReproError(f"{path}: not a readable parquet file ({err})") from None
+        if sorted(names) != sorted(columns):
+            raise GlueReproError(f"{path}: columns {names}, not the Hub's {columns}")
     try:
         splits = datasets.load_dataset(str(data_dir), spec.name)
-    except (ValueError, OSError, KeyError) as err:
+    except (ValueError, OSError, KeyError, datasets.exceptions.DatasetGenerationError) as err:
         raise GlueReproError(f"{data_dir / 'README.md'}: cannot load config {spec.name!r} from this copy of the "
                              f"Hub repository ({err})") from None
     for split in ("train", *spec.validation_splits):

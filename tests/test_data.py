@@ -570,6 +570,28 @@ def test_a_hub_copy_without_a_split_a_task_needs_is_one_line(tmp_path):
         load_local(copy, "mnli")
 
 
+def _rename_columns(path, renames: dict):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    pq.write_table(table.rename_columns([renames.get(name, name) for name in table.column_names]), path)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda path: path.write_bytes(b"not parquet"), r"train-00000-of-00001.parquet: not a readable parquet file \("),
+    (lambda path: path.write_bytes(path.read_bytes()[:-40]), r"train-00000-of-00001.parquet: not a readable parquet"),
+    (lambda path: _rename_columns(path, {"question": "q"}),
+     r"train-00000-of-00001.parquet: columns \['q', 'sentence', 'label', 'idx'\], not the Hub's \['question', "),
+])
+def test_a_bad_parquet_file_in_a_hub_copy_is_one_line_naming_it(damage, message, tmp_path):
+    copy = write_hub_copy(tmp_path / "copy", {"qnli": load_local(write_glue_folder(tmp_path / "glue", ["qnli"]),
+                                                                 "qnli")[0]})
+    damage(copy / "qnli" / "train-00000-of-00001.parquet")
+    with pytest.raises(GlueReproError, match=message) as err:
+        load_local(copy, "qnli")
+    assert str(err.value).startswith(str(copy / "qnli")) and "\n" not in str(err.value)
+
+
 def test_data_command_describes_mnlis_five_splits_from_either_layout(tmp_path, capsys):
     from glue_repro import cli
 
