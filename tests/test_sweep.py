@@ -189,6 +189,168 @@ def test_finished_cells_are_the_sweeps_own_results_and_each_group_is_aggregated_
     assert lines == ["mrpc/tiny: no aggregate (2 of 3 seeds finished)"]
 
 
+class _LocalRay(_Nodes):
+    """Stands in for `ray` where the sweep schedules cells: a submitted call runs in this process when the
+    driver asks for its value; `wait` hands back the oldest submission first."""
+
+    class Ref:
+        def __init__(self, call):
+            self.call = call
+
+    def __init__(self, *cpus: int):
+        super().__init__(*cpus)
+        self.submitted, self.cancelled, self.running_most = [], [], 0
+        self._pending = []
+
+    def put(self, value):
+        return ("stored", value)
+
+    def remote(self, fn=None, **decorator):
+        if fn is None:
+            return lambda f: self.remote(f, **decorator)
+        ray = self
+
+        class Task:
+            def options(self, **options):
+                self.options_given = decorator | options
+                return self
+
+            def remote(self, *args):
+                ray.submitted.append((fn.__name__, self.options_given, args))
+                ref = ray.Ref(lambda: fn(*args))
+                ray._pending.append(ref)
+                ray.running_most = max(ray.running_most, len(ray._pending))
+                return ref
+
+        return Task()
+
+    def wait(self, refs, num_returns, timeout):
+        ready = [r for r in self._pending if r in refs][:num_returns]
+        return ready, [r for r in refs if r not in ready]
+
+    def get(self, ref):
+        self._pending.remove(ref)
+        return ref.call()
+
+    def cancel(self, ref, force):
+        self.cancelled.append((ref, force))
+
+
+class WorkerCrashedError(Exception):  # named as Ray names a lost worker process
+    pass
+
+
+def _cell_runs(tmp_path, monkeypatch, ray, outcomes: dict, **options):
+    """_run_cells over MRPC seeds 1-3 of the tiny preset on the stand-in Ray, each cell's tries answered from
+    `outcomes` (seed -> a list of None, for a result, or an exception to raise, one a try)."""
+    from tests.test_multiseed import _result
+
+    matrix = sweep.fitted(sweep.Matrix(("mrpc",), ("tiny",), (1, 2, 3), changes={"limit": 24, "epochs": 1},
+                                       **options), ray)
+    tries = {seed: list(answers) for seed, answers in outcomes.items()}
+
+    def run_cell(config, bundle, sweep_id, command):
+        answer = tries[config["seed"]].pop(0)
+        if answer is not None:
+            raise answer
+        where = {"node_id": "n1", "node_ip": "127.0.0.1", "hostname": "h", "attempts": 1, "lost": [],
+                 "workers_at": None}
+        return _result(sweep.from_dict(config)) | {"cell": {"sweep": sweep_id, **where}, "wall_seconds": 61.0}
+
+    monkeypatch.setattr(sweep, "run_cell", run_cell)
+    monkeypatch.setattr(sweep.data, "bundle", lambda task, folder: f"{task} files")
+    outcome, lines = sweep.Outcome("s1"), []
+    try:
+        sweep._run_cells(ray, matrix, matrix.cells(), outcome, tmp_path / "runs", None, lines.append, ["glue-repro"])
+    finally:
+        ray.lines, ray.tries = lines, tries
+    return outcome
+
+
+def _seeds(ray) -> list[int]:
+    return [args[0]["seed"] for _, _, args in ray.submitted]
+
+
+def test_cells_start_in_order_as_slots_free_and_each_result_is_written_with_its_tries(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep, "FORWARDED_ENV", ("GLUE_REPRO_TEST_VAR",))
+    monkeypatch.setenv("GLUE_REPRO_TEST_VAR", "forwarded")
+    ray = _LocalRay(2)
+    outcome = _cell_runs(tmp_path, monkeypatch, ray, {1: [None], 2: [None], 3: [None]}, cpus_per_run=1)
+    assert _seeds(ray) == [1, 2, 3] and ray.running_most == 2  # two slots of 1 CPU on a 2-CPU node
+    name, options, (config, bundle, sweep_id, command) = ray.submitted[0]
+    assert name == "run_cell" and (bundle, sweep_id, command) == (("stored", "mrpc files"), "s1", ["glue-repro"])
+    assert config == sweep.Matrix(("mrpc",), ("tiny",), (1,), changes={"limit": 24, "epochs": 1},
+                                  cpus_per_run=1).config(sweep.Cell("mrpc", "tiny", 1)).to_dict()
+    assert options == {"max_calls": 1, "num_cpus": 1, "num_gpus": 0, "max_retries": 0,
+                       "runtime_env": {"env_vars": {"GLUE_REPRO_TEST_VAR": "forwarded"}}}
+    assert sorted(c.seed for c in outcome.written) == [1, 2, 3] and not outcome.failed
+    for cell, (result, path) in outcome.written.items():
+        assert (result["cell"]["attempts"], result["cell"]["lost"]) == (1, [])
+        assert json.loads(Path(path).read_text())["seed"] == cell.seed
+    assert len(ray.lines) >= 3
+
+
+def test_a_lost_cell_runs_again_first_up_to_the_retries_and_a_recipe_error_fails_once(tmp_path, monkeypatch):
+    lost = WorkerCrashedError("the worker died\nmore")
+    ray = _LocalRay(2)
+    outcome = _cell_runs(tmp_path, monkeypatch, ray, {1: [lost, None], 2: [GlueReproError("no label"), None],
+                                                      3: [lost, lost, lost]}, retries=1)
+    assert _seeds(ray) == [1, 1, 2, 3, 3]  # a lost cell goes first again
+    first = outcome.written[sweep.Cell("mrpc", "tiny", 1)][0]["cell"]
+    assert (first["attempts"], first["lost"]) == (2, ["WorkerCrashedError: the worker died"])
+    assert json.loads(outcome.written[sweep.Cell("mrpc", "tiny", 1)][1].read_text())["cell"]["attempts"] == 2
+    assert outcome.failed == {sweep.Cell("mrpc", "tiny", 2): "no label",
+                              sweep.Cell("mrpc", "tiny", 3): "WorkerCrashedError: the worker died"}
+    assert ray.tries == {1: [], 2: [None], 3: [lost]}  # the recipe error is not retried; seed 3 stops at 1 retry
+    assert "mrpc/tiny/seed 1: lost (WorkerCrashedError: the worker died); running it again (try 2 of 2)" in ray.lines
+
+
+def test_ctrl_c_cancels_every_running_cell_and_keeps_what_finished(tmp_path, monkeypatch):
+    ray = _LocalRay(3)
+    with pytest.raises(sweep.Interrupted) as stopped:
+        _cell_runs(tmp_path, monkeypatch, ray, {1: [None], 2: [KeyboardInterrupt()], 3: [None]}, cpus_per_run=1)
+    assert list(stopped.value.outcome.written) == [sweep.Cell("mrpc", "tiny", 1)]
+    assert [(ref.call, force) for ref, force in ray.cancelled] == [(ray._pending[0].call, True)]  # seed 3's
+
+
+def _ray_worker(monkeypatch, node_id="node-7"):
+    """What a cell asks of Ray inside its worker process: where it runs."""
+    from types import SimpleNamespace
+
+    fake = SimpleNamespace(get_runtime_context=lambda: SimpleNamespace(get_node_id=lambda: node_id),
+                           util=SimpleNamespace(get_node_ip_address=lambda: "127.0.0.1"))
+    monkeypatch.setitem(sys.modules, "ray", fake)
+
+
+def test_a_cell_runs_the_recipe_on_the_shipped_files_and_says_where_it_ran(glue_dir, tmp_path, monkeypatch):
+    _ray_worker(monkeypatch)
+    matrix = sweep.Matrix(("rte",), ("tiny",), (4,), changes={"limit": 16, "epochs": 1, "deterministic": True})
+    config = matrix.config(sweep.Cell("rte", "tiny", 4))
+    bundle = data.bundle("rte", glue_dir)
+    result = sweep.run_cell(config.to_dict(), bundle, "s9", ["glue-repro", "sweep"])
+    assert result["cell"] == {"sweep": "s9", "node_id": "node-7", "node_ip": "127.0.0.1",
+                              "hostname": socket.gethostname(), "attempts": 1, "lost": [], "workers_at": None}
+    assert result["data"]["location"] == bundle.origin == str((glue_dir / "RTE").resolve())
+    assert result["command"] == ["glue-repro", "sweep"] and result["seed"] == 4
+    assert result["data"]["sha256"] == data.load("rte", glue_dir)[1].sha256 and result["data"]["checksums_verified"]
+    assert len(result["predictions"]) == 16 and result["config"] == config.to_dict()  # the costly test: = a run
+
+
+def test_each_ray_train_worker_runs_the_cell_and_only_the_chief_hands_back_its_result(monkeypatch):
+    handed = []
+    inbox = type("Inbox", (), {"put": type("Put", (), {"remote": staticmethod(lambda r: handed.append(r) or r)})})
+    monkeypatch.setitem(sys.modules, "ray", type("Ray", (), {"get": staticmethod(lambda ref: ref)}))
+    workers = ["127.0.0.1:1", "127.0.0.1:2"]
+    for index, answer in ((1, None), (0, {"cell": {"workers_at": None}})):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": workers},
+                                                    "task": {"type": "worker", "index": index}}))
+        asked = []
+        monkeypatch.setattr(sweep, "run_cell", lambda *args, answer=answer, asked=asked: asked.append(args) or answer)
+        sweep._train_loop({"config": {"seed": 1}, "bundle": "b", "sweep": "s", "command": ["c"], "inbox": inbox})
+        assert asked == [({"seed": 1}, "b", "s", ["c"])]
+    assert handed == [{"cell": {"workers_at": workers}}]
+
+
 # --- real clusters -------------------------------------------------------------------------------
 
 def ray_env(tmp: str) -> dict:
