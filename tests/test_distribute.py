@@ -174,3 +174,30 @@ def test_tf_config_gives_the_workers_and_this_ones_index_chief_first(tf_config, 
         with pytest.raises(GlueReproError) as err:
             distribute.cluster()
         assert str(err.value).startswith(expected)
+
+
+@pytest.mark.parametrize(("replicas", "gpus", "split_already", "expected"), [
+    (2, [], None, 2),  # a fresh CPU: split in two
+    (3, [], [object()] * 2, 3),  # split otherwise: split again
+    (2, [], [object()] * 2, None),  # split already as asked: left alone
+    (1, [], None, None),  # one replica needs no split
+    (2, ["GPU:0"], None, None),  # GPUs are the replicas
+])
+def test_the_cpu_is_split_into_one_logical_device_a_replica_only_when_needed(replicas, gpus, split_already, expected,
+                                                                             monkeypatch):
+    import tensorflow as tf
+
+    from glue_repro import distribute
+
+    made = []
+    devices = {"GPU": gpus, "CPU": ["CPU:0"]}
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind: devices[kind])
+    monkeypatch.setattr(tf.config, "get_logical_device_configuration", lambda cpu: split_already)
+    monkeypatch.setattr(tf.config, "set_logical_device_configuration", lambda cpu, configs: made.append((cpu, configs)))
+    distribute.split_cpu(replicas)
+    if expected is None:
+        assert made == []
+    else:
+        ((cpu, configs),) = made
+        assert cpu == "CPU:0" and len(configs) == expected
+        assert all(isinstance(c, tf.config.LogicalDeviceConfiguration) for c in configs)
