@@ -163,6 +163,23 @@ def test_report_of_the_committed_results(tmp_path):
     assert {row["mode"] for row in pairs} == {"float32", "bf16-matmul"}
 
 
+def test_the_committed_page_is_what_the_committed_results_make(tmp_path, monkeypatch):
+    """REPORT.md and runs.md as committed equal the page the committed results give now, but for the
+    date it was made (figures are checked by their own tests: here each is only named)."""
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[1] / "results"
+    for draw in ("seed_spread", "lr_decay_figure", "throughput_figure"):
+        monkeypatch.setattr(report, draw, lambda *args: args[-1])  # the figure's path, undrawn
+    monkeypatch.setattr(report, "write_html", lambda out: None)
+    (tmp_path / "measurements.md").write_text("kept by hand")
+    report.write(report.collect([committed]), tmp_path)
+    for name in ("REPORT.md", "runs.md"):
+        made, kept = ((folder / name).read_text().splitlines() for folder in (tmp_path, committed / "report"))
+        made, kept = ([line for line in page if not line.startswith("Made ")] for page in (made, kept))
+        assert made == kept, f"results/report/{name} is not what the committed results make: run `glue-repro report`"
+
+
 def test_the_seed_spread_draws_each_recipe_in_its_own_group_and_no_limit_run(tmp_path, monkeypatch):
     whole = [_run("mrpc", MINILM_PRESET, s, {"accuracy": 0.80, "f1": 0.86}) for s in (1, 2)]
     again = _run("mrpc", MINILM_PRESET, 2, {"accuracy": 0.80, "f1": 0.86})
