@@ -10,6 +10,10 @@ as survived, so the cap can only lower the score).
     python tools/mutation.py --shard 2/4      # a quarter of the modules (one machine of four)
     python tools/mutation.py --modules train,lr_decay   # those modules only
     python tools/mutation.py --score-only     # the score of what mutants/ already holds
+    python tools/mutation.py --again          # test again only the mutants not killed last time
+
+Without --shard, --modules or --again, a mutant that has a result keeps it (mutmut reruns those
+of changed functions only); with them, every mutant named is tested again.
 
 Mutants listed in tests/mutation_equivalents.txt (one name a line, `#` starts the reason) cannot
 change any result: they count neither as killed nor as surviving. A mutant whose tests time out
@@ -73,13 +77,15 @@ def module_of(mutant: str) -> str:
 
 
 def score(lines: list[str], equivalent: set[str], wanted: set[str] | None = None) -> list[str]:
-    """The report's lines from `mutmut results --all true` output (`name: state` a line).
+    """The report's lines from `mutmut results --all true` output (`name: state` a line). A mutant not
+    checked yet counts as not killed, and each module says how many it has.
 
     >>> score(["glue_repro.a.x_f__mutmut_1: killed", "glue_repro.a.x_f__mutmut_2: survived",
-    ...        "glue_repro.a.x_f__mutmut_3: timeout", "glue_repro.b.x_g__mutmut_1: survived"],
-    ...       equivalent={"glue_repro.b.x_g__mutmut_1"})
-    ['survived: glue_repro.a.x_f__mutmut_2', 'glue_repro/a.py: 2/3 killed', 'glue_repro/b.py: 0/0 killed', \
-'1 equivalent mutants not counted', 'mutation score: 2/3 killed']
+    ...        "glue_repro.a.x_f__mutmut_3: timeout", "glue_repro.b.x_g__mutmut_1: survived",
+    ...        "glue_repro.b.x_g__mutmut_2: not checked"], equivalent={"glue_repro.b.x_g__mutmut_1"})
+    ['survived: glue_repro.a.x_f__mutmut_2', 'glue_repro/a.py: 2/3 killed', \
+'glue_repro/b.py: 0/1 killed (1 not checked yet)', '1 equivalent mutants not counted', 'mutation score: 2/4 killed \
+(1 not checked yet)']
     """
     states = {}
     for line in lines:
@@ -92,14 +98,19 @@ def score(lines: list[str], equivalent: set[str], wanted: set[str] | None = None
         counted = name not in equivalent
         by_module[module_of(name)]["tested"] += counted
         by_module[module_of(name)]["killed"] += counted and state == "killed"
-        if counted and state != "killed":
+        by_module[module_of(name)]["unchecked"] += counted and state == "not checked"
+        if counted and state not in ("killed", "not checked"):
             out.append(f"{state}: {name}")
     for module, n in sorted(by_module.items()):
-        out.append(f"{module}: {n['killed']}/{n['tested']} killed")
-    killed, tested = (sum(n[k] for n in by_module.values()) for k in ("killed", "tested"))
+        out.append(f"{module}: {n['killed']}/{n['tested']} killed" + _unchecked(n["unchecked"]))
+    killed, tested, unchecked = (sum(n[k] for n in by_module.values()) for k in ("killed", "tested", "unchecked"))
     out.append(f"{sum(name in equivalent for name in states)} equivalent mutants not counted")
-    out.append(f"mutation score: {killed}/{tested} killed")
+    out.append(f"mutation score: {killed}/{tested} killed" + _unchecked(unchecked))
     return out
+
+
+def _unchecked(count: int) -> str:
+    return f" ({count} not checked yet)" if count else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,24 +122,40 @@ def main(argv: list[str] | None = None) -> int:
                         help="each mutant runs the quickest tests reaching it that fit this many seconds (by their "
                              "times in mutmut's stats), at least one; a mutant they miss counts as survived "
                              "(default: %(default)s)")
+    parser.add_argument("--again", action="store_true",
+                        help="test again only the mutants not killed last time (after new tests)")
     parser.add_argument("--score-only", action="store_true", help="score what mutants/ holds; run nothing")
     args = parser.parse_args(argv)
     names = shard(modules(), args.shard) if args.shard else modules()
     if args.modules:
         names = picked(names, args.modules.split(","))
     began = time.monotonic()
+    equivalent = {line.split("#")[0].strip() for line in EQUIVALENTS.read_text().splitlines()} - {""}
     if not args.score_only:
         patterns = [f"{name}.*" for name in names] if args.shard or args.modules else []
+        if args.again:
+            wanted = {module_of(n + ".x") for n in names}
+            patterns = [name for name, state in _states().items()
+                        if state not in ("killed", "timeout", "not checked") and name not in equivalent
+                        and module_of(name) in wanted]
+            if not patterns:
+                print("no mutant to test again")
         env = os.environ | {"MUTATION_TEST_SECONDS": str(args.test_seconds)}  # read by tests/conftest.py
-        subprocess.run(["mutmut", "run", "--max-children", str(args.max_children), *patterns], cwd=REPO, env=env,
-                       check=True)
-    listed = subprocess.run(["mutmut", "results", "--all", "true"], cwd=REPO, check=True, capture_output=True,
-                            text=True).stdout.splitlines()
-    equivalent = {line.split("#")[0].strip() for line in EQUIVALENTS.read_text().splitlines()} - {""}
+        if patterns or not args.again:
+            subprocess.run(["mutmut", "run", "--max-children", str(args.max_children), *patterns], cwd=REPO, env=env,
+                           check=True)
+    listed = [f"{name}: {state}" for name, state in _states().items()]
     print("\n".join(score(listed, equivalent, {module_of(n + ".x") for n in names})))
     if not args.score_only:
         print(f"time: {(time.monotonic() - began) / 60:.1f} min on {args.max_children} children")
     return 0
+
+
+def _states() -> dict[str, str]:
+    """Each mutant's state as mutmut records it (killed, survived, no tests, timeout, not checked, ...)."""
+    listed = subprocess.run(["mutmut", "results", "--all", "true"], cwd=REPO, check=True, capture_output=True,
+                            text=True).stdout.splitlines()
+    return {name.strip(): state for name, _, state in (line.strip().rpartition(": ") for line in listed) if name}
 
 
 if __name__ == "__main__":
