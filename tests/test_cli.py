@@ -91,3 +91,14 @@ def test_library_errors_name_the_flag_that_sets_each_field():
         "--cpu-replicas 2: only with --strategy mirrored")
     assert cli.as_flags("config field cls_only_last_layer=True: turn it off") == "--cls-only-last-layer: turn it off"
     assert cli.as_flags("config field fused_gelu=False: x") == "--no-fused-gelu: x"
+
+
+def test_the_committed_cli_reference_is_what_the_parser_prints(monkeypatch):
+    """docs/cli.md holds every command's --help as the parser prints it now: an option, default or help
+    text that changes without regenerating it (python tools/cli_reference.py) fails here."""
+    from tools import cli_reference
+
+    monkeypatch.setenv("COLUMNS", cli_reference.COLUMNS)
+    made = cli_reference.reference()
+    assert made.count("```") == 2 * 11  # the top-level help and each of the ten commands'
+    assert made == cli_reference.REFERENCE.read_text(), "docs/cli.md is stale: run python tools/cli_reference.py"
