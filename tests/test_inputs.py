@@ -50,6 +50,24 @@ def test_bucketed_train_batches_cover_every_example_once(tiny, small_pairs):
     assert sorted(seen) == sorted(tuple(ids) for ids in tokenized["train"]["input_ids"])
 
 
+@pytest.mark.parametrize("pipeline", ["bucketed", "course"])
+def test_each_epoch_sees_the_training_rows_in_a_new_order(tiny, small_pairs, pipeline):
+    """Keras iterates the same dataset once an epoch: it must shuffle anew each time, as the course's does."""
+    import tensorflow as tf
+
+    tokenizer, _ = tiny
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    tf.random.set_seed(0)
+    if pipeline == "bucketed":
+        dataset = inputs.train_dataset(tokenized["train"], inputs.model_columns(tokenizer), batch_size=4).dataset
+    else:
+        dataset = inputs.course_dataset(tokenized["train"], tokenizer, batch_size=4, shuffle=True)
+    epochs = [[tuple(int(t) for t in row if t) for x, _ in dataset for row in x["input_ids"].numpy()]
+              for _ in range(3)]
+    assert sorted(epochs[0]) == sorted(epochs[1]) == sorted(epochs[2])  # every row, each epoch
+    assert len({tuple(order) for order in epochs}) == 3
+
+
 def test_bucketed_pipelines_run_without_tf_data_autotuning(tiny, small_pairs):
     # its background thread stalled the end of passes until its next re-planning tick
 

@@ -32,7 +32,7 @@ def _gradients(weights, step):
     return grads
 
 
-def _apply(adam_class, weights, steps=STEPS, jit_compile=True):
+def _apply(adam_class, weights, steps=STEPS, jit_compile=True, gradients=_gradients):
     """The weights after `steps` updates of the same gradients from the same start."""
     import tensorflow as tf
 
@@ -41,7 +41,7 @@ def _apply(adam_class, weights, steps=STEPS, jit_compile=True):
     adam.jit_compile = jit_compile  # Keras' constructor turns XLA off wherever it sees no GPU
     apply = tf.function(lambda grads: adam.apply_gradients(zip(grads, variables, strict=True)))  # as in a train step
     for step in range(steps):
-        apply(_gradients(weights, step))
+        apply(gradients(weights, step))
     return [v.numpy() for v in variables]
 
 
@@ -71,6 +71,32 @@ def test_fused_adam_updates_every_weight_as_keras_xla_adam_does(tiny_weights):
     # Without XLA, FusedAdam is Keras' Adam, whose kernels round differently.
     for a, b in zip(_apply(FusedAdam, tiny_weights, jit_compile=False), fused, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_adam_follows_keras_adam_on_small_variables_and_where_epsilon_counts():
+    """Seconds, for the fast tier: a sparse table, a matrix, a bias, and a weight whose gradients are so
+    small (1e-7) that Adam's epsilon decides its step; FusedAdam (XLA) against Keras' plain kernels."""
+    import tf_keras
+
+    from glue_repro.optimizer import FusedAdam
+
+    rng = np.random.default_rng(3)
+    weights = [("word_embeddings", rng.normal(size=(40, 6)).astype(np.float32)),
+               ("dense/kernel", rng.normal(size=(6, 5)).astype(np.float32)),
+               ("dense/bias", rng.normal(size=(5,)).astype(np.float32)),
+               ("tiny_gradients/bias", rng.normal(size=(7,)).astype(np.float32))]
+
+    def gradients(weights, step):
+        import tensorflow as tf
+
+        tiny = tf.constant(1e-7 * np.random.default_rng(step).normal(size=7), tf.float32)
+        return [*_gradients(weights[:3], step), tiny]
+
+    keras = _apply(tf_keras.optimizers.Adam, weights, jit_compile=False, gradients=gradients)
+    fused = _apply(FusedAdam, weights, gradients=gradients)
+    for (name, start), a, b in zip(weights, keras, fused, strict=True):
+        assert np.abs(a - start).max() > 1e-4, name  # every weight moved 100x the tolerance, the tiny-gradient one too
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_options_fused_adam_does_not_compute_are_left_to_keras(tiny_weights, monkeypatch):

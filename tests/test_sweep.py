@@ -313,6 +313,127 @@ def test_ctrl_c_cancels_every_running_cell_and_keeps_what_finished(tmp_path, mon
     assert [(ref.call, force) for ref, force in ray.cancelled] == [(ray._pending[0].call, True)]  # seed 3's
 
 
+class _FakeRayModule:
+    """The `ray` module as `cluster` uses it: init (recorded, or refused) and shutdown."""
+
+    def __init__(self, refuse: bool = False):
+        self.inits, self.shutdowns, self.refuse = [], 0, refuse
+
+    def init(self, **kwargs):
+        self.inits.append((kwargs, {k: os.environ.get(k) for k in (*sweep.LOCAL_ENV, "RAY_USAGE_STATS_ENABLED")}))
+        if self.refuse:
+            raise ConnectionError("could not find any running Ray instance")
+
+    def shutdown(self):
+        self.shutdowns += 1
+
+
+@pytest.mark.parametrize("worker_logs", [False, True])
+def test_the_local_cluster_starts_on_loopback_with_no_statistics_and_token_auth_and_stops(worker_logs, monkeypatch):
+    for name in (*sweep.LOCAL_ENV, "RAY_USAGE_STATS_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    fake = _FakeRayModule()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    with sweep.cluster(None, worker_logs=worker_logs) as ray:
+        assert ray is fake and fake.shutdowns == 0
+    [(kwargs, env)] = fake.inits
+    assert kwargs == {"address": "local", "log_to_driver": worker_logs, "logging_level": "ERROR",
+                      "configure_logging": True, "_node_ip_address": "127.0.0.1", "include_dashboard": False}
+    assert env == {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+    assert fake.shutdowns == 1
+
+
+def test_joining_a_cluster_checks_the_address_first_and_a_refusal_is_one_line(monkeypatch):
+    for name in (*sweep.LOCAL_ENV, "RAY_USAGE_STATS_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
+    checked = []
+    monkeypatch.setattr(sweep, "reachable", checked.append)
+    fake = _FakeRayModule()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    with sweep.cluster("10.0.0.5:6379"):
+        pass
+    [(kwargs, env)] = fake.inits
+    assert checked == ["10.0.0.5:6379"] and kwargs["address"] == "10.0.0.5:6379"
+    assert "_node_ip_address" not in kwargs and "include_dashboard" not in kwargs  # the cluster's own settings
+    assert env == {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": None, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": None}
+    with sweep.cluster("auto"):  # Ray finds the local cluster itself: nothing to check
+        pass
+    assert checked == ["10.0.0.5:6379"]
+    monkeypatch.setitem(sys.modules, "ray", _FakeRayModule(refuse=True))
+    with pytest.raises(GlueReproError, match=r"^--address 10.0.0.5:6379: no Ray cluster there \(could not find"):
+        sweep.cluster("10.0.0.5:6379").__enter__()
+
+
+def test_an_address_where_nothing_listens_is_one_line(monkeypatch):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free once closed
+    with pytest.raises(GlueReproError, match=rf"^--address 127.0.0.1:{port}: nothing answers there \(.*\); is the "
+                                             r"head node started \(ray start --head\)\?$"):
+        sweep.reachable(f"127.0.0.1:{port}", timeout=2)
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        sweep.reachable(f"ray://127.0.0.1:{listening.getsockname()[1]}")  # answers: no error
+    for bad in ("host:0", "host:65536", "host:x", ":6379"):
+        with pytest.raises(GlueReproError, match="give host:port"):
+            sweep.reachable(bad)
+
+
+def _sweep_run(tmp_path, monkeypatch, resume=False, answers=None):
+    """sweep.run over MRPC seeds 1-3 of the tiny preset, on the stand-in Ray (None: no cluster may start)."""
+    from contextlib import contextmanager
+
+    from tests.test_multiseed import _result
+
+    ray, lines = _LocalRay(2), []
+
+    @contextmanager
+    def cluster(address, worker_logs):
+        assert (address, worker_logs) == (None, False)
+        ray.entered = True
+        yield ray
+
+    def run_cell(config, bundle, sweep_id, command):
+        if answers and answers.get(config["seed"]):
+            raise answers[config["seed"]]
+        where = {"node_id": "n1", "node_ip": "127.0.0.1", "hostname": "h", "attempts": 1, "lost": [],
+                 "workers_at": None}
+        return _result(sweep.from_dict(config)) | {"cell": {"sweep": sweep_id, **where}, "wall_seconds": 61.0}
+
+    monkeypatch.setattr(sweep, "cluster", cluster)
+    monkeypatch.setattr(sweep, "run_cell", run_cell)
+    monkeypatch.setattr(sweep.data, "bundle", lambda task, folder: f"{task} files")
+    monkeypatch.setattr(sweep.signal, "signal", lambda *args: None)  # the test process keeps its handlers
+    matrix = sweep.Matrix(("mrpc",), ("tiny",), (1, 2, 3), changes={"limit": 24, "epochs": 1})
+    outcome = sweep.run(matrix, tmp_path / "runs", tmp_path / "aggregates", resume=resume, log=lines.append)
+    return outcome, lines, ray
+
+
+def test_a_sweep_runs_its_cells_then_aggregates_and_a_resume_reuses_them_without_a_cluster(tmp_path, monkeypatch):
+    first, lines, ray = _sweep_run(tmp_path, monkeypatch)
+    assert lines[0] == f"sweep {first.sweep}: 3 cells to run on 1 node (2 CPUs), 2 CPUs a run: 1 at once"
+    assert sorted(c.seed for c in first.written) == [1, 2, 3] and len(first.aggregates) == 1
+    again, lines, ray = _sweep_run(tmp_path, monkeypatch, resume=True)
+    assert not hasattr(ray, "entered") and not again.written  # nothing to run: no cluster
+    assert again.sweep == first.sweep and again.aggregates == first.aggregates  # no second aggregate
+    assert [line.split(": reusing ")[0] for line in lines] == [f"mrpc/tiny/seed {s}" for s in (1, 2, 3)]
+    assert len(list((tmp_path / "aggregates").glob("*.json"))) == 1
+    seed2 = again.reused[sweep.Cell("mrpc", "tiny", 2)][1]
+    Path(seed2).unlink()
+    third, lines, ray = _sweep_run(tmp_path, monkeypatch, resume=True)
+    assert list(third.written) == [sweep.Cell("mrpc", "tiny", 2)] and third.sweep == first.sweep
+    assert len(third.aggregates) == 1 and len(list((tmp_path / "aggregates").glob("*.json"))) == 2
+
+
+def test_an_interrupted_sweep_still_aggregates_the_groups_that_finished(tmp_path, monkeypatch):
+    with pytest.raises(sweep.Interrupted) as stopped:
+        _sweep_run(tmp_path, monkeypatch, answers={3: KeyboardInterrupt()})
+    assert sorted(c.seed for c in stopped.value.outcome.written) == [1, 2]
+    assert stopped.value.outcome.aggregates == []  # seed 3 never finished: no aggregate of the group
+    assert not list((tmp_path / "aggregates").glob("*.json"))
+
+
 def _ray_worker(monkeypatch, node_id="node-7"):
     """What a cell asks of Ray inside its worker process: where it runs."""
     from types import SimpleNamespace

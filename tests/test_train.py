@@ -350,3 +350,20 @@ def test_the_cls_only_option_on_a_model_without_a_bert_encoder_is_one_line(monke
         train.build(TINY_PRESET.replace(cls_only_last_layer=True, max_length=32), MRPC, model.load_tokenizer("tiny"), 2)
     assert str(err.value) == ("config field cls_only_last_layer=True: model 'tiny' has no BERT-style encoder to cut; "
                               "turn it off")
+
+
+def test_the_loss_is_cross_entropy_on_logits_and_squared_error_for_regression():
+    """The course's loss reads the model's raw logits (from_logits=True): the mean of -log softmax of the
+    true class; STS-B's is the mean squared error of its one output."""
+    from glue_repro.train import loss_and_metrics
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(6, 3)) * 3, rng.integers(0, 3, 6)
+    loss, metrics = loss_and_metrics(TASKS["mnli"])
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    assert float(loss(labels, logits)) == pytest.approx(-log_softmax[np.arange(6), labels].mean(), rel=1e-5)
+    assert metrics == ["accuracy"]
+    scores, outputs = rng.uniform(0, 5, 6), rng.uniform(0, 5, (6, 1))
+    loss, metrics = loss_and_metrics(TASKS["stsb"])
+    assert float(loss(scores[:, None], outputs)) == pytest.approx(((outputs[:, 0] - scores) ** 2).mean(), rel=1e-5)
+    assert metrics == []
