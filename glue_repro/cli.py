@@ -343,9 +343,8 @@ def sweep_command(args) -> int:
         tasks = list(TASKS) if args.tasks == "all" else _names(args.tasks, TASKS, "--tasks")
     changes = {f: getattr(args, f) for f in (*RECIPE_FIELDS, *SPEED_FIELDS) if getattr(args, f, None) is not None}
     for flag, value, least in (("--workers", args.workers, 1), ("--retries", args.retries, 0),
-                               ("--cpus-per-run", args.cpus_per_run or 1, 1),
-                               ("--gpus-per-run", args.gpus_per_run, 0)):
-        if value < least:
+                               ("--cpus-per-run", args.cpus_per_run, 1), ("--gpus-per-run", args.gpus_per_run, 0)):
+        if value is not None and value < least:  # --cpus-per-run not given: a whole node, decided later
             raise GlueReproError(f"{flag} {value}: must be >= {least}")
     matrix = sweep.Matrix(tuple(tasks), tuple(_names(args.presets, PRESETS, "--presets")),
                           tuple(parse_seeds(args.seeds)), changes, args.cpus_per_run, args.gpus_per_run,

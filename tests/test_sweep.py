@@ -733,3 +733,67 @@ def test_a_sweep_over_all_nine_tasks_offline_scores_each_on_its_splits(glue_dir,
         assert list(result["metrics_by_split"]) == list(spec.validation_splits)
         assert all(list(m) == list(spec.metrics) for m in result["metrics_by_split"].values())
     assert "mnli mismatched" in done.stdout and "qqp" in done.stdout  # the GLUE table it printed has every column
+
+
+def test_the_sweep_command_hands_its_matrix_to_the_sweep_and_prints_the_table_and_failures(tmp_path, monkeypatch,
+                                                                                           capsys):
+    from tests.test_multiseed import _result
+
+    asked = {}
+
+    def run(matrix, runs_dir, aggregates_dir, data_dir, address, resume, worker_logs, command):
+        asked.update(matrix=matrix, runs_dir=runs_dir, aggregates_dir=aggregates_dir, data_dir=data_dir,
+                     address=address, resume=resume, worker_logs=worker_logs, command=command)
+        outcome = sweep.Outcome("s1")
+        for cell in matrix.cells()[:2]:
+            result = _result(matrix.config(cell), accuracy=0.5 + cell.seed / 10)
+            result |= {"device": {"gpus": []}, "partial_data": False, "created": "2026-12-04T00:00:00+00:00",
+                       "metrics_by_split": {"validation": result["metrics"]}}
+            outcome.written[cell] = (result, tmp_path / f"{cell.seed}.json")
+        outcome.failed[matrix.cells()[2]] = "train.tsv line 3: no label"
+        outcome.aggregates = [tmp_path / "agg.json"]
+        return outcome
+
+    monkeypatch.setattr(sweep, "run", run)
+    monkeypatch.setattr(sys, "argv", ["glue-repro", "sweep", "--the-command-line"])
+    (tmp_path / "GLUE").mkdir()
+    code = cli.main(["sweep", "--tasks", "mrpc", "--presets", "tiny", "--seeds", "1-3", "--epochs", "1",
+                     "--cpus-per-run", "1", "--retries", "3", "--address", "127.0.0.1:6379", "--resume",
+                     "--worker-logs", "--data-dir", str(tmp_path / "GLUE"), "--results-dir", str(tmp_path / "runs")])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    matrix = asked.pop("matrix")
+    assert matrix == sweep.Matrix(("mrpc",), ("tiny",), (1, 2, 3), {"epochs": 1}, 1, 0, 1, 3)
+    assert asked == {"runs_dir": tmp_path / "runs", "aggregates_dir": tmp_path / "runs" / "aggregates",
+                     "data_dir": str(tmp_path / "GLUE"), "address": "127.0.0.1:6379", "resume": True,
+                     "worker_logs": True, "command": ["glue-repro", "sweep", "--the-command-line"]}
+    assert "0.6500 +- 0.0707 (2" in out and f"aggregate: {tmp_path / 'agg.json'}" in out
+    assert err.strip().splitlines()[-1] == "failed: mrpc/tiny/seed 3: train.tsv line 3: no label"
+
+
+def test_an_interrupted_sweep_command_lists_what_finished_and_says_to_resume(tmp_path, monkeypatch, capsys):
+    from tests.test_multiseed import _result
+
+    def run(matrix, *args, **kwargs):
+        outcome = sweep.Outcome("s1", aggregates=[tmp_path / "agg.json"])
+        outcome.written[matrix.cells()[0]] = (_result(matrix.config(matrix.cells()[0])), tmp_path / "1.json")
+        raise sweep.Interrupted(outcome)
+
+    monkeypatch.setattr(sweep, "run", run)
+    code = cli.main(["sweep", "--tasks", "mrpc", "--presets", "tiny", "--seeds", "1,2", "--results-dir",
+                     str(tmp_path / "runs")])
+    assert code == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "glue-repro: interrupted; 1 of 2 cells finished", f"  mrpc/tiny/seed 1: {tmp_path / '1.json'}",
+        f"  aggregate: {tmp_path / 'agg.json'}",
+        "run the same command with --resume to run the rest and write the aggregates"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--workers", "0"], "--workers 0: must be >= 1"), (["--retries", "-1"], "--retries -1: must be >= 0"),
+    (["--cpus-per-run", "0"], "--cpus-per-run 0: must be >= 1"),
+    (["--gpus-per-run", "-0.5"], "--gpus-per-run -0.5: must be >= 0"),
+])
+def test_resources_below_their_least_are_one_line(argv, message, capsys):
+    assert cli.main(["sweep", "--tasks", "mrpc", "--presets", "tiny", "--seeds", "1", *argv]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"glue-repro: error: {message}"
