@@ -49,17 +49,25 @@ def model_columns(tokenizer) -> list[str]:
 
 
 def course_dataset(split: datasets.Dataset, tokenizer, batch_size: int, shuffle: bool):
-    """The course's pipeline: dynamic padding per batch by `DataCollatorWithPadding`."""
+    """The course's pipeline: dynamic padding per batch by `DataCollatorWithPadding`.
+
+    Shuffled, it repeats without end: `to_tf_dataset` draws each pass's order from a random op
+    whose sequence starts again with every new iterator, so once TensorFlow's seed is set (in
+    every seeded run) each epoch would see the first epoch's order again (measured). One
+    iterator over repeated passes draws a new order each epoch; fit is told where an epoch
+    ends (Inputs.fit_steps).
+    """
     from transformers import DataCollatorWithPadding
 
     collator = DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="np")
-    return split.to_tf_dataset(
+    dataset = split.to_tf_dataset(
         columns=model_columns(tokenizer),
         label_cols="labels",  # the collator renames "label" to "labels"
         shuffle=shuffle,
         collate_fn=collator,
         batch_size=batch_size,
     )
+    return dataset.repeat() if shuffle else dataset
 
 
 @dataclass
@@ -70,6 +78,11 @@ class Inputs:
     validation: tf.data.Dataset
     steps_per_epoch: int  # optimizer steps in one pass over train
     validation_order: np.ndarray | None  # output row i is example order[i]; None = dataset order
+
+    def fit_steps(self) -> int | None:
+        """Keras fit's steps_per_epoch: the pass's batches for a train set that repeats (the course's),
+        None for one that ends by itself."""
+        return self.steps_per_epoch if self.train.cardinality() == tf.data.INFINITE_CARDINALITY else None
 
     def in_dataset_order(self, rows: np.ndarray) -> np.ndarray:
         """Rows computed over `validation`, put back in the order of the validation split."""

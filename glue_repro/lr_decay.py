@@ -87,7 +87,8 @@ def train_arm(experiment: Experiment, arm: str, seed: int, data_dir=None, verbos
     primary, target, loss_target = targets(experiment, p.spec)
     curves = Curves(lambda: evaluate(p, p.spec.validation_splits[0]).scores, experiment.eval_every)
     start = time.perf_counter()
-    p.classifier.fit(p.inputs.train, epochs=config.recipe.epochs, callbacks=[curves], verbose=verbose)
+    p.classifier.fit(p.inputs.train, epochs=config.recipe.epochs, steps_per_epoch=p.inputs.fit_steps(),
+                     callbacks=[curves], verbose=verbose)
     final = curves.evals[-1]
     return {
         "arm": arm,

@@ -154,7 +154,7 @@ def fit(p: Prepared, verbose, backup_dir: Path | None) -> tuple[dict, train.Epoc
     score = (lambda: evaluate(p, first).scores) if p.config.speed.validate_with_predict else None
     try:
         return train.fit(p.classifier, p.inputs.train, p.inputs.validation, p.config.recipe.epochs, score=score,
-                         verbose=verbose, backup_dir=backup_dir)
+                         verbose=verbose, backup_dir=backup_dir, steps_per_epoch=p.inputs.fit_steps())
     except Exception as err:
         if p.placement.workers > 1 and distribute.is_peer_failure(err):
             raise GlueReproError(distribute.lost_worker(err)) from err

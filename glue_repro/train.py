@@ -177,12 +177,13 @@ class PredictValidation(tf_keras.callbacks.Callback):
 
 def fit(
     model, train, validation, epochs: int, *, verbose: int | str, score: Callable[[], dict] | None = None,
-    backup_dir=None,
+    backup_dir=None, steps_per_epoch: int | None = None,
 ) -> tuple[dict, EpochTimer]:
     """`model.fit` with validation after each epoch: `score` (PredictValidation), else Keras' `validation_data`.
 
     Args:
         backup_dir: Keras' BackupAndRestore folder: training resumes from the last epoch saved there.
+        steps_per_epoch: batches in an epoch of a train set that repeats (Inputs.fit_steps).
 
     Returns:
         Keras' history (metric name -> per-epoch floats, for the epochs this call ran) and the
@@ -195,7 +196,8 @@ def fit(
         callbacks, validation_data = [timer], validation
     if backup_dir is not None:
         callbacks.insert(0, tf_keras.callbacks.BackupAndRestore(str(backup_dir)))
-    history = model.fit(train, validation_data=validation_data, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    history = model.fit(train, validation_data=validation_data, epochs=epochs, callbacks=callbacks, verbose=verbose,
+                        steps_per_epoch=steps_per_epoch)
     return {k: [float(v) for v in values] for k, values in history.history.items()}, timer
 
 

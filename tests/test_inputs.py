@@ -57,13 +57,18 @@ def test_each_epoch_sees_the_training_rows_in_a_new_order(tiny, small_pairs, pip
 
     tokenizer, _ = tiny
     tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
-    tf.random.set_seed(0)
-    if pipeline == "bucketed":
-        dataset = inputs.train_dataset(tokenized["train"], inputs.model_columns(tokenizer), batch_size=4).dataset
-    else:
-        dataset = inputs.course_dataset(tokenized["train"], tokenizer, batch_size=4, shuffle=True)
-    epochs = [[tuple(int(t) for t in row if t) for x, _ in dataset for row in x["input_ids"].numpy()]
-              for _ in range(3)]
+    from glue_repro.config import TINY_PRESET
+
+    tf.random.set_seed(0)  # as every seeded run sets it
+    fed = inputs.tf_datasets(TINY_PRESET.replace(input_pipeline=pipeline, batch_size=4), tokenized, tokenizer,
+                             "validation")
+    if fed.fit_steps():  # a train set that repeats: one iterator, an epoch every fit_steps batches (as Keras)
+        batches = iter(fed.train)
+        passes = [[next(batches) for _ in range(fed.fit_steps())] for _ in range(3)]
+    else:  # one that ends: a new pass each epoch
+        passes = [list(fed.train) for _ in range(3)]
+    epochs = [[tuple(int(t) for t in row if t) for x, _ in batches for row in x["input_ids"].numpy()]
+              for batches in passes]
     assert sorted(epochs[0]) == sorted(epochs[1]) == sorted(epochs[2])  # every row, each epoch
     assert len({tuple(order) for order in epochs}) == 3
 

@@ -61,6 +61,18 @@ def test_result_fields_the_gate_and_aggregates_read_agree_with_the_data(tiny_run
     assert stored["collapsed"] == metric.is_collapsed(TASKS["mrpc"], np.array(stored["predictions"]))
 
 
+def test_train_rows_cuts_the_training_split_alone(tmp_path):
+    from tests.conftest import write_raw_mrpc
+
+    train = [(i % 2, 100 + i, 200 + i, f"cat {i} sat .", "dogs " * (i % 4) + "ran .") for i in range(24)]
+    test = [(label, 300 + i, 400 + i, f"bird {i} .", "fish swam .") for i, label in enumerate([0, 1] * 4)]
+    folder = write_raw_mrpc(tmp_path / "MRPC", train + test, test[:1], dev_ids=[(300 + i, 400 + i) for i in range(8)])
+    result, _ = run(TINY_PRESET.replace(epochs=1, train_rows=10, seed=1), data_dir=folder, runs_dir=tmp_path / "runs",
+                    verbose=0)
+    assert (result["num_examples"]["train"], result["num_examples"]["validation"]) == (10, 8)
+    assert result["partial_data"] is False and len(result["logits"]) == 8  # scored on every validation row
+
+
 def test_a_run_that_answers_one_class_is_stored_as_collapsed(tmp_path):
     from tests.conftest import write_raw_mrpc
 
@@ -71,6 +83,12 @@ def test_a_run_that_answers_one_class_is_stored_as_collapsed(tmp_path):
     result, path = run(config, data_dir=folder, runs_dir=tmp_path / "runs", verbose=0)
     stored = json.loads(path.read_text())
     assert set(stored["predictions"]) == {1} and stored["collapsed"] is True
+    # the levels of the validation rows it is scored on (half each label: the tie goes to class 0, F1 0), not
+    # of its training rows (all 1s: accuracy and F1 1)
+    assert stored["collapse_level"] == pytest.approx({"accuracy": 0.5, "f1": 0.0})
+    timing = stored["timing"]  # 24 training rows x 3 epochs, 8 validation rows: a rate can tell them apart
+    assert timing["fit_examples_per_second"] == pytest.approx(24 * 3 / timing["fit_seconds"])
+    assert timing["predict_examples_per_second"] == pytest.approx(8 / timing["predict_seconds"])
     assert stored["metrics"]["accuracy"] == 0.5
 
 

@@ -182,9 +182,10 @@ def test_the_schedule_spans_exactly_the_steps_fit_takes_and_ends_at_its_end_rate
     fed = inputs.tf_datasets(config, tokenized, tokenizer, "validation")
     tf_keras.utils.set_random_seed(0)
     classifier = train.build(config, MRPC, tokenizer, fed.steps_per_epoch)
-    batches = [len(y) for _, y in fed.train]
+    one_pass = fed.train.take(fed.fit_steps()) if fed.fit_steps() else fed.train  # the course's repeats
+    batches = [len(y) for _, y in one_pass]
     assert sum(batches) == 13 and min(batches) < 8  # one pass: every row, a short batch among them
-    classifier.fit(fed.train, epochs=2, verbose=0)
+    train.fit(classifier, fed.train, fed.validation, 2, verbose=0, steps_per_epoch=fed.fit_steps())
     steps = int(classifier.optimizer.iterations)
     assert steps == 2 * len(batches)
     rate = tf_keras.optimizers.schedules.deserialize(classifier.optimizer.get_config()["learning_rate"])
