@@ -411,6 +411,10 @@ def _sweep_run(tmp_path, monkeypatch, resume=False, answers=None):
 
 
 def test_a_sweep_runs_its_cells_then_aggregates_and_a_resume_reuses_them_without_a_cluster(tmp_path, monkeypatch):
+    import itertools
+
+    seconds = itertools.count()  # a new second for every file name: a rerun never takes the name of a deleted run
+    monkeypatch.setattr(sweep.results, "timestamp", lambda: f"20261204-00{next(seconds):04d}")
     first, lines, ray = _sweep_run(tmp_path, monkeypatch)
     assert lines[0] == f"sweep {first.sweep}: 3 cells to run on 1 node (2 CPUs), 2 CPUs a run: 1 at once"
     assert sorted(c.seed for c in first.written) == [1, 2, 3] and len(first.aggregates) == 1
