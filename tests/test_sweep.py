@@ -653,7 +653,8 @@ def test_a_killed_driver_resumes_reusing_every_finished_cell(glue_dir, tmp_path,
 
 
 @pytest.mark.costly
-def test_a_two_worker_cell_through_ray_train_matches_two_tf_config_processes(glue_dir, tmp_path, ray_tmp, launcher):
+def test_a_two_worker_cell_through_ray_train_matches_two_tf_config_processes(glue_dir, tmp_path, ray_tmp,
+                                                                               isolated_launcher):
     from tests.test_distribute import STEPS, _result, _workers
 
     runs = tmp_path / "runs"
@@ -675,8 +676,8 @@ def test_a_two_worker_cell_through_ray_train_matches_two_tf_config_processes(glu
     assert len(workers_at) == 2 and all(a.startswith("127.0.0.1:") for a in workers_at)
 
     plain = tmp_path / "plain"
-    procs, logs = _workers(launcher, ["run", *STEPS, "--strategy", "multiworker", "--data-dir", str(glue_dir),
-                                      "--results-dir", str(plain)], tmp_path)
+    procs, logs = _workers(isolated_launcher, ["run", *STEPS, "--strategy", "multiworker", "--data-dir",
+                                               str(glue_dir), "--results-dir", str(plain)], tmp_path)
     assert [p.wait(timeout=300) for p in procs] == [0, 0], [log.read_text()[-2000:] for log in logs]
     want = _result(plain)
     np.testing.assert_allclose(result["logits"], want["logits"], atol=1e-5, rtol=0)
