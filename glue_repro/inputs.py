@@ -81,8 +81,9 @@ class Inputs:
 
     def fit_steps(self) -> int | None:
         """Keras fit's steps_per_epoch: the pass's batches for a train set that repeats (the course's),
-        None for one that ends by itself."""
-        return self.steps_per_epoch if self.train.cardinality() == tf.data.INFINITE_CARDINALITY else None
+        None for one that ends by itself (or none at all)."""
+        repeats = self.train is not None and self.train.cardinality() == tf.data.INFINITE_CARDINALITY
+        return self.steps_per_epoch if repeats else None
 
     def in_dataset_order(self, rows: np.ndarray) -> np.ndarray:
         """Rows computed over `validation`, put back in the order of the validation split."""

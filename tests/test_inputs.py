@@ -123,3 +123,12 @@ def test_label_kinds_come_from_the_tokenized_split():
 
     assert inputs._label_dtype(datasets.Dataset.from_dict({"input_ids": [[1]], "label": [0]})) is np.int32
     assert inputs._label_dtype(datasets.Dataset.from_dict({"input_ids": [[1]], "label": [2.5]})) is np.float32
+
+
+def test_fit_is_told_the_steps_of_an_epoch_only_for_a_train_set_that_repeats():
+    import tensorflow as tf
+
+    batches = tf.data.Dataset.range(5).batch(2)
+    assert inputs.Inputs(batches.repeat(), batches, 3, None).fit_steps() == 3
+    assert inputs.Inputs(batches, batches, 3, None).fit_steps() is None
+    assert inputs.Inputs(None, batches, 0, None).fit_steps() is None  # built to score a split only
