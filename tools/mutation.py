@@ -88,11 +88,8 @@ def score(lines: list[str], equivalent: set[str], wanted: set[str] | None = None
 'glue_repro/b.py: 0/1 killed (1 not checked yet)', '1 equivalent mutants not counted', 'mutation score: 2/4 killed \
 (1 not checked yet)']
     """
-    states = {}
-    for line in lines:
-        name, _, state = line.strip().rpartition(": ")
-        if name and (wanted is None or module_of(name) in wanted):
-            states[name] = "killed" if state == "timeout" else state
+    states = {name: "killed" if state == "timeout" else state for name, state in parsed(lines).items()
+              if wanted is None or module_of(name) in wanted}
     by_module = defaultdict(Counter)
     out = []
     for name, state in sorted(states.items()):
@@ -108,6 +105,15 @@ def score(lines: list[str], equivalent: set[str], wanted: set[str] | None = None
     out.append(f"{sum(name in equivalent for name in states)} equivalent mutants not counted")
     out.append(f"mutation score: {killed}/{tested} killed" + _unchecked(unchecked))
     return out
+
+
+def parsed(lines: list[str]) -> dict[str, str]:
+    """Each mutant's state from `mutmut results --all true` lines.
+
+    >>> parsed(["    glue_repro.a.x_f__mutmut_1: killed", "", "glue_repro.a.x_f__mutmut_2: not checked"])
+    {'glue_repro.a.x_f__mutmut_1': 'killed', 'glue_repro.a.x_f__mutmut_2': 'not checked'}
+    """
+    return {name: state for name, _, state in (line.strip().rpartition(": ") for line in lines) if name}
 
 
 def _unchecked(count: int) -> str:
@@ -130,13 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     names = shard(modules(), args.shard) if args.shard else modules()
     if args.modules:
         names = picked(names, args.modules.split(","))
+    wanted = {module_of(n + ".x") for n in names}
     began = time.monotonic()
     equivalent = {line.split("#")[0].strip() for line in EQUIVALENTS.read_text().splitlines()} - {""}
     if not args.score_only:
         patterns = [f"{name}.*" for name in names] if args.shard or args.modules else []
         if args.again:
-            wanted = {module_of(n + ".x") for n in names}
-            patterns = [name for name, state in _states().items()
+            patterns = [name for name, state in parsed(_listed()).items()
                         if state not in ("killed", "timeout", "not checked") and name not in equivalent
                         and module_of(name) in wanted]
             if not patterns:
@@ -148,18 +154,16 @@ def main(argv: list[str] | None = None) -> int:
         if patterns or not args.again:
             subprocess.run(["mutmut", "run", "--max-children", str(args.max_children), *patterns], cwd=REPO, env=env,
                            check=True)
-    listed = [f"{name}: {state}" for name, state in _states().items()]
-    print("\n".join(score(listed, equivalent, {module_of(n + ".x") for n in names})))
+    print("\n".join(score(_listed(), equivalent, wanted)))
     if not args.score_only:
         print(f"time: {(time.monotonic() - began) / 60:.1f} min on {args.max_children} children")
     return 0
 
 
-def _states() -> dict[str, str]:
-    """Each mutant's state as mutmut records it (killed, survived, no tests, timeout, not checked, ...)."""
-    listed = subprocess.run(["mutmut", "results", "--all", "true"], cwd=REPO, check=True, capture_output=True,
-                            text=True).stdout.splitlines()
-    return {name.strip(): state for name, _, state in (line.strip().rpartition(": ") for line in listed) if name}
+def _listed() -> list[str]:
+    """`mutmut results --all true`: a line per mutant, `name: state`."""
+    return subprocess.run(["mutmut", "results", "--all", "true"], cwd=REPO, check=True, capture_output=True,
+                          text=True).stdout.splitlines()
 
 
 if __name__ == "__main__":
