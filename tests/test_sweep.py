@@ -240,10 +240,17 @@ class WorkerCrashedError(Exception):  # named as Ray names a lost worker process
     pass
 
 
+def _cell_result(config: dict, sweep_id: str) -> dict:
+    """What a cell's worker hands back: a result of the config, with where it ran."""
+    from tests.test_multiseed import _result
+
+    where = {"node_id": "n1", "node_ip": "127.0.0.1", "hostname": "h", "attempts": 1, "lost": [], "workers_at": None}
+    return _result(sweep.from_dict(config)) | {"cell": {"sweep": sweep_id, **where}, "wall_seconds": 61.0}
+
+
 def _cell_runs(tmp_path, monkeypatch, ray, outcomes: dict, **options):
     """_run_cells over MRPC seeds 1-3 of the tiny preset on the stand-in Ray, each cell's tries answered from
     `outcomes` (seed -> a list of None, for a result, or an exception to raise, one a try)."""
-    from tests.test_multiseed import _result
 
     matrix = sweep.fitted(sweep.Matrix(("mrpc",), ("tiny",), (1, 2, 3), changes={"limit": 24, "epochs": 1},
                                        **options), ray)
@@ -253,9 +260,7 @@ def _cell_runs(tmp_path, monkeypatch, ray, outcomes: dict, **options):
         answer = tries[config["seed"]].pop(0)
         if answer is not None:
             raise answer
-        where = {"node_id": "n1", "node_ip": "127.0.0.1", "hostname": "h", "attempts": 1, "lost": [],
-                 "workers_at": None}
-        return _result(sweep.from_dict(config)) | {"cell": {"sweep": sweep_id, **where}, "wall_seconds": 61.0}
+        return _cell_result(config, sweep_id)
 
     monkeypatch.setattr(sweep, "run_cell", run_cell)
     monkeypatch.setattr(sweep.data, "bundle", lambda task, folder: f"{task} files")
@@ -384,7 +389,6 @@ def _sweep_run(tmp_path, monkeypatch, resume=False, answers=None):
     """sweep.run over MRPC seeds 1-3 of the tiny preset, on the stand-in Ray (None: no cluster may start)."""
     from contextlib import contextmanager
 
-    from tests.test_multiseed import _result
 
     ray, lines = _LocalRay(2), []
 
@@ -397,9 +401,7 @@ def _sweep_run(tmp_path, monkeypatch, resume=False, answers=None):
     def run_cell(config, bundle, sweep_id, command):
         if answers and answers.get(config["seed"]):
             raise answers[config["seed"]]
-        where = {"node_id": "n1", "node_ip": "127.0.0.1", "hostname": "h", "attempts": 1, "lost": [],
-                 "workers_at": None}
-        return _result(sweep.from_dict(config)) | {"cell": {"sweep": sweep_id, **where}, "wall_seconds": 61.0}
+        return _cell_result(config, sweep_id)
 
     monkeypatch.setattr(sweep, "cluster", cluster)
     monkeypatch.setattr(sweep, "run_cell", run_cell)
