@@ -622,8 +622,9 @@ def print_lr_decay(report: dict, path) -> None:
         speed = "-" if ratio is None else f"{ratio:.2f}x" + ("+" if to_target.get("speedup_is_lower_bound") else "")
         print(f"{arm:<20} " + " ".join(f"{_pm(final[m]):>20}" for m in metrics)
               + f" {_steps(to_target):>16} {_steps(to_loss):>14} {speed:>14}")
-    print(f"targets: validation {report['target_metric']} >= {report['target']}, validation loss <= "
-          f"{report['loss_target']}; '+' marks a lower bound (an arm missed the target in some seed)")
+    loss = "" if report["loss_target"] is None else f", validation loss <= {report['loss_target']}"
+    print(f"targets: validation {report['target_metric']} >= {report['target']}{loss}; '+' marks a lower bound "
+          "(an arm missed the target in some seed)")
     print(f"result: {path}")
 
 
@@ -748,12 +749,11 @@ def data_command(args) -> int:
     vouched = "every file matches SHA256SUMS" if source["checksums_verified"] else "no SHA256SUMS vouched for them"
     print(f"{described['task']} from {where}; {vouched}")
     for split, row in described["splits"].items():
-        labels = row.get("label_counts") or (f"scores {row['score_range'][0]:g}-{row['score_range'][1]:g}"
-                                             if row.get("score_range") else "")
-        if isinstance(labels, dict):
-            labels = ", ".join(f"{name} {n}" for name, n in labels.items())
-        unlabelled = f", {row['unlabelled']} unlabelled" if row["unlabelled"] else ""
-        print(f"  {split:<22} {row['rows']:>6} rows  {labels}{unlabelled}")
+        counts, scores = row.get("label_counts"), row.get("score_range")
+        parts = [", ".join(f"{name} {n}" for name, n in counts.items())] if counts and any(counts.values()) else []
+        parts += [f"scores {scores[0]:g}-{scores[1]:g}"] if scores else []
+        parts += [f"{row['unlabelled']} unlabelled"] if row["unlabelled"] else []
+        print(f"  {split:<22} {row['rows']:>6} rows  {', '.join(parts)}")
     return 0
 
 

@@ -31,6 +31,8 @@ def test_every_option_of_every_command_has_help_and_says_its_default(name):
     [
         (["run", "--seed", "1-3"], "(did you mean --seeds 1-3?)"),
         (["run", "--epcohs", "2"], "(did you mean --epochs?)"),
+        (["run", "--epcohs=2"], "(did you mean --epochs 2?)"),
+        (["run", "--tsak=rte", "--epochs", "1"], "(did you mean --task rte?)"),
         (["run", "--task", "mrcp"], "(did you mean --task mrpc?)"),
         (["run", "--preset", "quik"], "(did you mean --preset quick?)"),
         (["report", "--format", "tabel"], "(did you mean --format table?)"),
@@ -102,3 +104,29 @@ def test_the_committed_cli_reference_is_what_the_parser_prints(monkeypatch):
     made = cli_reference.reference()
     assert made.count("```") == 2 * 11  # the top-level help and each of the ten commands'
     assert made == cli_reference.REFERENCE.read_text(), "docs/cli.md is stale: run python tools/cli_reference.py"
+
+
+@pytest.mark.parametrize(("gpus", "bf16", "onednn", "build", "lines"), [
+    ([], False, True, {}, ["CPU: Some CPU (2 cores); bfloat16 in hardware (AMX or AVX512-BF16): no",
+                           "GPU: none (TensorFlow sees no GPU: everything runs on the CPU)",
+                           "TensorFlow {tf}, built with CUDA none, cuDNN none; oneDNN CPU kernels on"]),
+    (["NVIDIA H200", "NVIDIA H100"], True, False, {"cuda_version": "12.5.1", "cudnn_version": "9"},
+     ["CPU: Some CPU (2 cores); bfloat16 in hardware (AMX or AVX512-BF16): yes (--matmul-precision bfloat16 "
+      "available)", "GPU: NVIDIA H200", "GPU: NVIDIA H100",
+      "TensorFlow {tf}, built with CUDA 12.5.1, cuDNN 9; oneDNN CPU kernels off"]),
+])
+def test_devices_prints_what_the_probe_and_tensorflows_build_say(gpus, bf16, onednn, build, lines, monkeypatch,
+                                                                 capsys):
+    """Every line of `glue-repro devices`, from stand-ins for the probe, the CPU check and TensorFlow's build."""
+    import tensorflow as tf
+
+    from glue_repro import environment, runtime
+
+    probe = {"cpu": "Some CPU", "cpu_cores": 2, "gpus": gpus, "onednn": onednn}
+    monkeypatch.setattr(environment, "device", lambda: probe)
+    monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: bf16)
+    monkeypatch.setattr(tf.sysconfig, "get_build_info", lambda: build)
+    assert cli.main(["devices"]) == 0
+    assert capsys.readouterr().out.splitlines() == [line.format(tf=tf.__version__) for line in lines]
+    assert cli.main(["devices", "--require-gpu"]) == (0 if gpus else 1)
+    assert ("refusing to run the GPU suite on the CPU" in capsys.readouterr().err) == (not gpus)

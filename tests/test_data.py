@@ -330,15 +330,38 @@ def test_a_task_missing_from_the_glue_folder_names_the_files_it_expects(glue_dir
 def test_data_command_describes_a_task(glue_dir, capsys):
     from glue_repro import cli
 
-    assert cli.main(["data", "--task", "sst2", "--data-dir", str(glue_dir)]) == 0
-    out = capsys.readouterr().out
-    assert "every file matches SHA256SUMS" in out
-    assert "validation" in out and "negative 428, positive 444" in out and "1821 unlabelled" in out
+    for task, lines in (("sst2", ["  train                   67349 rows  negative 29780, positive 37569",
+                                  "  validation                872 rows  negative 428, positive 444",
+                                  "  test                     1821 rows  1821 unlabelled"]),
+                        ("stsb", ["  train                    5749 rows  scores 0-5",
+                                  "  validation               1500 rows  scores 0-5",
+                                  "  test                     1379 rows  1379 unlabelled"])):
+        assert cli.main(["data", "--task", task, "--data-dir", str(glue_dir)]) == 0
+        folder = glue_dir / {"sst2": "SST-2", "stsb": "STS-B"}[task]
+        assert capsys.readouterr().out.splitlines() == [
+            f"{task} from {folder.resolve()} (tsv files); every file matches SHA256SUMS", *lines]
     assert cli.main(["data", "--task", "stsb", "--data-dir", str(glue_dir), "--json"]) == 0
-    described = json.loads(capsys.readouterr().out)
+    raw = capsys.readouterr().out
+    described = json.loads(raw)
+    assert raw.splitlines()[1].startswith('  "') and not raw.splitlines()[1].startswith('   ')  # indented by two
     assert described["task"] == "stsb" and described["splits"]["validation"]["rows"] == 1500
     assert described["splits"]["train"]["score_range"] == [0.0, 5.0]
     assert described["source"]["checksums_verified"] is True
+
+
+def test_data_command_names_a_hub_source_by_its_revision(monkeypatch, capsys):
+    from glue_repro import cli, data
+
+    source = {"kind": "hub", "location": "nyu-mll/glue", "revision": "bcdcba79", "checksums_verified": False}
+    described = {"task": "rte", "source": source,
+                 "splits": {"train": {"rows": 3, "label_counts": {"entailment": 2, "not_entailment": 1},
+                                      "unlabelled": 0}}}
+    monkeypatch.setattr(data, "load", lambda task, data_dir: (None, None))
+    monkeypatch.setattr(data, "describe", lambda *loaded: described)
+    assert cli.main(["data", "--task", "rte"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "rte from the Hub: nyu-mll/glue at bcdcba79; no SHA256SUMS vouched for them",
+        "  train                       3 rows  entailment 2, not_entailment 1"]
 
 
 def test_the_hub_path_loads_the_pinned_revision_of_the_tasks_config(monkeypatch):

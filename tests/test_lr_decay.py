@@ -94,6 +94,37 @@ def test_cli_lr_decay_on_tiny_records_all_curves(glue_dir, tmp_path, capsys):
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+COMMITTED = Path(__file__).resolve().parents[1] / "results" / "lr_decay"
+
+
+@pytest.mark.parametrize(("name", "lines"), [
+    ("20261129-190126-mrpc-minilm-lr-decay", [
+        "arm                              accuracy                   f1  steps to target  steps to loss  decay speedup",
+        "adam-constant-1e-3         0.6838+-0.0000       0.8122+-0.0000            never          never         1.86x+",
+        "adam-constant-5e-5         0.7925+-0.0102       0.8555+-0.0098        853 (3/3)      192 (3/3)          1.14x",
+        "adam-decay-5e-5            0.7998+-0.0111       0.8614+-0.0061        747 (3/3)      149 (3/3)              -",
+        "targets: validation accuracy >= 0.8, validation loss <= 0.6; '+' marks a lower bound (an arm missed the "
+        "target in some seed)"]),
+    ("20261126-000213-minilm-lr-decay", [  # made before the loss target existed
+        "arm                              accuracy                   f1  steps to target  steps to loss  decay speedup",
+        "adam-constant-1e-3         0.6838+-0.0000       0.8122+-0.0000            never          never         1.98x+",
+        "adam-constant-5e-5         0.7157+-0.0185       0.8124+-0.0068        117 (3/3)      171 (3/3)          0.92x",
+        "adam-decay-5e-5            0.7034+-0.0074       0.8155+-0.0026        128 (3/3)      160 (3/3)              -",
+        "targets: validation accuracy >= 0.7; '+' marks a lower bound (an arm missed the target in some seed)"]),
+])
+def test_the_plot_command_prints_each_arms_table_and_draws_beside_the_file(name, lines, tmp_path, capsys):
+    """What `glue-repro lr-decay` prints for a committed experiment, and `plot` draws it beside a copy."""
+    path = tmp_path / f"{name}.json"
+    path.write_bytes((COMMITTED / f"{name}.json").read_bytes())
+    cli.print_lr_decay(results.load(path, "lr-decay"), path)
+    assert capsys.readouterr().out.splitlines() == [*lines, f"result: {path}"]
+    assert cli.main(["plot", str(path)]) == 0
+    assert capsys.readouterr().out == f"figure: {path.with_suffix('.png')}\n"
+    assert path.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["plot", str(path)]) == 2  # the figure is there now: never replaced
+    assert f"{path.with_suffix('.png')}: exists; pass --out" in capsys.readouterr().err
+
+
 def test_plot_refuses_other_files(tmp_path, capsys):
     path = tmp_path / "x.json"
     path.write_text("{}")
