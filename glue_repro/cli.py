@@ -719,8 +719,12 @@ def devices_command(args) -> int:
 
     info = device()
     build = tf.sysconfig.get_build_info()
-    bf16 = "yes (--matmul-precision bfloat16 available)" if runtime.cpu_has_native_bfloat16() else "no"
+    bf16 = "yes" if runtime.cpu_has_native_bfloat16() else "no"
     print(f"CPU: {info['cpu']} ({info['cpu_cores']} cores); bfloat16 in hardware (AMX or AVX512-BF16): {bf16}")
+    if info["onednn"]:  # what the mode does here, tried in a new process: the flags do not tell (Zen 4)
+        mode = ("rounds float32 products to bfloat16" if runtime.bfloat16_matmul_mode_works() else
+                f"keeps float32 products exact on this CPU ({runtime.instead_of_bfloat16_matmuls()})")
+        print(f"oneDNN's bfloat16 matmul mode (--matmul-precision bfloat16): {mode}")
     for name in info["gpus"]:
         print(f"GPU: {name}")
     if not info["gpus"]:

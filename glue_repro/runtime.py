@@ -141,7 +141,11 @@ def check_arithmetic(precision: str, matmul_precision: str) -> None:
     if not onednn_enabled():
         raise GlueReproError(f"{field}: needs TensorFlow's oneDNN kernels; unset TF_ENABLE_ONEDNN_OPTS=0")
     if not bfloat16_matmul_mode_works():
-        instead = (", or precision mixed_bfloat16, which computes in bfloat16 on this CPU's AVX512-BF16"
-                   if cpu_has_native_bfloat16() else "")
         raise GlueReproError(f"{field}: oneDNN keeps float32 matmuls exact on this CPU even in its bfloat16 mode "
-                             f"(tried in a new process); use float32{instead}")
+                             f"(tried in a new process); {instead_of_bfloat16_matmuls()}")
+
+
+def instead_of_bfloat16_matmuls() -> str:
+    """What to use where oneDNN's bfloat16 matmul mode keeps float32 exact."""
+    return "use float32" + (", or precision mixed_bfloat16, which computes in bfloat16 on this CPU's AVX512-BF16"
+                            if cpu_has_native_bfloat16() else "")

@@ -106,18 +106,33 @@ def test_the_committed_cli_reference_is_what_the_parser_prints(monkeypatch):
     assert made == cli_reference.REFERENCE.read_text(), "docs/cli.md is stale: run python tools/cli_reference.py"
 
 
-@pytest.mark.parametrize(("gpus", "bf16", "onednn", "build", "lines"), [
-    ([], False, True, {}, ["CPU: Some CPU (2 cores); bfloat16 in hardware (AMX or AVX512-BF16): no",
-                           "GPU: none (TensorFlow sees no GPU: everything runs on the CPU)",
-                           "TensorFlow {tf}, built with CUDA none, cuDNN none; oneDNN CPU kernels on"]),
-    (["NVIDIA H200", "NVIDIA H100"], True, False, {"cuda_version": "12.5.1", "cudnn_version": "9"},
-     ["CPU: Some CPU (2 cores); bfloat16 in hardware (AMX or AVX512-BF16): yes (--matmul-precision bfloat16 "
-      "available)", "GPU: NVIDIA H200", "GPU: NVIDIA H100",
-      "TensorFlow {tf}, built with CUDA 12.5.1, cuDNN 9; oneDNN CPU kernels off"]),
+@pytest.mark.parametrize(("gpus", "bf16", "mode", "onednn", "build", "lines"), [
+    ([], False, False, True, {}, [
+        "CPU: Some CPU (2 cores); bfloat16 in hardware (AMX or AVX512-BF16): no",
+        "oneDNN's bfloat16 matmul mode (--matmul-precision bfloat16): keeps float32 products exact on this CPU "
+        "(use float32)",
+        "GPU: none (TensorFlow sees no GPU: everything runs on the CPU)",
+        "TensorFlow {tf}, built with CUDA none, cuDNN none; oneDNN CPU kernels on"]),
+    ([], True, True, True, {}, [
+        "CPU: Some CPU (2 cores); bfloat16 in hardware (AMX or AVX512-BF16): yes",
+        "oneDNN's bfloat16 matmul mode (--matmul-precision bfloat16): rounds float32 products to bfloat16",
+        "GPU: none (TensorFlow sees no GPU: everything runs on the CPU)",
+        "TensorFlow {tf}, built with CUDA none, cuDNN none; oneDNN CPU kernels on"]),
+    ([], True, False, True, {}, [  # AVX512-BF16 without AMX (Zen 4): the mode keeps float32 exact
+        "CPU: Some CPU (2 cores); bfloat16 in hardware (AMX or AVX512-BF16): yes",
+        "oneDNN's bfloat16 matmul mode (--matmul-precision bfloat16): keeps float32 products exact on this CPU "
+        "(use float32, or precision mixed_bfloat16, which computes in bfloat16 on this CPU's AVX512-BF16)",
+        "GPU: none (TensorFlow sees no GPU: everything runs on the CPU)",
+        "TensorFlow {tf}, built with CUDA none, cuDNN none; oneDNN CPU kernels on"]),
+    (["NVIDIA H200", "NVIDIA H100"], True, True, False, {"cuda_version": "12.5.1", "cudnn_version": "9"}, [
+        "CPU: Some CPU (2 cores); bfloat16 in hardware (AMX or AVX512-BF16): yes", "GPU: NVIDIA H200",
+        "GPU: NVIDIA H100", "TensorFlow {tf}, built with CUDA 12.5.1, cuDNN 9; oneDNN CPU kernels off"]),
 ])
-def test_devices_prints_what_the_probe_and_tensorflows_build_say(gpus, bf16, onednn, build, lines, monkeypatch,
-                                                                 capsys):
-    """Every line of `glue-repro devices`, from stand-ins for the probe, the CPU check and TensorFlow's build."""
+def test_devices_prints_what_the_probe_and_tensorflows_build_say(gpus, bf16, mode, onednn, build, lines,
+                                                                 monkeypatch, capsys):
+    """Every line of `glue-repro devices`, from stand-ins for the probe, the CPU's flags, what the bfloat16
+    matmul mode does in a new process (the flags do not say: AVX512-BF16 without AMX keeps it exact), and
+    TensorFlow's build."""
     import tensorflow as tf
 
     from glue_repro import environment, runtime
@@ -125,6 +140,7 @@ def test_devices_prints_what_the_probe_and_tensorflows_build_say(gpus, bf16, one
     probe = {"cpu": "Some CPU", "cpu_cores": 2, "gpus": gpus, "onednn": onednn}
     monkeypatch.setattr(environment, "device", lambda: probe)
     monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: bf16)
+    monkeypatch.setattr(runtime, "bfloat16_matmul_mode_works", lambda: mode)
     monkeypatch.setattr(tf.sysconfig, "get_build_info", lambda: build)
     assert cli.main(["devices"]) == 0
     assert capsys.readouterr().out.splitlines() == [line.format(tf=tf.__version__) for line in lines]
