@@ -175,8 +175,9 @@ def head_in_float32(classifier) -> None:
 def _from_folder(path: Path, num_labels: int):
     from transformers import AutoConfig, TFAutoModelForSequenceClassification
 
-    if (path / "tf_model.h5").is_file():
-        return TFAutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+    if (path / "tf_model.h5").is_file():  # a fine-tuned head of another width is replaced, not an error
+        return TFAutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels,
+                                                                    ignore_mismatched_sizes=True)
     weights = path / "model.safetensors"
     if not weights.is_file():
         raise GlueReproError(f"{path}: no tf_model.h5 or model.safetensors to load")
@@ -203,6 +204,8 @@ def _load_pytorch_safetensors(model, weights: Path) -> None:
     except Exception as err:  # safetensors raises its own error types for corrupt files
         raise GlueReproError(f"{weights}: not a readable safetensors file ({err})") from err
     model(model.dummy_inputs)  # create the variables
+    # a fine-tuned head of another width (PyTorch's classifier weights are outputs x inputs) starts afresh
+    state = {k: v for k, v in state.items() if not (k.startswith("classifier") and v.shape[0] != model.num_labels)}
     _, info = load_pytorch_state_dict_in_tf2_model(
         model, state, allow_missing_keys=True, output_loading_info=True, skip_logger_warnings=True
     )

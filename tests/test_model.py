@@ -1,6 +1,7 @@
 """Loading models and tokenizers: tiny models, local folders, PyTorch-format safetensors, Hub revisions."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,3 +132,54 @@ def test_revision_for_a_local_model_is_a_clear_error(tmp_path):
     with pytest.raises(GlueReproError, match=r"config field revision='abc': model .* is not a Hub id"):
         model.check_source(str(tmp_path), "abc")
     model.check_source("bert-base-uncased", "abc")  # a Hub id: only the Hub can say
+
+
+def test_package_and_parts_models_resolve_to_their_folders(monkeypatch):
+    import email
+
+    from glue_repro import parts
+
+    here = Path(email.__file__).parent
+    assert model.resolve("package:email/mime") == str(here / "mime")
+    assert model.resolve("package:email/mime/text.py") == str(here / "mime" / "text.py")  # the first / splits
+    assert model.resolve("./some/folder") == "./some/folder"
+    asked = []
+    monkeypatch.setattr(parts, "model_folder", lambda name: asked.append(name) or Path("/cache") / name)
+    assert model.resolve("parts:all-mpnet-base-v2") == "/cache/all-mpnet-base-v2" and asked == ["all-mpnet-base-v2"]
+    with pytest.raises(GlueReproError, match=r"'package:no_such_pkg/m': package 'no_such_pkg' is not installed"):
+        model.resolve("package:no_such_pkg/m")
+
+
+@pytest.mark.parametrize("weights", ["tf_model.h5", "model.safetensors"])
+@pytest.mark.parametrize("num_labels", [1, 2, 3])
+def test_a_fine_tuned_folder_loads_with_the_tasks_label_count(tiny, tmp_path, weights, num_labels):
+    """A folder holding a two-class fine-tuned model (Keras or PyTorch weights) loads its encoder for any task:
+    the head keeps its weights where the width is the task's and starts afresh where it is not."""
+    _, source = tiny
+    if weights == "tf_model.h5":
+        source.save_pretrained(tmp_path)
+    else:
+        save_file(_pytorch_state_dict(source), str(tmp_path / weights), metadata={"format": "pt"})
+        source.config.save_pretrained(tmp_path)
+    loaded = model.build_model(str(tmp_path), num_labels=num_labels)
+    assert loaded.config.num_labels == num_labels
+    assert loaded(source.dummy_inputs).logits.shape[-1] == num_labels
+    np.testing.assert_array_equal(loaded.bert.embeddings.weights[0].numpy(), source.bert.embeddings.weights[0].numpy())
+    same_head = np.array_equal(loaded.classifier.weights[0].numpy(), source.classifier.weights[0].numpy())
+    assert same_head == (num_labels == 2)
+
+
+def test_a_files_checksum_reads_it_whole_in_blocks(tmp_path):
+    import hashlib
+
+    data = np.random.default_rng(0).bytes(5 * (1 << 19) + 7)  # two and a half blocks of 1 MiB
+    (tmp_path / "w").write_bytes(data)
+    assert model._sha256(tmp_path / "w") == hashlib.sha256(data).hexdigest()
+
+
+def test_a_model_without_a_classifier_head_cannot_keep_it_in_float32():
+    class Encoder:
+        pass
+
+    with pytest.raises(GlueReproError, match="^Encoder: no `classifier` head layer to keep in float32$"):
+        model.head_in_float32(Encoder())
