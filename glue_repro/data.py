@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,8 +122,9 @@ def load_hub_copy(data_dir: Path, spec: TaskSpec, files: list[Path]) -> tuple[da
             raise GlueReproError(f"{path}: not a readable parquet file ({err})") from None
         if sorted(names) != sorted(columns):
             raise GlueReproError(f"{path}: columns {names}, not the Hub's {columns}")
+    sha256 = {path.name: _sha256(path) for path in files}
     try:
-        splits = datasets.load_dataset(str(data_dir), spec.name)
+        splits = datasets.load_dataset(str(data_dir), spec.name, cache_dir=_hub_copy_cache(data_dir, sha256))
     except (ValueError, OSError, KeyError, datasets.exceptions.DatasetGenerationError) as err:
         raise GlueReproError(f"{data_dir / 'README.md'}: cannot load config {spec.name!r} from this copy of the "
                              f"Hub repository ({err})") from None
@@ -134,7 +136,6 @@ def load_hub_copy(data_dir: Path, spec: TaskSpec, files: list[Path]) -> tuple[da
             raise GlueReproError(f"{data_dir / spec.name}: {split} has columns {splits[split].features}, "
                                  f"not the Hub's {features(spec)}")
     folder = data_dir / spec.name
-    sha256 = {path.name: _sha256(path) for path in files}
     return splits, DataSource("local", str(data_dir.resolve()), task=spec.name, layout="hub-parquet", sha256=sha256,
                               checksums_verified=verify_checksums(folder, sha256))
 
@@ -187,6 +188,14 @@ def bundle(spec: TaskSpec | str, data_dir: str | os.PathLike | None = None) -> B
             files[name] = sums.read_bytes()
             break
     return Bundle(str(origin.resolve()), files)
+
+
+def _hub_copy_cache(data_dir: Path, sha256: dict[str, str]) -> str:
+    """Where `datasets` keeps its Arrow copy of a Hub copy's config: a folder per content. Its own cache
+    key leaves out the files' content and folder (two copies named alike, or a file changed in place,
+    would read the first one's rows)."""
+    content = hashlib.sha256((data_dir / "README.md").read_bytes() + json.dumps(sorted(sha256.items())).encode())
+    return str(Path(datasets.config.HF_DATASETS_CACHE) / "glue_repro-hub-copies" / content.hexdigest()[:16])
 
 
 def _one_config_readme(readme: Path, config: str) -> str:

@@ -628,3 +628,72 @@ def test_data_command_describes_mnlis_five_splits_from_either_layout(tmp_path, c
                               ("validation_mismatched", "entailment 1, neutral 1, contradiction 1"),
                               ("test_matched", "1 unlabelled"), ("test_mismatched", "1 unlabelled")):
             assert any(line.split()[0] == split and counts in line for line in out.splitlines()), (split, out)
+
+
+def test_a_hub_copys_readme_is_cut_to_one_config_for_a_worker_keeping_everything_else(tmp_path):
+    """A worker given one config's files gets the README's header with that config alone, in both lists
+    the Hub's README keeps per config, the other keys and their order as they were, and the body whole."""
+    import yaml
+
+    from glue_repro import data
+
+    header = {"pretty_name": "GLUE", "annotations_creators": ["other"],
+              "dataset_info": [{"config_name": c, "features": [{"name": "label"}]} for c in ("cola", "rte", "sst2")],
+              "configs": [{"config_name": c, "data_files": [{"split": "train", "path": f"{c}/train-*"}]}
+                          for c in ("cola", "rte", "sst2")]}
+    body = "# GLUE\n\nA table:\n---\n| a | b |\n"  # a --- in the body stays there
+    readme = tmp_path / "README.md"
+    readme.write_text(f"---\n{yaml.safe_dump(header, sort_keys=False)}---\n{body}", encoding="utf-8")
+    cut = data._one_config_readme(readme, "rte")
+    _, kept, rest = cut.split("---\n", 2)
+    assert rest == body
+    meta = yaml.safe_load(kept)
+    assert list(meta) == list(header)  # not re-sorted
+    assert meta["configs"] == [header["configs"][1]] and meta["dataset_info"] == [header["dataset_info"][1]]
+    assert meta["pretty_name"] == "GLUE" and meta["annotations_creators"] == ["other"]
+
+
+def test_a_hub_copys_checksums_and_a_config_it_does_not_declare(tmp_path):
+    import hashlib
+
+    from glue_repro import data
+
+    copy = write_hub_copy(tmp_path / "copy", {"qnli": load_local(write_glue_folder(tmp_path / "glue", ["qnli"]),
+                                                               "qnli")[0]})
+    assert data.load("qnli", copy)[1].checksums_verified is False  # no SHA256SUMS: nothing vouches
+    files = sorted((copy / "qnli").glob("*.parquet"))
+    (copy / "qnli" / "SHA256SUMS").write_text("".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
+                                                     for p in files))
+    assert data.load("qnli", copy)[1].checksums_verified is True
+    readme = copy / "README.md"
+    readme.write_text(readme.read_text().replace("config_name: qnli", "config_name: wnli"))
+    with pytest.raises(GlueReproError) as err:
+        load_local(copy, "qnli")
+    assert str(err.value).startswith(f"{readme}: cannot load config 'qnli' from this copy of the Hub repository (")
+
+
+def test_a_hub_copy_whose_labels_are_not_the_tasks_classes_is_one_line(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    copy = write_hub_copy(tmp_path / "copy", {"qnli": load_local(write_glue_folder(tmp_path / "glue", ["qnli"]),
+                                                               "qnli")[0]})
+    for path in (copy / "qnli").glob("*.parquet"):  # labels as text, no Hugging Face features beside the rows
+        table = pq.read_table(path).replace_schema_metadata(None)
+        pq.write_table(table.set_column(table.column_names.index("label"), "label",
+                                        pa.array([f"class {v}" for v in table["label"].to_pylist()])), path)
+    with pytest.raises(GlueReproError) as err:
+        load_local(copy, "qnli")
+    assert str(err.value).startswith(f"{copy / 'qnli'}: train has columns ") and "not the Hub's {" in str(err.value)
+
+
+def test_two_hub_copies_named_alike_each_load_their_own_rows(tmp_path):
+    """`datasets` caches a local repository's rows under its folder's name and README: a second copy of that
+    name, or a file changed in place, must not be read from the first one's cache."""
+    glue = load_local(write_glue_folder(tmp_path / "glue", ["qnli"]), "qnli")[0]
+    first = write_hub_copy(tmp_path / "a" / "copy", {"qnli": glue})
+    flipped = {split: rows.map(lambda row: {"label": 1 - row["label"]}) if split == "train" else rows
+               for split, rows in glue.items()}
+    second = write_hub_copy(tmp_path / "b" / "copy", {"qnli": flipped})
+    train = [load_local(copy, "qnli")[0]["train"]["label"] for copy in (first, second)]
+    assert train == [glue["train"]["label"], [1 - v for v in glue["train"]["label"]]]
