@@ -105,6 +105,10 @@ def lost_worker(error: Exception) -> str:
     >>> lost_worker(RuntimeError("op on /job:worker/replica:0/task:0 aborted: The following tasks are "
     ...                          "unhealthy (stopped sending heartbeats):\\n/job:worker/replica:0/task:1"))
     'lost worker /job:worker/task:1: training stopped, no result written'
+    >>> lost_worker(RuntimeError("unhealthy: /job:worker/replica:0/task:2 /job:worker/replica:0/task:1 (unhealthy)"))
+    'lost worker /job:worker/task:2, /job:worker/task:1: training stopped, no result written'
+    >>> lost_worker(RuntimeError("collective on /job:worker/replica:0/task:0 failed: connection reset"))
+    'lost a worker: training stopped, no result written'
     """
     text = str(error)
     _, marker, after = text.partition("unhealthy")

@@ -484,8 +484,8 @@ def lr_decay_budget(report: dict) -> str:
 def _smooth(values, window: int) -> np.ndarray:
     """Trailing moving average, as long as the input.
 
-    >>> _smooth([0.0, 2.0, 4.0], window=2).tolist()
-    [0.0, 1.0, 3.0]
+    >>> _smooth([1.0, 3.0, 5.0, 9.0], window=2).tolist()
+    [1.0, 2.0, 4.0, 7.0]
     """
     x = np.asarray(values, dtype=float)
     sums = np.cumsum(np.insert(x, 0, 0.0))
