@@ -3,6 +3,7 @@ import gc
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -27,13 +28,37 @@ def pytest_collection_modifyitems(config, items):
     copies = [item for item in items if "__mutmut_" in item.name]
     items[:] = [item for item in items if "__mutmut_" not in item.name]
     config.hook.pytest_deselected(items=copies)
-    seconds = _test_seconds()
-    items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
+    items.sort(key=_cost)
     if "__mutmut_" in os.environ["MUTANT_UNDER_TEST"]:  # a mutant's own child, not the stats or clean runs
         budget = float(os.environ.get("MUTATION_TEST_SECONDS", "inf"))
-        keep = _within(budget, [seconds.get(item.nodeid, 0.0) for item in items])
+        keep = _within(budget, [_cost(item) for item in items])
         config.hook.pytest_deselected(items=items[keep:])
         del items[keep:]
+
+
+def _cost(item) -> float:
+    """What a test costs a mutant's child, alone: its call (mutmut's stats time only that) and the setup
+    of each fixture it uses (a module's fixture that runs a whole model is most of some tests' cost)."""
+    fixtures = _fixture_seconds()
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return _test_seconds().get(item.nodeid, 0.0) + sum(fixtures.get(_key(d[-1]), 0.0) for d in defs.values() if d)
+
+
+def _key(fixturedef) -> str:
+    return f"{fixturedef.baseid}::{fixturedef.argname}"
+
+
+FIXTURE_SECONDS = Path("mutmut-fixture-seconds.json")  # beside mutmut's stats, in mutants/
+_timed: dict[str, float] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    """During mutmut's stats run, time each fixture's own setup (those it uses are set up before)."""
+    start = time.perf_counter()
+    yield
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        _timed[_key(fixturedef)] = max(_timed.get(_key(fixturedef), 0.0), time.perf_counter() - start)
 
 
 def _within(budget: float, durations: list[float]) -> int:
@@ -51,6 +76,11 @@ def _within(budget: float, durations: list[float]) -> int:
 
 
 @functools.cache
+def _fixture_seconds() -> dict[str, float]:
+    return json.loads(FIXTURE_SECONDS.read_text()) if FIXTURE_SECONDS.exists() else {}
+
+
+@functools.cache
 def _test_seconds() -> dict[str, float]:
     """Each test's duration from mutmut's stats (it runs the tests in mutants/, beside them)."""
     stats = Path("mutmut-stats.json")
@@ -58,11 +88,15 @@ def _test_seconds() -> dict[str, float]:
 
 
 def pytest_sessionfinish(session):
-    """Under mutation testing, freeze what the fork server's warm-up collection built.
+    """Under mutation testing, keep the fixtures' setup times of a stats run (mutmut's runs only the new
+    tests after the first: merged), and freeze what the fork server's warm-up collection built.
 
     mutmut forks a child per mutant from it; pytest's own garbage collections in each child
     then skip the TensorFlow-sized heap, most of a child's start-up otherwise.
     """
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats" and _timed:
+        kept = json.loads(FIXTURE_SECONDS.read_text()) if FIXTURE_SECONDS.exists() else {}
+        FIXTURE_SECONDS.write_text(json.dumps(kept | _timed, indent=0, sort_keys=True))
     if "MUTANT_UNDER_TEST" in os.environ and session.config.option.collectonly:
         gc.collect()
         gc.freeze()
