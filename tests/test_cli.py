@@ -35,6 +35,7 @@ def test_every_option_of_every_command_has_help_and_says_its_default(name):
         (["run", "--tsak=rte", "--epochs", "1"], "(did you mean --task rte?)"),
         (["run", "--task", "mrcp"], "(did you mean --task mrpc?)"),
         (["run", "--preset", "quik"], "(did you mean --preset quick?)"),
+        (["run", "--task", "mini"], "(did you mean --task mnli?)"),  # as near as a choice may be (0.5)
         (["report", "--format", "tabel"], "(did you mean --format table?)"),
         (["lr-decay", "--eval-evry", "8"], "(did you mean --eval-every?)"),
         (["run", "--epochs", "two"], None),  # nothing near: the error alone
