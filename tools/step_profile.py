@@ -1,0 +1,116 @@
+"""Where a training step's milliseconds go: TensorFlow's profiler over the steps of a later epoch,
+summed per op type.
+
+    GLUE_DIR=... python tools/step_profile.py [--preset minilm] [--train-rows 400] [--top 25] [--json]
+
+Runs the suite's own path (run.prepare, Keras fit) for two epochs: the first traces every
+padded shape; the second runs under the profiler (host tracer level 2: each TensorFlow op
+as it executes). Prints the wall time per step, then per op type its time per step, its
+share of all op time and its calls per step. Ops on TensorFlow's two compute threads can
+overlap, so op time can exceed the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from glue_repro import runtime  # noqa: E402
+
+runtime.prefer_onednn()
+runtime.import_tensorflow_quietly()
+
+import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
+
+from glue_repro.config import preset  # noqa: E402
+from glue_repro.run import prepare  # noqa: E402
+
+
+class ProfileLastEpoch(tf_keras.callbacks.Callback):
+    """The profiler on for the last epoch's steps only, and their wall time."""
+
+    def __init__(self, folder: str, epochs: int):
+        super().__init__()
+        self.folder, self.last = folder, epochs - 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.last:
+            tf.profiler.experimental.start(self.folder, options=tf.profiler.experimental.ProfilerOptions(
+                host_tracer_level=2, python_tracer_level=0, device_tracer_level=0))
+            self.began = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.last:
+            self.seconds = time.perf_counter() - self.began
+            tf.profiler.experimental.stop()
+
+
+def op_times(folder: str) -> tuple[Counter, Counter]:
+    """Total picoseconds and calls per op type over TensorFlow's compute threads, from the profiler's
+    XSpace files: each executed op is an event named `scope/name:Type` on a `tf_Compute` line; an XLA
+    executable (the compiled Adam update) is the executor's `CpuExecutable::ExecuteAsyncOnStream`."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    seconds, calls = Counter(), Counter()
+    for path in Path(folder).rglob("*.xplane.pb"):
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(path.read_bytes())
+        for plane in space.planes:
+            for line in plane.lines:
+                if not line.name.startswith("tf_Compute"):  # not tf.data's threads: they run beside the step
+                    continue
+                for event in line.events:
+                    name = plane.event_metadata[event.metadata_id].name
+                    if name == "CpuExecutable::ExecuteAsyncOnStream":
+                        kind = "XLA executable (Adam's update)"
+                    elif ":" in name and "::" not in name:  # an op: "scope/name:Type"; "A::B" is the executor's own
+                        kind = name.rpartition(":")[2]
+                    else:
+                        continue
+                    seconds[kind] += event.duration_ps
+                    calls[kind] += 1
+    return seconds, calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="minilm")
+    parser.add_argument("--train-rows", type=int, default=400, help="rows per epoch (default: %(default)s)")
+    parser.add_argument("--top", type=int, default=25, help="op types shown (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    args = parser.parse_args()
+    config = preset(args.preset).replace(train_rows=args.train_rows, epochs=2, seed=42)
+    p = prepare(config, os.environ.get("GLUE_DIR"))
+    steps = p.inputs.fit_steps() or sum(1 for _ in p.inputs.train)  # a repeating train set says its epoch
+    folder = tempfile.mkdtemp(prefix="step-profile-")
+    profile = ProfileLastEpoch(folder, epochs=2)
+    p.classifier.fit(p.inputs.train, epochs=2, verbose=0, callbacks=[profile], steps_per_epoch=p.inputs.fit_steps())
+    seconds, calls = op_times(folder)
+    shutil.rmtree(folder)
+    total = sum(seconds.values())
+    rows = [{"op": kind, "ms_per_step": ps / 1e9 / steps, "share": ps / total, "calls_per_step": calls[kind] / steps}
+            for kind, ps in seconds.most_common()]
+    summary = {"preset": args.preset, "train_rows": args.train_rows, "steps": steps,
+               "wall_ms_per_step": profile.seconds * 1000 / steps, "op_ms_per_step": total / 1e9 / steps,
+               "config": config.to_dict(), "ops": rows}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return
+    print(f"{args.preset}, {steps} steps of batch {config.recipe.batch_size}: wall "
+          f"{summary['wall_ms_per_step']:.1f} ms a step, op time {summary['op_ms_per_step']:.1f} ms a step")
+    print(f"{'op type':<32} {'ms/step':>9} {'share':>7} {'calls/step':>11}")
+    for row in rows[:args.top]:
+        print(f"{row['op']:<32} {row['ms_per_step']:>9.2f} {row['share']:>7.1%} {row['calls_per_step']:>11.1f}")
+
+
+if __name__ == "__main__":
+    main()
