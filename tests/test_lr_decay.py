@@ -205,7 +205,8 @@ def test_the_experiment_runs_every_arm_per_seed_and_prints_steps_to_target_and_s
                      "--data-dir", str(glue_dir), "--results-dir", str(tmp_path)]) == 0
     (path,) = tmp_path.glob("*-mrpc-tiny-lr-decay.json")
     report = results.load(path, "lr-decay")
-    assert report["task"] == "mrpc" and report["experiment"]["seeds"] == [1, 2]
+    raw = json.loads(path.read_text())  # as written, before results.load fills in what old files lack
+    assert raw["kind"] == "lr-decay" and raw["task"] == "mrpc" and raw["experiment"]["seeds"] == [1, 2]
     assert [(r["seed"], r["arm"]) for r in report["runs"]] == [(s, a) for s in (1, 2) for a in lr_decay.ARMS]
     assert report["target_metric"] == "accuracy" and report["target"] == TASKS["mrpc"].lr_decay_target
     assert report["steps_to_target"][lr_decay.DECAY_ARM]["speedup_of_decay"] is None
@@ -256,6 +257,26 @@ def test_an_arm_trains_with_its_own_schedule_and_scores_when_asked(glue_dir, tmp
     assert run["final"] == {k: run["evals"][-1][k] for k in ("loss", "accuracy", "f1")}
     assert run["final"]["loss"] not in (run["evals"][0]["loss"], run["evals"][1]["loss"])
     assert run["steps_to_target"] == run["steps_to_loss"] == 1
+
+
+def test_an_arm_of_a_task_without_a_loss_target_through_the_course_pipeline(glue_dir, capsys):
+    """The experiment's epochs, not the preset's; a repeating train set told its steps per epoch; the
+    progress shown when asked; no loss target, no steps to it."""
+    import time
+
+    from glue_repro.config import TINY_PRESET, Experiment, from_dict
+
+    config = TINY_PRESET.replace(task="rte", limit=24, input_pipeline="course")
+    experiment = Experiment(config=config, seeds=(3,), train_rows=8, epochs=config.recipe.epochs - 1, eval_every=5,
+                            target=0.0)
+    start = time.perf_counter()
+    run = lr_decay.train_arm(experiment, lr_decay.DECAY_ARM, 3, glue_dir, verbose=2)
+    took = time.perf_counter() - start
+    epochs = config.recipe.epochs - 1
+    assert f"Epoch {epochs}/{epochs}" in capsys.readouterr().out
+    assert from_dict(run["config"]).recipe.epochs == epochs and run["steps"] == epochs  # 8 rows: one batch an epoch
+    assert 0 < run["seconds"] <= took
+    assert run["steps_to_loss"] is None and run["steps_to_target"] == epochs  # scored once, after the last step
 
 
 def test_no_speedup_is_claimed_when_the_decay_arm_missed_its_target_in_a_seed():
