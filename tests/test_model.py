@@ -56,8 +56,10 @@ def test_incomplete_safetensors_is_a_clear_error(tiny, tmp_path):
     state = {k: v for k, v in _pytorch_state_dict(source).items() if "layer.1." not in k}
     save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
     source.config.save_pretrained(tmp_path)
-    with pytest.raises(GlueReproError, match="model.safetensors: weights missing"):
+    with pytest.raises(GlueReproError, match="model.safetensors: weights missing") as err:
         model.build_model(str(tmp_path))
+    named = str(err.value).partition("weights missing for ")[2]
+    assert named.count("layer.1.") == 5  # the first five of the missing names, sorted
 
 
 def test_corrupt_safetensors_is_a_clear_error(tiny, tmp_path):
@@ -66,6 +68,14 @@ def test_corrupt_safetensors_is_a_clear_error(tiny, tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(GlueReproError, match="not a readable safetensors file"):
         model.build_model(str(tmp_path))
+
+
+def test_a_folder_with_an_unreadable_config_names_it(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    (tmp_path / "config.json").write_text("{ not json")
+    with pytest.raises(GlueReproError) as err:
+        model.build_model(str(tmp_path))
+    assert str(err.value).startswith(f"{tmp_path / 'config.json'}: ")
 
 
 def test_folder_without_weights(tmp_path):

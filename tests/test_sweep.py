@@ -111,8 +111,23 @@ def test_a_bundle_loads_the_same_rows_with_the_same_checksums_elsewhere(glue_dir
             assert there[split].to_list() == here[split].to_list()
     with pytest.raises(GlueReproError, match="no qqp files found"):  # before any cell runs, as load would
         data.bundle("qqp", glue_dir)
+    monkeypatch.setenv("GLUE_DIR", str(glue_dir))
+    assert data.bundle("mrpc").files == data.bundle("mrpc", glue_dir).files  # GLUE_DIR names the folder
     monkeypatch.delenv("GLUE_DIR", raising=False)
     assert data.bundle("qqp") is None  # no folder: each worker loads it from the Hub
+
+
+def test_a_bundle_carries_the_sums_of_the_tasks_own_folder(tmp_path):
+    import hashlib
+
+    from tests.glue_files import write_glue_folder
+
+    task = write_glue_folder(tmp_path / "glue", ["qnli"]) / "QNLI"
+    (task / "SHA256SUMS").write_text("".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
+                                             for p in sorted(task.glob("*.tsv"))))
+    shipped = data.bundle("qnli", tmp_path / "glue")
+    assert shipped.files["QNLI/SHA256SUMS"] == (task / "SHA256SUMS").read_bytes()
+    assert data.load("qnli", shipped.unpack(tmp_path / "worker"))[1].checksums_verified
 
 
 def test_progress_says_done_running_failed_left_and_the_time_left():
