@@ -57,3 +57,48 @@ def test_no_committed_run_reports_more_than_the_peak():
     assert len(measured) > 10
     for timing in measured:
         assert 0 < timing["fit_mfu"] <= 1 and 0 < timing["predict_mfu"] <= 1
+
+
+def test_utilization_counts_each_epochs_training_and_validation_over_the_time_taken():
+    from transformers import BertConfig
+
+    config = BertConfig(hidden_size=4, num_hidden_layers=1, intermediate_size=8)
+    train, validation = {"input_ids": [[1, 2], [1, 2, 3]]}, {"input_ids": [[1, 2]]}
+    one = flops.utilization(config, train, validation, False, epochs_run=1, fit_seconds=2.0, predict_seconds=0.5,
+                            peak=10.0)
+    epoch = flops.train_flops(config, [2, 3]) + flops.forward_flops(config, [2])
+    assert one["fit_gflops_per_second"] == pytest.approx(epoch / 2.0 / 1e9)
+    assert one["predict_gflops_per_second"] == pytest.approx(flops.forward_flops(config, [2]) / 0.5 / 1e9)
+    assert one["fit_mfu"] == pytest.approx(one["fit_gflops_per_second"] / 10.0) and one["peak_gflops"] == 10.0
+    assert one["predict_mfu"] == pytest.approx(one["predict_gflops_per_second"] / 10.0)
+    three = flops.utilization(config, train, validation, False, 3, 6.0, 0.5, 10.0)  # three epochs in three times
+    assert three["fit_gflops_per_second"] == pytest.approx(one["fit_gflops_per_second"])
+    cls = flops.utilization(config, train, validation, True, 1, 2.0, 0.5, 10.0)
+    assert cls["predict_gflops_per_second"] == pytest.approx(flops.forward_flops(config, [2], True) / 0.5 / 1e9)
+
+
+def test_the_matmul_peak_is_two_n_cubed_over_the_best_of_its_timed_repeats(monkeypatch):
+    ticks = iter([0.0, 0.5, 10.0, 10.25, 20.0, 20.4])  # repeats of 0.5, 0.25 and 0.4 s
+    monkeypatch.setattr(flops.time, "perf_counter", lambda: next(ticks))
+    assert flops.matmul_peak_gflops(n=64, repeats=3) == pytest.approx(2 * 64**3 / 0.25 / 1e9)
+    ticks = iter([0.0, 0.5])
+    assert flops.matmul_peak_gflops(n=32, repeats=1, batched=True) == pytest.approx(2 * 32**3 / 0.5 / 1e9)
+
+
+def test_a_run_is_judged_against_the_best_peak_this_process_measured_for_its_path(monkeypatch):
+    from glue_repro.config import TINY_PRESET
+
+    measured = iter([100.0, 80.0, 120.0, 50.0])
+    asked = []
+
+    def peak(device, dtype, repeats, batched):
+        asked.append((device, dtype, batched))
+        return next(measured)
+
+    monkeypatch.setattr(flops, "_PEAKS", {})
+    monkeypatch.setattr(flops, "matmul_peak_gflops", peak)
+    assert [flops.matmul_peak(TINY_PRESET) for _ in range(3)] == [100.0, 100.0, 120.0]  # a busy moment: not lower
+    assert flops.matmul_peak(TINY_PRESET, again=False) == 120.0 and len(asked) == 3  # kept, not measured again
+    bf16 = TINY_PRESET.replace(matmul_precision="bfloat16")
+    assert flops.matmul_peak(bf16, again=False) == 50.0  # its own path, measured once
+    assert asked == [("/CPU:0", "float32", False)] * 3 + [("/CPU:0", "float32", True)]
