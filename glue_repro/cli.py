@@ -563,8 +563,8 @@ def aggregates_dir(args) -> Path:
 def _peak_kind(recipe: dict) -> str:
     """The matmul a run's MFU is measured against: its own dtype and matmul mode.
 
-    >>> _peak_kind({"precision": "mixed_bfloat16"}), _peak_kind({"matmul_precision": "bfloat16"})
-    ('bfloat16 matmul', 'float32 matmul with bfloat16 products')
+    >>> _peak_kind({"precision": "mixed_bfloat16"}), _peak_kind({"matmul_precision": "bfloat16"}), _peak_kind({})
+    ('bfloat16 matmul', 'float32 matmul with bfloat16 products', 'float32 matmul')
     """
     if recipe.get("matmul_precision", "float32") == "bfloat16":
         return "float32 matmul with bfloat16 products"
