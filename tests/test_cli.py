@@ -176,3 +176,48 @@ def _printed(function, *args) -> list[str]:
     with contextlib.redirect_stdout(out):
         function(*args)
     return out.getvalue().splitlines()
+
+
+def test_an_interrupted_command_names_every_finished_seed_and_its_file():
+    stop = KeyboardInterrupt()
+    assert cli.interrupted_line(stop) == "interrupted; no result written"
+    stop.finished = [(1, "runs/a.json"), (2, "runs/b.json")]
+    assert cli.interrupted_line(stop) == ("interrupted; seeds 1, 2 finished (runs/a.json, runs/b.json); run the same "
+                                          "command with --resume to run the rest and write the aggregate")
+
+
+@pytest.mark.parametrize(("flag", "value", "accepts"), [
+    ("--epochs", "2", True), ("--epochs", "two", False), ("--deterministic", "yes", False),
+    ("--task", "rte", True), ("--task", "rtee", False), ("--model", "anything", True),
+])
+def test_an_option_accepts_a_value_only_of_its_type_among_its_choices(flag, value, accepts):
+    run = _commands()["run"]
+    (action,) = [a for a in run._actions if flag in a.option_strings]
+    assert cli._accepts(action, value) is accepts
+
+
+def test_a_mistyped_command_line_error_without_a_near_option_is_the_error_alone(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--zzzzzz"])
+    assert capsys.readouterr().err == ("glue-repro: error: run: unrecognized arguments: --zzzzzz; "
+                                       "see 'glue-repro run --help'\n")
+
+
+def test_lr_decay_hands_every_option_to_the_experiment(monkeypatch, tmp_path, capsys):
+    from glue_repro import lr_decay
+
+    asked = []
+    monkeypatch.setattr(lr_decay, "run", lambda experiment, data_dir, out_dir: asked.append(experiment) or ({}, None))
+    monkeypatch.setattr(cli, "print_lr_decay", lambda report, path: None)
+    base = ["lr-decay", "--preset", "tiny", "--seeds", "1,2", "--results-dir", str(tmp_path)]
+    assert cli.main([*base, "--task", "rte", "--limit", "40", "--epochs", "2", "--train-rows", "100",
+                     "--eval-every", "3", "--target", "0.6", "--loss-target", "0.5"]) == 0
+    assert cli.main(base) == 0
+    given, default = asked
+    assert (given.config.recipe.task, given.config.recipe.limit, given.config.recipe.epochs) == ("rte", 40, 2)
+    assert (given.seeds, given.epochs, given.train_rows) == ((1, 2), 2, 100)
+    assert (given.eval_every, given.target, given.loss_target) == (3, 0.6, 0.5)
+    from glue_repro.config import TINY_PRESET, Experiment
+
+    assert default == Experiment(config=TINY_PRESET.replace(epochs=default.epochs), seeds=(1, 2),
+                                 epochs=default.epochs)

@@ -113,6 +113,17 @@ def test_cli_report_on_a_folder_without_results_is_an_error(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == f"glue-repro: error: {tmp_path / 'empty'}: no result files to report on\n"
     assert not (tmp_path / "out").exists()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.json").write_text("{}")
+    assert cli.main(["report", str(tmp_path / "empty"), str(tmp_path / "other"), "--format", "csv"]) == 2
+    assert capsys.readouterr().err == (f"glue-repro: error: {tmp_path / 'empty'}, {tmp_path / 'other'}: no result "
+                                       "files to report on (1 unreadable)\n")
+
+
+def test_cli_report_refuses_an_out_folder_that_is_a_file_before_any_work(results_dir, tmp_path, capsys):
+    (tmp_path / "out").write_text("a file")
+    assert cli.main(["report", str(results_dir), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.startswith(f"glue-repro: error: --out {tmp_path / 'out'}: ")
 
 
 def test_cut_runs_are_drawn_as_a_named_group_and_a_task_of_limit_runs_alone_gets_one_line(tmp_path):

@@ -58,8 +58,21 @@ def test_the_plan_is_one_run_command_a_cell_that_makes_the_same_config(capsys):
         assert cli.config_from(args) == matrix.config(cell)
 
 
+def test_the_plan_writes_each_switch_as_given_and_a_results_folder_only_when_moved(capsys):
+    from glue_repro import results
+
+    base = ["sweep", "--plan", "--tasks", "rte", "--presets", "tiny", "--seeds", "1"]
+    assert cli.main([*base, "--deterministic", "--no-xla-optimizer", "--results-dir", str(results.RUNS_DIR)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.endswith("--seed 1 --no-xla-optimizer --deterministic")  # the default folder is not repeated
+    assert cli.main([*base, "--data-dir", "/data/glue", "--results-dir", "/r"]) == 0
+    assert capsys.readouterr().out.strip().endswith("--seed 1 --data-dir /data/glue --results-dir /r")
+
+
 @pytest.mark.parametrize("argv, message", [
-    (["--tasks", "mrcp"], "--tasks: unknown 'mrcp' (did you mean mrpc?)"),
+    (["--tasks", "mrcp"], "--tasks: unknown 'mrcp' (did you mean mrpc?); known: mrpc, sst2, cola, stsb, rte, wnli, "
+                          "qqp, qnli, mnli"),
+    (["--tasks", "xyzzy"], "--tasks: unknown 'xyzzy'; known: mrpc, sst2, cola, stsb, rte, wnli, qqp, qnli, mnli"),
     (["--presets", "minilm,tny"], "--presets: unknown 'tny' (did you mean tiny?)"),
     (["--tasks", ","], "--tasks: ',' names nothing"),
     (["--seeds", "2-1"], "--seeds: '2-1' holds no seed"),
