@@ -265,6 +265,7 @@ def test_gate_without_baseline_flag_reads_the_default_path(tmp_path, capsys, mon
     assert cli.main(["baseline", *_write_runs(tmp_path / "base", _drawn(5, seed=7))]) == 0
     assert (tmp_path / "baselines" / "mrpc-minilm-ci-cpu.json").is_file()
     assert cli.main(["gate", *files]) == 0
+    assert cli.main(["gate", files[0]]) == 0  # one run finds the same baseline
 
 
 def test_a_second_gate_never_replaces_the_first_verdict(tmp_path, capsys):
