@@ -132,3 +132,68 @@ def test_fit_is_told_the_steps_of_an_epoch_only_for_a_train_set_that_repeats():
     assert inputs.Inputs(batches.repeat(), batches, 3, None).fit_steps() == 3
     assert inputs.Inputs(batches, batches, 3, None).fit_steps() is None
     assert inputs.Inputs(None, batches, 0, None).fit_steps() is None  # built to score a split only
+
+
+def _rows(lengths, label=0):
+    import datasets
+
+    ids = [list(range(1, n + 1)) for n in lengths]
+    return datasets.Dataset.from_dict({"input_ids": ids, "token_type_ids": [[1] * n for n in lengths],
+                                       "attention_mask": [[1] * n for n in lengths], "label": [label] * len(lengths)})
+
+
+@pytest.mark.parametrize("bucketed", [True, False])
+def test_padding_is_the_pad_token_for_ids_and_zero_for_masks_and_segments(bucketed):
+    """A tokenizer whose pad id is not 0 (BERT's is): ids padded with it, masks and segments with 0."""
+    columns = ["input_ids", "token_type_ids", "attention_mask"]
+    split = _rows([3, 5, 9, 2, 7])
+    made = (inputs.train_dataset(split, columns, batch_size=8, pad_id=99) if bucketed
+            else inputs.eval_dataset(split, columns, batch_size=8, pad_id=99))
+    (x, y), = list(made.dataset)  # five rows: one batch
+    real = x["attention_mask"].numpy() == 1
+    assert np.all(x["input_ids"].numpy()[~real] == 99) and np.all(x["token_type_ids"].numpy()[~real] == 0)
+    assert np.all(x["token_type_ids"].numpy()[real] == 1) and np.all(x["input_ids"].numpy()[real] != 99)
+    assert sorted(real.sum(axis=1)) == [2, 3, 5, 7, 9] and y.shape == (5,)
+    width = x["input_ids"].shape[1]
+    assert width == (min(b for b in bucketing.padded_lengths(9) if b >= 9) if bucketed else 9)
+
+
+def test_a_validation_pass_has_its_batches_counted_and_its_rows_sorted_by_length():
+    split = _rows([4, 1, 9, 3, 6, 2, 8])
+    made = inputs.eval_dataset(split, ["input_ids", "attention_mask"], batch_size=3)
+    assert made.steps == 3 == len(list(made.dataset))  # 7 rows in batches of 3
+    widths = [x["input_ids"].shape[1] for x, _ in made.dataset]
+    assert widths == sorted(widths) and widths[-1] == 9
+    assert sorted(made.order.tolist()) == list(range(7))
+
+
+def test_the_course_pipelines_epoch_counts_the_last_short_batch(tiny, small_pairs):
+    from glue_repro.config import TINY_PRESET
+
+    tokenizer, _ = tiny
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, max_length=32)
+    fed = inputs.tf_datasets(TINY_PRESET.replace(input_pipeline="course"), tokenized, tokenizer, "validation")
+    assert fed.steps_per_epoch == 2 == fed.fit_steps()  # 13 rows in batches of 8
+    assert fed.validation_order is None
+    scored = inputs.tf_datasets(TINY_PRESET, tokenized, tokenizer, "validation", train=False)
+    assert scored.train is None and scored.steps_per_epoch == 0 and sorted(scored.validation_order) == list(range(13))
+
+
+def test_rows_cut_by_truncation_are_counted_per_split(tiny):
+    import datasets
+
+    tokenizer, _ = tiny
+    spec = TASKS["sst2"]
+    text = {"train": ["a b", "a much longer sentence than eight tokens"], "validation": ["exactly", "ab"]}
+    splits = datasets.DatasetDict({k: datasets.Dataset.from_dict({"sentence": v, "label": [0] * len(v)})
+                                   for k, v in text.items()})
+    tokenized = inputs.tokenize(splits, tokenizer, spec, max_length=9)  # "exactly": [CLS] + 7 + [SEP] = 9
+    assert [len(ids) for ids in tokenized["validation"]["input_ids"]] == [9, 4]
+    assert inputs.count_truncated(splits, tokenized, tokenizer, spec, 9) == {"train": 1, "validation": 0}
+
+
+def test_each_worker_builds_the_same_batches_and_trains_on_its_share():
+    import tensorflow as tf
+
+    shared = inputs.shard_by_data(tf.data.Dataset.range(4))
+    assert shared.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
