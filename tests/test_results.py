@@ -192,6 +192,13 @@ def test_reading_json_names_the_file_and_what_it_should_be(tmp_path):
         results.read_json(tmp_path / "text.json", "result file")
 
 
+@pytest.mark.parametrize("version", range(1, 8))
+def test_every_older_device_reads_with_the_cpus_id_and_units(version):
+    config = {"preset": "minilm-ci", "model": "m", "seed": 1} if version == 1 else {"preset": "q"}
+    old = results.upgrade_run({"schema_version": version, "config": config, "seed": 1, "device": {"cpu": "c"}})
+    assert old["device"] == {"cpu": "c", "cpu_id": None, "vector_units": None}
+
+
 @pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_every_older_timing_reads_with_the_mfu_fields(version):
     config = {"preset": "minilm-ci", "model": "m", "seed": 1} if version == 1 else {"preset": "q"}
