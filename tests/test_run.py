@@ -45,6 +45,33 @@ def test_result_file_holds_everything(tiny_run):
     assert stored["versions"]["transformers"].startswith("4.")
 
 
+def test_result_fields_agree_with_each_other(tiny_run, mrpc):
+    """What a user reads off a result: rates from counts over times, the logits' checksum, the split scores."""
+    import hashlib
+
+    from glue_repro import metric
+    from glue_repro.tasks import TASKS
+
+    _, path = tiny_run
+    stored = json.loads(path.read_text())
+    t = stored["timing"]
+    assert t["fit_examples_per_second"] == pytest.approx(21 * 2 / t["fit_seconds"])  # 21 rows, 2 epochs
+    assert t["predict_examples_per_second"] == pytest.approx(21 / t["predict_seconds"])
+    assert sum(t["epoch_seconds"]) <= t["fit_seconds"] + 1e-6 and stored["wall_seconds"] > t["fit_seconds"]
+    assert t["fit_mfu"] == pytest.approx(t["fit_gflops_per_second"] / t["peak_gflops"])
+    assert t["predict_mfu"] == pytest.approx(t["predict_gflops_per_second"] / t["peak_gflops"])
+    logits = np.array(stored["logits"], dtype=np.float32)
+    assert stored["logits_sha256"] == hashlib.sha256(logits.tobytes()).hexdigest()
+    assert stored["metrics_by_split"] == {"validation": stored["metrics"]}
+    assert stored["collapse_level"] == pytest.approx(
+        metric.collapse_level(TASKS["mrpc"], mrpc["validation"]["label"][:21]))
+    assert (stored["kind"], stored["partial_data"], stored["deterministic"]) == ("run", True, False)
+    assert stored["resumed_from_epoch"] is None and stored["cell"] is None and stored["command"] is None
+    # the tiny preset's character tokenizer spells every MRPC pair past its 64 tokens
+    assert stored["truncated"] == {"train": 21, "validation": 21}
+    assert stored["distribution"]["strategy"] == "default" and stored["distribution"]["workers"] == 1
+
+
 def test_result_fields_the_gate_and_aggregates_read_agree_with_the_data(tiny_run, mrpc):
     from glue_repro import metric
     from glue_repro.tasks import TASKS
