@@ -78,11 +78,25 @@ def test_utilization_counts_each_epochs_training_and_validation_over_the_time_ta
 
 
 def test_the_matmul_peak_is_two_n_cubed_over_the_best_of_its_timed_repeats(monkeypatch):
+    import tensorflow as tf
+
+    made, placed = [], []
+    uniform, device = tf.random.uniform, tf.device
+    def recorded(shape, dtype="float32"):
+        made.append((shape, dtype))
+        return uniform(shape, dtype=dtype)
+
+    monkeypatch.setattr(tf.random, "uniform", recorded)
+    monkeypatch.setattr(tf, "device", lambda name: placed.append(name) or device(name))
     ticks = iter([0.0, 0.5, 10.0, 10.25, 20.0, 20.4])  # repeats of 0.5, 0.25 and 0.4 s
     monkeypatch.setattr(flops.time, "perf_counter", lambda: next(ticks))
     assert flops.matmul_peak_gflops(n=64, repeats=3) == pytest.approx(2 * 64**3 / 0.25 / 1e9)
+    assert made == [((64, 64), "float32")] * 2 and placed == ["/CPU:0"]  # two square float32 matrices, by default
+    made.clear()
     ticks = iter([0.0, 0.5])
-    assert flops.matmul_peak_gflops(n=32, repeats=1, batched=True) == pytest.approx(2 * 32**3 / 0.5 / 1e9)
+    peak = flops.matmul_peak_gflops("/CPU:0", n=32, dtype="bfloat16", repeats=1, batched=True)
+    assert peak == pytest.approx(2 * 32**3 / 0.5 / 1e9)
+    assert made == [((1, 32, 32), "bfloat16")] * 2  # a batch of one: BatchMatMulV2, the bfloat16 mode's path
 
 
 def test_a_run_is_judged_against_the_best_peak_this_process_measured_for_its_path(monkeypatch):
