@@ -201,3 +201,31 @@ def test_the_cpu_is_split_into_one_logical_device_a_replica_only_when_needed(rep
         ((cpu, configs),) = made
         assert cpu == "CPU:0" and len(configs) == expected
         assert all(isinstance(c, tf.config.LogicalDeviceConfiguration) for c in configs)
+
+
+@pytest.mark.parametrize(("name", "tf_config", "replicas", "expected"), [
+    ("default", None, 1, ("default", 1, 1, 0, 8, 8)),
+    ("mirrored", None, 2, ("mirrored", 2, 1, 0, 8, 4)),
+    ("multiworker", {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}, 2,
+     ("multiworker", 2, 2, 1, 8, 4)),
+    ("multiworker", {"cluster": {"chief": ["c:1"], "worker": ["a:1", "b:2"]}, "task": {"type": "chief", "index": 0}},
+     3, None),  # 8 does not split over 3
+])
+def test_a_runs_placement_splits_the_global_batch_over_its_replicas(name, tf_config, replicas, expected, monkeypatch):
+    import json
+    from types import SimpleNamespace
+
+    from glue_repro import distribute
+    from glue_repro.errors import GlueReproError
+
+    if tf_config:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    strategy = SimpleNamespace(num_replicas_in_sync=replicas)
+    if expected is None:
+        with pytest.raises(GlueReproError, match=r"^config field batch_size=8: must split evenly over the 3 replicas$"):
+            distribute.placement(name, strategy, 8)
+        return
+    placed = distribute.placement(name, strategy, 8)
+    assert (placed.strategy, placed.replicas, placed.workers, placed.worker_index, placed.global_batch,
+            placed.per_replica_batch) == expected
+    assert placed.is_chief == (placed.worker_index == 0)
