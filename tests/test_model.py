@@ -222,3 +222,17 @@ def test_a_results_model_source_names_its_folder_weights_and_package(tmp_path, m
     assert parted["path"] == str(weights.resolve()) and parted["weights_sha256"] == digest
     assert model.source(str(weights), None) == {"name": str(weights), "path": str(weights.resolve()),
                                                 "weights_sha256": digest, "revision": None, "package": None}
+
+
+def test_the_tiny_vocabulary_file_is_written_whole_and_mended_when_changed(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path = Path(model._tiny_vocab_file())
+    assert path == tmp_path / "glue_repro_tiny_vocab" / "vocab.txt"
+    vocab = model._tiny_vocab()
+    assert path.read_text() == "\n".join(vocab) + "\n" and vocab[:len(model.SPECIAL_TOKENS)] == model.SPECIAL_TOKENS
+    assert {"a", "##a", "0", "##!"} <= set(vocab) and len(vocab) == len(set(vocab))
+    path.write_text("[PAD]\n")  # a stale or half-written file from another process
+    assert model._tiny_vocab_file() == str(path) and path.read_text() == "\n".join(vocab) + "\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["vocab.txt"]  # no temporary file left behind
