@@ -368,3 +368,44 @@ def test_the_loss_is_cross_entropy_on_logits_and_squared_error_for_regression():
     loss, metrics = loss_and_metrics(TASKS["stsb"])
     assert float(loss(scores[:, None], outputs)) == pytest.approx(((outputs[:, 0] - scores) ** 2).mean(), rel=1e-5)
     assert metrics == []
+
+
+@pytest.mark.parametrize("scored", [True, False])
+def test_fit_hands_keras_its_epochs_steps_and_validation(scored, tmp_path):
+    """With a score, validation is predict's (its metrics in the history) and Keras gets no validation
+    data; without, Keras validates. Epochs, steps, verbosity and the backup folder reach Keras as given."""
+    import tf_keras
+
+    from glue_repro import train
+
+    asked = {}
+
+    class Model:
+        def fit(self, data, validation_data, epochs, callbacks, verbose, steps_per_epoch):
+            asked.update(data=data, validation_data=validation_data, epochs=epochs, verbose=verbose,
+                         steps_per_epoch=steps_per_epoch, callbacks=callbacks)
+            history = {}
+            for cb in callbacks[1:]:  # BackupAndRestore needs a real model: the others run as Keras runs them
+                cb.on_train_begin()
+            for epoch in range(epochs):
+                logs = {"loss": 1.0 / (epoch + 1)}
+                for cb in callbacks[1:]:
+                    cb.on_epoch_begin(epoch)
+                for cb in callbacks[1:]:
+                    cb.on_epoch_end(epoch, logs)
+                for key, value in logs.items():
+                    history.setdefault(key, []).append(value)
+            return type("History", (), {"history": history})()
+
+    scores = iter([{"loss": 0.5, "accuracy": 0.75}, {"loss": 0.25, "accuracy": 0.875}])
+    history, timer = train.fit(Model(), "train", "validation", 2, verbose=2, score=(lambda: next(scores)) if scored
+                               else None, backup_dir=tmp_path, steps_per_epoch=7)
+    assert (asked["data"], asked["epochs"], asked["verbose"], asked["steps_per_epoch"]) == ("train", 2, 2, 7)
+    assert isinstance(asked["callbacks"][0], tf_keras.callbacks.BackupAndRestore)
+    assert asked["callbacks"][0].backup_dir == str(tmp_path)
+    assert asked["validation_data"] == (None if scored else "validation")
+    assert history["loss"] == [1.0, 0.5] and len(timer.seconds) == 2 and timer.first == 0
+    if scored:
+        assert history["val_loss"] == [0.5, 0.25] and history["val_accuracy"] == [0.75, 0.875]
+    else:
+        assert "val_loss" not in history
