@@ -506,6 +506,59 @@ def test_each_ray_train_worker_runs_the_cell_and_only_the_chief_hands_back_its_r
     assert handed == [{"cell": {"workers_at": workers}}]
 
 
+@pytest.mark.parametrize(("gpus", "handed"), [(0, {"kind": "run"}), (0.5, None)])
+def test_a_multi_worker_cell_asks_ray_train_for_its_workers_and_takes_the_chiefs_result(gpus, handed, monkeypatch):
+    """Ray Train stand-ins: the scaling, the failure budget and where it stores; the chief's result comes back
+    through the inbox, and a run that ends without one is one line."""
+    import sys
+    import types
+
+    made = {}
+
+    class Remote:  # ray.remote(Inbox).options(...).remote(): an inbox whose take hands back `handed`
+        def __init__(self, cls):
+            made["inbox_class"] = cls
+
+        def options(self, **kwargs):
+            made["inbox_options"] = kwargs
+            return self
+
+        def remote(self):
+            return types.SimpleNamespace(take=types.SimpleNamespace(remote=lambda: "ref"))
+
+    class Trainer:
+        def __init__(self, loop, train_loop_config, scaling_config, run_config):
+            made.update(loop=loop, loop_config=train_loop_config, scaling=scaling_config, run=run_config)
+
+        def fit(self):
+            made["fitted"] = True
+
+    ray = types.SimpleNamespace(remote=Remote, get=lambda ref: handed if ref == "ref" else None)
+    train = types.ModuleType("ray.train")
+    train.ScalingConfig = lambda **kwargs: kwargs
+    train.RunConfig = lambda **kwargs: kwargs
+    train.FailureConfig = lambda **kwargs: kwargs
+    tensorflow = types.ModuleType("ray.train.tensorflow")
+    tensorflow.TensorflowTrainer = Trainer
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    monkeypatch.setitem(sys.modules, "ray.train", train)
+    monkeypatch.setitem(sys.modules, "ray.train.tensorflow", tensorflow)
+    args = ({"seed": 1}, "bundle", "s1", ["glue-repro", "sweep"], 2, 3, gpus, 4)
+    if handed is None:
+        with pytest.raises(GlueReproError, match="^the multi-worker run ended without its chief's result$"):
+            sweep.train_cell(*args)
+    else:
+        assert sweep.train_cell(*args) == handed
+    assert made["inbox_class"] is sweep.Inbox and made["inbox_options"] == {"num_cpus": 0} and made["fitted"]
+    assert made["loop"] is sweep._train_loop
+    assert {k: v for k, v in made["loop_config"].items() if k != "inbox"} == {
+        "config": {"seed": 1}, "bundle": "bundle", "sweep": "s1", "command": ["glue-repro", "sweep"]}
+    assert made["scaling"] == {"num_workers": 2, "use_gpu": bool(gpus),
+                               "resources_per_worker": {"CPU": 3} | ({"GPU": gpus} if gpus else {})}
+    assert made["run"]["name"] == "glue-repro-s1" and made["run"]["failure_config"] == {"max_failures": 4}
+    assert "glue-repro-train-" in made["run"]["storage_path"]
+
+
 # --- real clusters -------------------------------------------------------------------------------
 
 def ray_env(tmp: str) -> dict:
