@@ -58,3 +58,11 @@ def write_hub_copy(root, splits_by_task: dict):
         configs.append(f"- config_name: {task}\n  data_files:\n" + "\n".join(entries))
     (root / "README.md").write_text("---\nconfigs:\n" + "\n".join(configs) + "\n---\n# GLUE, a local copy\n")
     return root
+
+
+def sha256sums(folder, names, prefix: str = "", upper: bool = False) -> str:
+    """A SHA256SUMS file's text for these files of `folder`, each listed as `prefix` + its name."""
+    import hashlib
+
+    digests = {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in names}
+    return "".join(f"{d.upper() if upper else d}  {prefix}{n}\n" for n, d in digests.items())

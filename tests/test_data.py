@@ -8,7 +8,7 @@ import pytest
 from glue_repro.data import features, load_local
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
-from tests.glue_files import NEW_TASKS, write_glue_folder, write_hub_copy
+from tests.glue_files import NEW_TASKS, sha256sums, write_glue_folder, write_hub_copy
 
 
 def test_real_mrpc_counts_and_positives(mrpc):
@@ -116,30 +116,23 @@ def test_header_only_file(small_mrpc):
 
 
 def test_checksum_mismatch(small_mrpc):
-    sums = {name: hashlib.sha256((small_mrpc / name).read_bytes()).hexdigest() for name in
-            ("msr_paraphrase_train.txt", "msr_paraphrase_test.txt", "dev_ids.tsv")}
-    (small_mrpc.parent / "SHA256SUMS").write_text("".join(f"{d}  ./MRPC/{n}\n" for n, d in sums.items()))
+    (small_mrpc.parent / "SHA256SUMS").write_text(sha256sums(small_mrpc, MSR_NAMES, prefix="./MRPC/"))
     assert load_local(small_mrpc.parent)[1].checksums_verified
     _replace_line(small_mrpc / "msr_paraphrase_test.txt", 2, "1\t50\t51\tBig dog .\tHuge dog .\n")
     with pytest.raises(GlueReproError, match=r"msr_paraphrase_test.txt: SHA-256 \w+ does not match"):
         load_local(small_mrpc.parent)
 
 
-def _sums(folder, names, prefix="./MRPC/", upper=False) -> str:
-    digests = {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in names}
-    return "".join(f"{d.upper() if upper else d}  {prefix}{n}\n" for n, d in digests.items())
-
-
 MSR_NAMES = ("msr_paraphrase_train.txt", "msr_paraphrase_test.txt", "dev_ids.tsv")
 
 
 def test_sums_that_list_only_some_files_vouch_for_none(small_mrpc):
-    (small_mrpc.parent / "SHA256SUMS").write_text(_sums(small_mrpc, MSR_NAMES[:2]))
+    (small_mrpc.parent / "SHA256SUMS").write_text(sha256sums(small_mrpc, MSR_NAMES[:2], prefix="./MRPC/"))
     assert load_local(small_mrpc.parent)[1].checksums_verified is False
 
 
 def test_upper_case_digests_and_sums_inside_the_task_folder_are_read(small_mrpc):
-    (small_mrpc / "SHA256SUMS").write_text(_sums(small_mrpc, MSR_NAMES, prefix="", upper=True))
+    (small_mrpc / "SHA256SUMS").write_text(sha256sums(small_mrpc, MSR_NAMES, upper=True))
     source = load_local(small_mrpc)[1]
     assert source.checksums_verified is True
     assert source.sha256["dev_ids.tsv"] == hashlib.sha256((small_mrpc / "dev_ids.tsv").read_bytes()).hexdigest()
@@ -429,7 +422,7 @@ def test_quoted_ids_in_dev_ids_are_not_unquoted(small_mrpc):
 
 def test_sums_files_skip_blank_lines_and_unrelated_names_and_refuse_short_digests(small_mrpc):
     sums = small_mrpc / "SHA256SUMS"
-    listed = _sums(small_mrpc, MSR_NAMES, prefix="").splitlines(keepends=True)
+    listed = sha256sums(small_mrpc, MSR_NAMES).splitlines(keepends=True)
     sums.write_text(listed[0] + "\n" + "".join(listed[1:]) + "0" * 64 + "  notes  v2.txt\n")
     assert load_local(small_mrpc)[1].checksums_verified is True
     sums.write_text("".join(listed) + "abc123  dev_ids.tsv\n")
@@ -656,16 +649,13 @@ def test_a_hub_copys_readme_is_cut_to_one_config_for_a_worker_keeping_everything
 
 
 def test_a_hub_copys_checksums_and_a_config_it_does_not_declare(tmp_path):
-    import hashlib
-
     from glue_repro import data
 
     copy = write_hub_copy(tmp_path / "copy", {"qnli": load_local(write_glue_folder(tmp_path / "glue", ["qnli"]),
                                                                "qnli")[0]})
     assert data.load("qnli", copy)[1].checksums_verified is False  # no SHA256SUMS: nothing vouches
-    files = sorted((copy / "qnli").glob("*.parquet"))
-    (copy / "qnli" / "SHA256SUMS").write_text("".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
-                                                     for p in files))
+    files = sorted(p.name for p in (copy / "qnli").glob("*.parquet"))
+    (copy / "qnli" / "SHA256SUMS").write_text(sha256sums(copy / "qnli", files))
     assert data.load("qnli", copy)[1].checksums_verified is True
     readme = copy / "README.md"
     readme.write_text(readme.read_text().replace("config_name: qnli", "config_name: wnli"))

@@ -131,13 +131,10 @@ def test_a_bundle_loads_the_same_rows_with_the_same_checksums_elsewhere(glue_dir
 
 
 def test_a_bundle_carries_the_sums_of_the_tasks_own_folder(tmp_path):
-    import hashlib
-
-    from tests.glue_files import write_glue_folder
+    from tests.glue_files import sha256sums, write_glue_folder
 
     task = write_glue_folder(tmp_path / "glue", ["qnli"]) / "QNLI"
-    (task / "SHA256SUMS").write_text("".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
-                                             for p in sorted(task.glob("*.tsv"))))
+    (task / "SHA256SUMS").write_text(sha256sums(task, sorted(p.name for p in task.glob("*.tsv"))))
     shipped = data.bundle("qnli", tmp_path / "glue")
     assert shipped.files["QNLI/SHA256SUMS"] == (task / "SHA256SUMS").read_bytes()
     assert data.load("qnli", shipped.unpack(tmp_path / "worker"))[1].checksums_verified
