@@ -75,9 +75,11 @@ def _within(budget: float, durations: list[float]) -> int:
     return len(durations)
 
 
-@functools.cache
-def _fixture_seconds() -> dict[str, float]:
+def _read_fixture_seconds() -> dict[str, float]:
     return json.loads(FIXTURE_SECONDS.read_text()) if FIXTURE_SECONDS.exists() else {}
+
+
+_fixture_seconds = functools.cache(_read_fixture_seconds)  # a child reads it once
 
 
 @functools.cache
@@ -95,8 +97,7 @@ def pytest_sessionfinish(session):
     then skip the TensorFlow-sized heap, most of a child's start-up otherwise.
     """
     if os.environ.get("MUTANT_UNDER_TEST") == "stats" and _timed:
-        kept = json.loads(FIXTURE_SECONDS.read_text()) if FIXTURE_SECONDS.exists() else {}
-        FIXTURE_SECONDS.write_text(json.dumps(kept | _timed, indent=0, sort_keys=True))
+        FIXTURE_SECONDS.write_text(json.dumps(_read_fixture_seconds() | _timed, indent=0, sort_keys=True))
     if "MUTANT_UNDER_TEST" in os.environ and session.config.option.collectonly:
         gc.collect()
         gc.freeze()
