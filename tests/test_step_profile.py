@@ -13,9 +13,9 @@ def test_op_times_count_each_op_a_traced_function_runs(tmp_path):
     for _ in range(3):
         step(x).numpy()
     tf.profiler.experimental.stop()
-    seconds, calls = step_profile.op_times(str(tmp_path))
+    picoseconds, calls = step_profile.op_times(str(tmp_path))
     matmul = [kind for kind in calls if kind.endswith("MatMul")]
     softmax = [kind for kind in calls if kind.endswith("Softmax")]
     assert len(matmul) == len(softmax) == 1 and calls[matmul[0]] == calls[softmax[0]] == 3
-    assert all(seconds[kind] > 0 for kind in calls)
+    assert all(picoseconds[kind] > 0 for kind in calls)
     assert not any("::" in kind or "Process" in kind for kind in calls)  # the executor's own events left out

@@ -60,7 +60,7 @@ def op_times(folder: str) -> tuple[Counter, Counter]:
     executable (the compiled Adam update) is the executor's `CpuExecutable::ExecuteAsyncOnStream`."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    seconds, calls = Counter(), Counter()
+    picoseconds, calls = Counter(), Counter()
     for path in Path(folder).rglob("*.xplane.pb"):
         space = xplane_pb2.XSpace()
         space.ParseFromString(path.read_bytes())
@@ -76,9 +76,9 @@ def op_times(folder: str) -> tuple[Counter, Counter]:
                         kind = name.rpartition(":")[2]
                     else:
                         continue
-                    seconds[kind] += event.duration_ps
+                    picoseconds[kind] += event.duration_ps
                     calls[kind] += 1
-    return seconds, calls
+    return picoseconds, calls
 
 
 def main() -> None:
@@ -90,15 +90,17 @@ def main() -> None:
     args = parser.parse_args()
     config = preset(args.preset).replace(train_rows=args.train_rows, epochs=2, seed=42)
     p = prepare(config, os.environ.get("GLUE_DIR"))
-    steps = p.inputs.fit_steps() or sum(1 for _ in p.inputs.train)  # a repeating train set says its epoch
+    repeating = p.inputs.fit_steps()  # a repeating train set says its epoch; another ends by itself
+    steps = repeating or sum(1 for _ in p.inputs.train)
     folder = tempfile.mkdtemp(prefix="step-profile-")
-    profile = ProfileLastEpoch(folder, epochs=2)
-    p.classifier.fit(p.inputs.train, epochs=2, verbose=0, callbacks=[profile], steps_per_epoch=p.inputs.fit_steps())
-    seconds, calls = op_times(folder)
+    profile = ProfileLastEpoch(folder, config.recipe.epochs)
+    p.classifier.fit(p.inputs.train, epochs=config.recipe.epochs, verbose=0, callbacks=[profile],
+                     steps_per_epoch=repeating)
+    picoseconds, calls = op_times(folder)
     shutil.rmtree(folder)
-    total = sum(seconds.values())
+    total = sum(picoseconds.values())
     rows = [{"op": kind, "ms_per_step": ps / 1e9 / steps, "share": ps / total, "calls_per_step": calls[kind] / steps}
-            for kind, ps in seconds.most_common()]
+            for kind, ps in picoseconds.most_common()]
     summary = {"preset": args.preset, "train_rows": args.train_rows, "steps": steps,
                "wall_ms_per_step": profile.seconds * 1000 / steps, "op_ms_per_step": total / 1e9 / steps,
                "config": config.to_dict(), "ops": rows}
