@@ -149,7 +149,7 @@ def test_devices_prints_what_the_probe_and_tensorflows_build_say(gpus, bf16, mod
     assert ("refusing to run the GPU suite on the CPU" in capsys.readouterr().err) == (not gpus)
 
 
-def test_a_runs_summary_is_one_aligned_line_per_fact():
+def test_a_runs_summary_is_one_aligned_line_per_fact(capsys):
     config = {"recipe": {"precision": "float32", "matmul_precision": "bfloat16", "limit": 16}}
     result = {"task": "rte", "label": "minilm+bf16-matmul", "seed": 3, "metrics": {"accuracy": 0.5, "f1": 0.25},
               "collapsed": True, "partial_data": False, "config": config, "device": {"onednn": False},
@@ -161,21 +161,14 @@ def test_a_runs_summary_is_one_aligned_line_per_fact():
              "predict    3.1 s, 131.0 examples/s, MFU 0.88",
              "peak       175 GFLOP/s (float32 matmul with bfloat16 products, the best measured in this process)",
              "oneDNN     off", "wall       61.0 s", "result     runs/r.json"]
-    assert _printed(cli.print_summary, result, "runs/r.json") == lines
+    cli.print_summary(result, "runs/r.json")
+    assert capsys.readouterr().out.splitlines() == lines
     healthy = result | {"collapsed": False, "partial_data": True, "device": {"onednn": True}}
-    assert _printed(cli.print_summary, healthy, "runs/r.json") == [
+    cli.print_summary(healthy, "runs/r.json")
+    assert capsys.readouterr().out.splitlines() == [
         *lines[:3], "rows       --limit 16: a partial run, not comparable with full runs", *lines[3:5],
         "collapsed  no", *lines[6:9], "oneDNN     on", *lines[10:]]
 
-
-def _printed(function, *args) -> list[str]:
-    import contextlib
-    import io
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        function(*args)
-    return out.getvalue().splitlines()
 
 
 def test_an_interrupted_command_names_every_finished_seed_and_its_file():
