@@ -3,6 +3,7 @@ import gc
 import json
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -31,9 +32,11 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=_cost)
     if "__mutmut_" in os.environ["MUTANT_UNDER_TEST"]:  # a mutant's own child, not the stats or clean runs
         budget = float(os.environ.get("MUTATION_TEST_SECONDS", "inf"))
-        keep = _within(budget, [_cost(item) for item in items])
+        costs = [_cost(item) for item in items]
+        keep = _within(budget, costs)
         config.hook.pytest_deselected(items=items[keep:])
         del items[keep:]
+        exit_as_timeout_after(wall_limit(sum(costs[:keep])))
 
 
 def _cost(item) -> float:
@@ -73,6 +76,30 @@ def _within(budget: float, durations: list[float]) -> int:
         if spent > budget and n:
             return n
     return len(durations)
+
+
+def wall_limit(seconds: float) -> float:
+    """A mutant's child's wall-clock limit for tests that took `seconds` in the stats run: three times
+    that (this machine runs up to 2x slower between runs) and a minute for the child's first ops.
+
+    mutmut's own limit is (every test reaching the function + 4) x 15 s, up to half an hour for a
+    mutant that loops forever in a function a whole tiny run reaches.
+
+    >>> wall_limit(30.0)
+    150.0
+    """
+    return 3 * seconds + 60
+
+
+def exit_as_timeout_after(seconds: float) -> threading.Timer:
+    """End this process after `seconds` with mutmut's exit code for a timeout (36: counted as killed).
+
+    A thread, not a signal: a signal's handler waits for the main thread to leave TensorFlow's C++.
+    """
+    timer = threading.Timer(seconds, os._exit, args=(36,))
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _read_fixture_seconds() -> dict[str, float]:

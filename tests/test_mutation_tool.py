@@ -2,6 +2,10 @@
 package, so pytest's --doctest-modules does not collect it)."""
 
 import doctest
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 
 def test_the_mutation_drivers_doctests_pass():
@@ -19,3 +23,13 @@ def test_each_equivalent_mutant_is_listed_once_with_its_reason():
     assert all("#" in line and line.split("#", 1)[1].strip() for line in entries)  # a reason on every line
     assert len(names) == len(set(names))
     assert all(mutation.module_of(name).startswith("glue_repro/") and "__mutmut_" in name for name in names)
+
+
+def test_a_mutants_child_that_runs_past_its_wall_limit_ends_as_a_timeout():
+    """The watchdog of tests/conftest.py ends a child stuck in a loop with mutmut's timeout code, at once."""
+    loop = ("import sys; sys.path.insert(0, 'tests'); import conftest; conftest.exit_as_timeout_after(0.5)\n"
+            "while True: pass")
+    began = time.monotonic()
+    child = subprocess.run([sys.executable, "-c", loop], cwd=Path(__file__).parents[1], timeout=60)
+    assert child.returncode == 36
+    assert time.monotonic() - began < 30
