@@ -109,8 +109,7 @@ def build_training_variables(model, spec: TaskSpec) -> None:
     Keras' train step, which creates them lazily, is traced twice before the first step runs.
     """
     model.optimizer.build(model.trainable_variables)
-    labels = tf.zeros([1], tf.float32 if spec.is_regression else tf.int32)
-    model.compiled_metrics.build(tf.zeros([1, spec.num_labels]), labels)
+    model.compiled_metrics.build(tf.zeros([1, spec.num_labels]), tf.zeros([1]))  # shapes pick the metric's kind
 
 
 def _traced_without_autograph(make_function):
@@ -201,7 +200,7 @@ def fit(
     return {k: [float(v) for v in values] for k, values in history.history.items()}, timer
 
 
-def predict_logits(model, dataset, verbose: int | str = "auto") -> np.ndarray:
+def predict_logits(model, dataset, verbose: int | str) -> np.ndarray:
     """`model.predict(dataset)["logits"]` as a float32 array of shape (N, num_labels).
 
     Across workers Keras would shard `dataset` between them; there each worker predicts every

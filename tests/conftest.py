@@ -19,24 +19,43 @@ runtime.prefer_onednn()  # test the kernels `glue-repro run` runs on
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under mutation testing (tools/mutation.py): each doctest once, and the quickest tests first.
+    """Under mutation testing (tools/mutation.py): each doctest once, and the quickest tests first,
+    those written for the mutated module (its tests/test_<module>.py, its doctests) before the rest.
 
     mutmut keeps a copy of each function per mutant, docstring included: only the original's
     doctests run. A mutant most tests kill dies at its first failing test: run the quick ones first.
+    A function every whole tiny run reaches is reached by hundreds of tests, most of them about
+    something else; the budget goes first to those that state what the module does.
     """
     if "MUTANT_UNDER_TEST" not in os.environ:
         return
     copies = [item for item in items if "__mutmut_" in item.name]
     items[:] = [item for item in items if "__mutmut_" not in item.name]
     config.hook.pytest_deselected(items=copies)
-    items.sort(key=_cost)
-    if "__mutmut_" in os.environ["MUTANT_UNDER_TEST"]:  # a mutant's own child, not the stats or clean runs
+    mutant = os.environ["MUTANT_UNDER_TEST"]
+    items.sort(key=lambda item: (not _written_for(item.nodeid, mutant), _cost(item)))
+    if "__mutmut_" in mutant:  # a mutant's own child, not the stats or clean runs
         budget = float(os.environ.get("MUTATION_TEST_SECONDS", "inf"))
         costs = [_cost(item) for item in items]
         keep = _within(budget, costs)
         config.hook.pytest_deselected(items=items[keep:])
         del items[keep:]
         exit_as_timeout_after(wall_limit(sum(costs[:keep])))
+
+
+def _written_for(nodeid: str, mutant: str) -> bool:
+    """Whether a test is one of those written for the module of a mutant (or of a mutmut stats run: none).
+
+    >>> _written_for("tests/test_train.py::test_fit", "glue_repro.train.x_fit__mutmut_3")
+    True
+    >>> _written_for("glue_repro/train.py::glue_repro.train.fit", "glue_repro.train.x_fit__mutmut_3")
+    True
+    >>> _written_for("tests/test_run.py::test_fit", "glue_repro.train.x_fit__mutmut_3"), _written_for("x", "stats")
+    (False, False)
+    """
+    module = mutant.partition(".x")[0].rpartition(".")[2]
+    path = nodeid.partition("::")[0]
+    return bool(module) and "__mutmut_" in mutant and path in (f"tests/test_{module}.py", f"glue_repro/{module}.py")
 
 
 def _cost(item) -> float:

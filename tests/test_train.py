@@ -409,3 +409,77 @@ def test_fit_hands_keras_its_epochs_steps_and_validation(scored, tmp_path):
         assert history["val_loss"] == [0.5, 0.25] and history["val_accuracy"] == [0.75, 0.875]
     else:
         assert "val_loss" not in history
+
+
+@pytest.mark.parametrize("speed, on_gpu, adam, update_xla, step_xla", [
+    ({}, False, "FusedAdam", True, False),  # the suite's default: the update XLA-fused on every device
+    ({"xla_optimizer": False}, False, "FusedAdam", False, False),  # Keras' own: unfused on a CPU
+    ({"xla_optimizer": False}, True, "FusedAdam", True, False),  # ... and XLA on a GPU
+    ({"deterministic": True}, True, "FusedAdam", False, False),  # no XLA at all, a GPU's included
+    ({"xla": True}, False, "Adam", True, True),  # the whole step in XLA: Keras' Adam inside it
+])
+def test_the_update_and_the_step_use_xla_as_the_speed_and_the_device_say(speed, on_gpu, adam, update_xla, step_xla,
+                                                                          monkeypatch):
+    import tensorflow as tf
+    import tf_keras
+
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+
+    devices = tf.config.list_physical_devices
+    for config in (tf.config, tf.compat.v2.config):  # Keras' optimizer asks the second
+        monkeypatch.setattr(config, "list_physical_devices",
+                            lambda kind=None: ["GPU:0"] if on_gpu and kind == "GPU" else devices(kind))
+    classifier = model.build_model("tiny")
+    train.compile_model(classifier, TINY_PRESET.replace(**speed), MRPC, steps_per_epoch=4, batch_loss=True)
+    assert type(classifier.optimizer).__name__ == adam
+    assert classifier.optimizer.jit_compile is update_xla and bool(classifier.jit_compile) is step_xla
+    loss = classifier.loss  # the course's, and the one the per-batch loss reports
+    assert isinstance(loss, tf_keras.losses.SparseCategoricalCrossentropy) and loss.get_config()["from_logits"]
+    batch_loss = [m for m in classifier.compiled_metrics._user_metrics if getattr(m, "name", "") == "batch_loss"]
+    assert [m.loss_fn for m in batch_loss] == [loss]
+
+
+def _widths_dataset(width: int):
+    import tensorflow as tf
+
+    rows = {"input_ids": tf.fill([4, width], 5), "attention_mask": tf.ones([4, width], tf.int32),
+            "token_type_ids": tf.zeros([4, width], tf.int32)}
+    return tf.data.Dataset.from_tensors((rows, tf.zeros([4], tf.int32)))  # static widths, as one batch each
+
+
+def test_predict_keeps_one_plain_traced_step_and_traces_new_widths_at_most_once_more(capsys):
+    """A second predict reuses the traced step; datasets of new static widths do not each trace it again."""
+    from glue_repro import train
+    from glue_repro.config import TINY_PRESET
+
+    classifier = model.build_model("tiny")
+    train.compile_model(classifier, TINY_PRESET, MRPC, steps_per_epoch=4)
+    first = train.predict_logits(classifier, _widths_dataset(8), verbose=0)
+    function = classifier.predict_function
+    np.testing.assert_array_equal(train.predict_logits(classifier, _widths_dataset(8), verbose=0), first)
+    assert classifier.predict_function is function and function.experimental_get_tracing_count() == 1
+    for width in (12, 16, 20):
+        assert train.predict_logits(classifier, _widths_dataset(width), verbose=0).shape == (4, 2)
+    assert classifier.predict_function is function and function.experimental_get_tracing_count() == 2
+    assert not function._autograph and capsys.readouterr().out == ""  # verbose=0: no progress bar
+    train.predict_logits(classifier, _widths_dataset(8), verbose=1)
+    assert "1/1" in capsys.readouterr().out  # verbose=1: Keras' progress bar
+
+
+def test_a_multi_worker_model_predicts_every_row_itself(tiny, small_pairs, monkeypatch):
+    """Under MultiWorkerMirroredStrategy predict_logits takes the local path (stood in here by the default
+    strategy's type), with the same logits as Keras' predict."""
+    import tensorflow as tf
+
+    from glue_repro import train
+
+    tokenizer, classifier = tiny
+    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, 32)
+    rows = inputs.eval_dataset(tokenized["validation"], inputs.model_columns(tokenizer), 4, tokenizer.pad_token_id)
+    keras = train.predict_logits(classifier, rows.dataset, verbose=0)
+    monkeypatch.delattr(classifier, "_local_forward", raising=False)
+    monkeypatch.setattr(tf.distribute, "MultiWorkerMirroredStrategy", type(classifier.distribute_strategy))
+    local = train.predict_logits(classifier, rows.dataset, verbose=0)
+    assert hasattr(classifier, "_local_forward")  # the local path ran
+    np.testing.assert_allclose(local, keras, atol=1e-6)
