@@ -98,16 +98,17 @@ def _within(budget: float, durations: list[float]) -> int:
 
 
 def wall_limit(seconds: float) -> float:
-    """A mutant's child's wall-clock limit for tests that took `seconds` in the stats run: three times
-    that (this machine runs up to 2x slower between runs) and a minute for the child's first ops.
+    """A mutant's child's wall-clock limit for tests that took `seconds` in the stats run: five times
+    that (the stats run had both cores, a child shares them with another, and this machine runs up
+    to 2x slower between runs) and a minute for the child's first ops.
 
     mutmut's own limit is (every test reaching the function + 4) x 15 s, up to half an hour for a
     mutant that loops forever in a function a whole tiny run reaches.
 
     >>> wall_limit(30.0)
-    150.0
+    210.0
     """
-    return 3 * seconds + 60
+    return 5 * seconds + 60
 
 
 def exit_as_timeout_after(seconds: float) -> threading.Timer:
