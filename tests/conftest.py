@@ -33,10 +33,11 @@ def pytest_collection_modifyitems(config, items):
     items[:] = [item for item in items if "__mutmut_" not in item.name]
     config.hook.pytest_deselected(items=copies)
     mutant = os.environ["MUTANT_UNDER_TEST"]
-    items.sort(key=lambda item: (not _written_for(item.nodeid, mutant), _cost(item)))
+    cost = {item.nodeid: _cost(item) for item in items}
+    items.sort(key=lambda item: (not _written_for(item.nodeid, mutant), cost[item.nodeid]))
     if "__mutmut_" in mutant:  # a mutant's own child, not the stats or clean runs
         budget = float(os.environ.get("MUTATION_TEST_SECONDS", "inf"))
-        costs = [_cost(item) for item in items]
+        costs = [cost[item.nodeid] for item in items]
         keep = _within(budget, costs)
         config.hook.pytest_deselected(items=items[keep:])
         del items[keep:]

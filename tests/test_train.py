@@ -248,8 +248,11 @@ def test_batch_loss_is_the_latest_batchs_own_loss_not_a_running_mean():
     assert float(metric.result()) == 0.0 and metric.name == "batch_loss"
 
 
-def test_each_worker_predicts_every_row_itself_as_keras_predict_would(tiny, small_pairs):
-    """The multi-worker path (no sharding between workers), on one process: the same logits, rows and order."""
+def test_each_worker_predicts_every_row_itself_as_keras_predict_would(tiny, small_pairs, monkeypatch):
+    """The multi-worker path (no sharding between workers), on one process: the same logits, rows and order,
+    and predict_logits takes it under MultiWorkerMirroredStrategy (stood in here by the default strategy's type)."""
+    import tensorflow as tf
+
     from glue_repro import train
 
     tokenizer, classifier = tiny
@@ -261,6 +264,10 @@ def test_each_worker_predicts_every_row_itself_as_keras_predict_would(tiny, smal
     traced = classifier._local_forward
     np.testing.assert_array_equal(train._predict_locally(classifier, rows.dataset), local)
     assert classifier._local_forward is traced  # traced once per model, reused
+    monkeypatch.delattr(classifier, "_local_forward")
+    monkeypatch.setattr(tf.distribute, "MultiWorkerMirroredStrategy", type(classifier.distribute_strategy))
+    np.testing.assert_array_equal(train.predict_logits(classifier, rows.dataset, verbose=0), local)
+    assert hasattr(classifier, "_local_forward")  # the local path ran
 
 
 def test_the_epoch_timer_times_each_epoch_and_keeps_the_first_one_run():
@@ -466,20 +473,3 @@ def test_predict_keeps_one_plain_traced_step_and_traces_new_widths_at_most_once_
     train.predict_logits(classifier, _widths_dataset(8), verbose=1)
     assert "1/1" in capsys.readouterr().out  # verbose=1: Keras' progress bar
 
-
-def test_a_multi_worker_model_predicts_every_row_itself(tiny, small_pairs, monkeypatch):
-    """Under MultiWorkerMirroredStrategy predict_logits takes the local path (stood in here by the default
-    strategy's type), with the same logits as Keras' predict."""
-    import tensorflow as tf
-
-    from glue_repro import train
-
-    tokenizer, classifier = tiny
-    tokenized = inputs.tokenize(small_pairs, tokenizer, MRPC, 32)
-    rows = inputs.eval_dataset(tokenized["validation"], inputs.model_columns(tokenizer), 4, tokenizer.pad_token_id)
-    keras = train.predict_logits(classifier, rows.dataset, verbose=0)
-    monkeypatch.delattr(classifier, "_local_forward", raising=False)
-    monkeypatch.setattr(tf.distribute, "MultiWorkerMirroredStrategy", type(classifier.distribute_strategy))
-    local = train.predict_logits(classifier, rows.dataset, verbose=0)
-    assert hasattr(classifier, "_local_forward")  # the local path ran
-    np.testing.assert_allclose(local, keras, atol=1e-6)
