@@ -25,7 +25,8 @@ def pytest_collection_modifyitems(config, items):
     mutmut keeps a copy of each function per mutant, docstring included: only the original's
     doctests run. A mutant most tests kill dies at its first failing test: run the quick ones first.
     A function every whole tiny run reaches is reached by hundreds of tests, most of them about
-    something else; the budget goes first to those that state what the module does.
+    something else; the budget goes first to those that state what the module does. A mutant listed
+    as equivalent (tools/mutation.py names them) runs none: it would spend the whole budget surviving.
     """
     if "MUTANT_UNDER_TEST" not in os.environ:
         return
@@ -35,6 +36,9 @@ def pytest_collection_modifyitems(config, items):
     mutant = os.environ["MUTANT_UNDER_TEST"]
     cost = {item.nodeid: _cost(item) for item in items}
     items.sort(key=lambda item: (not _written_for(item.nodeid, mutant), cost[item.nodeid]))
+    if mutant in os.environ.get("MUTATION_EQUIVALENTS", "").split():  # counted by neither side: no test run
+        config.hook.pytest_deselected(items=items[:])
+        del items[:]
     if "__mutmut_" in mutant:  # a mutant's own child, not the stats or clean runs
         budget = float(os.environ.get("MUTATION_TEST_SECONDS", "inf"))
         costs = [cost[item.nodeid] for item in items]

@@ -2,6 +2,7 @@
 package, so pytest's --doctest-modules does not collect it)."""
 
 import doctest
+import os
 import subprocess
 import sys
 import time
@@ -19,7 +20,8 @@ def test_each_equivalent_mutant_is_listed_once_with_its_reason():
     from tools import mutation
 
     entries = [line for line in mutation.EQUIVALENTS.read_text().splitlines() if line and not line.startswith("#")]
-    names = [line.split("#")[0].strip() for line in entries]
+    names = mutation.equivalents()
+    assert len(names) == len(entries) and all(name in line for name, line in zip(names, entries))
     assert all("#" in line and line.split("#", 1)[1].strip() for line in entries)  # a reason on every line
     assert len(names) == len(set(names))
     assert all(mutation.module_of(name).startswith("glue_repro/") and "__mutmut_" in name for name in names)
@@ -33,3 +35,20 @@ def test_a_mutants_child_that_runs_past_its_wall_limit_ends_as_a_timeout():
     child = subprocess.run([sys.executable, "-c", loop], cwd=Path(__file__).parents[1], timeout=60)
     assert child.returncode == 36
     assert time.monotonic() - began < 30
+
+
+def test_a_listed_equivalent_mutants_child_runs_no_test(tmp_path):
+    """tests/conftest.py deselects every test in the child of a mutant tools/mutation.py names as equivalent
+    (pytest's exit code 5, mutmut's "no tests"), and only in that one."""
+    mutant = "glue_repro.metric.x_accuracy__mutmut_1"
+    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    repo = Path(__file__).parents[1]
+
+    def child(listed: str) -> int:
+        env = os.environ | {"MUTANT_UNDER_TEST": mutant, "MUTATION_EQUIVALENTS": listed, "MUTATION_TEST_SECONDS": "30"}
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(repo),
+                               "-c", str(repo / "pyproject.toml"), "--confcutdir", str(repo), "-p", "tests.conftest",
+                               str(tmp_path / "test_one.py")], cwd=repo, env=env, capture_output=True).returncode
+
+    assert child(f"glue_repro.metric.x_f1__mutmut_2 {mutant}") == 5
+    assert child("glue_repro.metric.x_f1__mutmut_2") == 0

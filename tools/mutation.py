@@ -77,6 +77,16 @@ def module_of(mutant: str) -> str:
     return mutant.partition(".x")[0].replace(".", "/") + ".py"
 
 
+def equivalents(text: str | None = None) -> list[str]:
+    """The mutants tests/mutation_equivalents.txt lists, in its order: a name a line, `#` starts its reason.
+
+    >>> equivalents("# header\\nglue_repro.a.x_f__mutmut_1  # never read\\n\\n")
+    ['glue_repro.a.x_f__mutmut_1']
+    """
+    lines = (EQUIVALENTS.read_text() if text is None else text).splitlines()
+    return [name for name in (line.split("#")[0].strip() for line in lines) if name]
+
+
 def score(lines: list[str], equivalent: set[str], wanted: set[str] | None = None) -> list[str]:
     """The report's lines from `mutmut results --all true` output (`name: state` a line). A mutant not
     checked yet counts as not killed, and each module says how many it has.
@@ -125,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard", help="i/n: test only the i-th of n shares of the modules (default: all)")
     parser.add_argument("--modules", help="comma-separated module names, e.g. train,lr_decay: test only those")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default: 2)")
-    parser.add_argument("--test-seconds", type=float, default=30.0,
+    parser.add_argument("--test-seconds", type=float, default=20.0,
                         help="each mutant runs the quickest tests reaching it that fit this many seconds (by their "
                              "times in mutmut's stats), at least one; a mutant they miss counts as survived "
                              "(default: %(default)s)")
@@ -138,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         names = picked(names, args.modules.split(","))
     wanted = {module_of(n + ".x") for n in names}
     began = time.monotonic()
-    equivalent = {line.split("#")[0].strip() for line in EQUIVALENTS.read_text().splitlines()} - {""}
+    equivalent = set(equivalents())
     if not args.score_only:
         patterns = [f"{name}.*" for name in names] if args.shard or args.modules else []
         if args.again:
@@ -147,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                         and module_of(name) in wanted]
             if not patterns:
                 print("no mutant to test again")
-        env = os.environ | {"MUTATION_TEST_SECONDS": str(args.test_seconds)}  # read by tests/conftest.py
+        env = os.environ | {"MUTATION_TEST_SECONDS": str(args.test_seconds),  # both read by tests/conftest.py
+                            "MUTATION_EQUIVALENTS": " ".join(sorted(equivalent))}
         # mutmut copies results/ over its old copy, keeping files a mutant wrote there (one that moved a default
         # folder): start from the committed files, which the committed-page test compares with the report
         shutil.rmtree(REPO / "mutants" / "results", ignore_errors=True)
