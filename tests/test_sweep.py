@@ -18,6 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
+import hypothesis
 import numpy as np
 import pytest
 
@@ -108,7 +109,7 @@ def test_an_address_without_a_cluster_is_one_line_at_once(address, message, glue
 
 def test_without_ray_the_sweep_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails
-    with pytest.raises(GlueReproError, match=r"pip install 'glue-repro\[ray\]'"):
+    with pytest.raises(GlueReproError, match=r"^sweep needs Ray: pip install 'glue-repro\[ray\]' \(or 'ray\[train\]'\)$"):
         sweep.cluster(None).__enter__()
 
 
@@ -153,6 +154,29 @@ def test_progress_says_done_running_failed_left_and_the_time_left():
                      "  1 done, 2 running, 1 failed, 1 waiting; about 15 min 0 s left"]
     progress.tick(["rte"], changed=False)  # nothing new since the last line
     assert len(lines) == 3
+    collapsed = result | {"cell": {"node_ip": "10.0.0.2", "attempts": 1}, "collapsed": True, "wall_seconds": 1800.0,
+                          "metrics": {"accuracy": 0.6838, "f1": 0.8122}}
+    progress.done(sweep.Cell("cola", "tiny", 1), collapsed, "c.json")
+    progress.failed(sweep.Cell("cola", "tiny", 2), "lost")
+    progress.tick(["rte", "cola", "mrpc"])  # each cell left as its task's mean; a task not seen yet as the mean cell
+    assert lines[3:] == ["cola/tiny/seed 1: accuracy 0.6838, f1 0.8122 (collapsed) in 30 min 0 s on 10.0.0.2 -> c.json",
+                         "cola/tiny/seed 2: failed: lost",
+                         "  2 done, 2 running, 2 failed, 1 waiting; about 30 min 0 s left"]  # (600+1800+1200)/2
+
+
+@hypothesis.given(hypothesis.strategies.floats(0, 400_000))
+@hypothesis.example(59.5)
+@hypothesis.example(60)
+@hypothesis.example(3599.5)
+@hypothesis.example(3600)
+def test_a_duration_reads_back_as_its_seconds_in_the_largest_units_that_fit(seconds):
+    text, whole = sweep._duration(seconds), round(seconds)
+    numbers = [int(n) for n in text.split()[::2]]
+    units = text.split()[1::2]
+    assert units == (["s"] if whole < 60 else ["min", "s"] if whole < 3600 else ["h", "min"])
+    assert all(n < 60 for n in numbers[1:]) and (whole >= 60 or numbers[0] < 60)
+    read = sum(n * {"h": 3600, "min": 60, "s": 1}[u] for n, u in zip(numbers, units, strict=True))
+    assert read == whole if whole < 3600 else 0 <= whole - read < 60
 
 
 class _Nodes:
@@ -178,6 +202,11 @@ def test_a_cell_takes_a_whole_node_unless_told_and_runs_as_many_at_once_as_fit()
     assert sweep.describe(_Nodes(3), pairs) == "1 node (3 CPUs), 1 CPU a run x 2 workers: 1 at once"
     with pytest.raises(GlueReproError, match=r"^--cpus-per-run 5: no node .* \(the largest has 4\)$"):
         sweep.fitted(sweep.Matrix(("mrpc",), ("tiny",), (1,), cpus_per_run=5), two)
+    whole = sweep.Matrix(("mrpc",), ("tiny",), (1,), cpus_per_run=4)
+    assert sweep.fitted(whole, two) == whole  # as large as the largest node: fits
+    gpu_only = _Nodes(2)
+    gpu_only._nodes.append({"Alive": True, "Resources": {"GPU": 1.0}})  # a node that offers no CPU
+    assert sweep.node_cpus(gpu_only) == [2, 0]
 
 
 def test_a_failed_cell_is_named_by_the_recipe_error_itself_else_the_first_line_of_rays():
@@ -212,6 +241,11 @@ def test_finished_cells_are_the_sweeps_own_results_and_each_group_is_aggregated_
     three = sweep.Matrix(("mrpc",), ("tiny",), (1, 2, 3), changes={"limit": 24, "epochs": 1})
     assert sweep.write_aggregates(three, outcome, aggregates, lines.append) == []
     assert lines == ["mrpc/tiny: no aggregate (2 of 3 seeds finished)"]
+    (aggregates / "0-broken.json").write_text("{")  # read first: unreadable, skipped
+    shutil.copy(next(iter(found.values()))[1], aggregates / "1-a-run.json")  # a run, not an aggregate: skipped
+    two_tasks = sweep.Matrix(("rte", "mrpc"), ("tiny",), (1, 2), changes={"limit": 24, "epochs": 1})
+    assert sweep.write_aggregates(two_tasks, outcome, aggregates, lines.append) == [written]  # past rte's group
+    assert lines[-1] == "rte/tiny: no aggregate (0 of 2 seeds finished)"
 
 
 class _LocalRay(_Nodes):
@@ -250,6 +284,9 @@ class _LocalRay(_Nodes):
         return Task()
 
     def wait(self, refs, num_returns, timeout):
+        if not isinstance(num_returns, int) or not 1 <= num_returns <= len(refs):  # as Ray refuses it
+            raise ValueError(f"num_returns {num_returns!r} for {len(refs)} objects")
+        assert timeout is not None and 0 < timeout <= 1  # the driver sees Ctrl-C between waits
         ready = [r for r in self._pending if r in refs][:num_returns]
         return ready, [r for r in refs if r not in ready]
 
@@ -288,10 +325,10 @@ def _cell_runs(tmp_path, monkeypatch, ray, outcomes: dict, **options):
         return _cell_result(config, sweep_id)
 
     monkeypatch.setattr(sweep, "run_cell", run_cell)
-    monkeypatch.setattr(sweep.data, "bundle", lambda task, folder: f"{task} files")
+    monkeypatch.setattr(sweep.data, "bundle", lambda task, folder: f"{task} files in {folder}")
     outcome, lines = sweep.Outcome("s1"), []
     try:
-        sweep._run_cells(ray, matrix, matrix.cells(), outcome, tmp_path / "runs", None, lines.append, ["glue-repro"])
+        sweep._run_cells(ray, matrix, matrix.cells(), outcome, tmp_path / "runs", "glue", lines.append, ["glue-repro"])
     finally:
         ray.lines, ray.tries = lines, tries
     return outcome
@@ -308,7 +345,7 @@ def test_cells_start_in_order_as_slots_free_and_each_result_is_written_with_its_
     outcome = _cell_runs(tmp_path, monkeypatch, ray, {1: [None], 2: [None], 3: [None]}, cpus_per_run=1)
     assert _seeds(ray) == [1, 2, 3] and ray.running_most == 2  # two slots of 1 CPU on a 2-CPU node
     name, options, (config, bundle, sweep_id, command) = ray.submitted[0]
-    assert name == "run_cell" and (bundle, sweep_id, command) == (("stored", "mrpc files"), "s1", ["glue-repro"])
+    assert name == "run_cell" and (bundle, sweep_id, command) == (("stored", "mrpc files in glue"), "s1", ["glue-repro"])
     assert config == sweep.Matrix(("mrpc",), ("tiny",), (1,), changes={"limit": 24, "epochs": 1},
                                   cpus_per_run=1).config(sweep.Cell("mrpc", "tiny", 1)).to_dict()
     assert options == {"max_calls": 1, "num_cpus": 1, "num_gpus": 0, "max_retries": 0,
@@ -317,7 +354,10 @@ def test_cells_start_in_order_as_slots_free_and_each_result_is_written_with_its_
     for cell, (result, path) in outcome.written.items():
         assert (result["cell"]["attempts"], result["cell"]["lost"]) == (1, [])
         assert json.loads(Path(path).read_text())["seed"] == cell.seed
-    assert len(ray.lines) >= 3
+        assert any(line.startswith(f"{cell}: ") and line.endswith(f" -> {path}") for line in ray.lines)
+    assert [line for line in ray.lines if line.startswith("  ")] == [  # a line as each cell ends, while any is left
+        "  1 done, 2 running, 0 failed, 0 waiting; about 1 min 1 s left",
+        "  2 done, 1 running, 0 failed, 0 waiting; about 30 s left"]
 
 
 def test_a_lost_cell_runs_again_first_up_to_the_retries_and_a_recipe_error_fails_once(tmp_path, monkeypatch):
@@ -332,6 +372,9 @@ def test_a_lost_cell_runs_again_first_up_to_the_retries_and_a_recipe_error_fails
     assert outcome.failed == {sweep.Cell("mrpc", "tiny", 2): "no label",
                               sweep.Cell("mrpc", "tiny", 3): "WorkerCrashedError: the worker died"}
     assert ray.tries == {1: [], 2: [None], 3: [lost]}  # the recipe error is not retried; seed 3 stops at 1 retry
+    assert ray.running_most == 1  # a cell takes the whole node, after a loss too
+    assert "mrpc/tiny/seed 2: failed: no label" in ray.lines
+    assert "mrpc/tiny/seed 3: failed: WorkerCrashedError: the worker died" in ray.lines
     assert "mrpc/tiny/seed 1: lost (WorkerCrashedError: the worker died); running it again (try 2 of 2)" in ray.lines
 
 
@@ -358,13 +401,14 @@ class _FakeRayModule:
         self.shutdowns += 1
 
 
-@pytest.mark.parametrize("worker_logs", [False, True])
-def test_the_local_cluster_starts_on_loopback_with_no_statistics_and_token_auth_and_stops(worker_logs, monkeypatch):
+@pytest.mark.parametrize(("options", "worker_logs"), [({}, False), ({"worker_logs": True}, True)])
+def test_the_local_cluster_starts_on_loopback_with_no_statistics_and_token_auth_and_stops(options, worker_logs,
+                                                                                           monkeypatch):
     for name in (*sweep.LOCAL_ENV, "RAY_USAGE_STATS_ENABLED"):
         monkeypatch.delenv(name, raising=False)
     fake = _FakeRayModule()
     monkeypatch.setitem(sys.modules, "ray", fake)
-    with sweep.cluster(None, worker_logs=worker_logs) as ray:
+    with sweep.cluster(None, **options) as ray:
         assert ray is fake and fake.shutdowns == 0
     [(kwargs, env)] = fake.inits
     assert kwargs == {"address": "local", "log_to_driver": worker_logs, "logging_level": "ERROR",
@@ -410,12 +454,27 @@ def test_an_address_where_nothing_listens_is_one_line(monkeypatch):
             sweep.reachable(bad)
 
 
-def _sweep_run(tmp_path, monkeypatch, resume=False, answers=None):
+def test_an_address_is_split_at_its_last_colon_and_tried_without_brackets_within_five_seconds(monkeypatch):
+    tried = []
+
+    def refuse(address, timeout):
+        tried.append((address, timeout))
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(sweep.socket, "create_connection", refuse)
+    for address, host, port in (("[::1]:6379", "::1", 6379), ("ray://head:1", "head", 1)):
+        with pytest.raises(GlueReproError) as refused:
+            sweep.reachable(address)
+        assert str(refused.value) == (f"--address {address}: nothing answers there (Connection refused); "
+                                      "is the head node started (ray start --head)?")
+        assert tried.pop() == ((host, port), 5.0)
+
+
+def _sweep_run(tmp_path, monkeypatch, answers=None, **options):
     """sweep.run over MRPC seeds 1-3 of the tiny preset, on the stand-in Ray (None: no cluster may start)."""
     from contextlib import contextmanager
 
-
-    ray, lines = _LocalRay(2), []
+    ray, lines, ray.handlers, ray.commands = _LocalRay(2), [], [], []
 
     @contextmanager
     def cluster(address, worker_logs):
@@ -424,6 +483,7 @@ def _sweep_run(tmp_path, monkeypatch, resume=False, answers=None):
         yield ray
 
     def run_cell(config, bundle, sweep_id, command):
+        ray.commands.append(command)
         if answers and answers.get(config["seed"]):
             raise answers[config["seed"]]
         return _cell_result(config, sweep_id)
@@ -431,9 +491,9 @@ def _sweep_run(tmp_path, monkeypatch, resume=False, answers=None):
     monkeypatch.setattr(sweep, "cluster", cluster)
     monkeypatch.setattr(sweep, "run_cell", run_cell)
     monkeypatch.setattr(sweep.data, "bundle", lambda task, folder: f"{task} files")
-    monkeypatch.setattr(sweep.signal, "signal", lambda *args: None)  # the test process keeps its handlers
+    monkeypatch.setattr(sweep.signal, "signal", lambda *args: ray.handlers.append(args))  # the test process keeps its own
     matrix = sweep.Matrix(("mrpc",), ("tiny",), (1, 2, 3), changes={"limit": 24, "epochs": 1})
-    outcome = sweep.run(matrix, tmp_path / "runs", tmp_path / "aggregates", resume=resume, log=lines.append)
+    outcome = sweep.run(matrix, tmp_path / "runs", tmp_path / "aggregates", log=lines.append, **options)
     return outcome, lines, ray
 
 
@@ -442,9 +502,11 @@ def test_a_sweep_runs_its_cells_then_aggregates_and_a_resume_reuses_them_without
 
     seconds = itertools.count()  # a new second for every file name: a rerun never takes the name of a deleted run
     monkeypatch.setattr(sweep.results, "timestamp", lambda: f"20261204-00{next(seconds):04d}")
-    first, lines, ray = _sweep_run(tmp_path, monkeypatch)
-    assert lines[0] == f"sweep {first.sweep}: 3 cells to run on 1 node (2 CPUs), 2 CPUs a run: 1 at once"
+    first, lines, ray = _sweep_run(tmp_path, monkeypatch, command=["glue-repro", "sweep"])
+    assert first.sweep == "20261204-000000"  # the sweep's id: when it started
+    assert lines[0] == "sweep 20261204-000000: 3 cells to run on 1 node (2 CPUs), 2 CPUs a run: 1 at once"
     assert sorted(c.seed for c in first.written) == [1, 2, 3] and len(first.aggregates) == 1
+    assert ray.handlers == [(signal.SIGTERM, sweep._interrupt)] and ray.commands == [["glue-repro", "sweep"]] * 3
     again, lines, ray = _sweep_run(tmp_path, monkeypatch, resume=True)
     assert not hasattr(ray, "entered") and not again.written  # nothing to run: no cluster
     assert again.sweep == first.sweep and again.aggregates == first.aggregates  # no second aggregate
@@ -455,6 +517,17 @@ def test_a_sweep_runs_its_cells_then_aggregates_and_a_resume_reuses_them_without
     third, lines, ray = _sweep_run(tmp_path, monkeypatch, resume=True)
     assert list(third.written) == [sweep.Cell("mrpc", "tiny", 2)] and third.sweep == first.sweep
     assert len(third.aggregates) == 1 and len(list((tmp_path / "aggregates").glob("*.json"))) == 2
+    fresh, lines, ray = _sweep_run(tmp_path, monkeypatch)  # without --resume: every cell runs again
+    assert sorted(c.seed for c in fresh.written) == [1, 2, 3] and not fresh.reused and fresh.sweep != first.sweep
+
+
+def test_a_resumed_sweep_with_nothing_to_reuse_keeps_its_own_id_and_a_failed_cell_leaves_its_group_unaggregated(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(sweep.results, "timestamp", lambda: "20261204-010203")
+    outcome, lines, ray = _sweep_run(tmp_path, monkeypatch, answers={2: GlueReproError("no label")}, resume=True)
+    assert outcome.sweep == "20261204-010203" and not outcome.reused
+    assert sorted(c.seed for c in outcome.written) == [1, 3] and outcome.aggregates == []
+    assert lines[-1] == "mrpc/tiny: no aggregate (2 of 3 seeds finished)"
 
 
 def test_an_interrupted_sweep_still_aggregates_the_groups_that_finished(tmp_path, monkeypatch):
@@ -501,6 +574,25 @@ def test_each_ray_train_worker_runs_the_cell_and_only_the_chief_hands_back_its_r
         sweep._train_loop({"config": {"seed": 1}, "bundle": "b", "sweep": "s", "command": ["c"], "inbox": inbox})
         assert asked == [({"seed": 1}, "b", "s", ["c"])]
     assert handed == [{"cell": {"workers_at": workers}}]
+
+
+def test_a_multi_worker_cell_is_one_ray_task_that_takes_no_cpu_and_hands_ray_train_the_matrix_resources(tmp_path,
+                                                                                                       monkeypatch):
+    matrix = sweep.Matrix(("mrpc",), ("tiny",), (1,), cpus_per_run=1, workers=2, gpus_per_run=0.5, retries=3)
+    ray = _LocalRay(2)
+    start = sweep.CellStarter(ray, matrix, "s1", {"mrpc": "bundle"}, ["glue-repro"])
+    start(sweep.Cell("mrpc", "tiny", 1))
+    [(name, options, args)] = ray.submitted
+    assert name == "train_cell" and options["num_cpus"] == 0 and options["max_retries"] == 0  # its workers hold them
+    assert set(options) == {"num_cpus", "max_retries", "runtime_env"} and "env_vars" in options["runtime_env"]
+    assert args == (matrix.config(sweep.Cell("mrpc", "tiny", 1)).to_dict(), "bundle", "s1", ["glue-repro"], 2, 1, 0.5, 3)
+
+
+def test_an_inbox_holds_nothing_until_the_chief_puts_its_result():
+    inbox = sweep.Inbox()
+    assert inbox.take() is None
+    inbox.put({"kind": "run"})
+    assert inbox.take() == {"kind": "run"}
 
 
 @pytest.mark.parametrize(("gpus", "handed"), [(0, {"kind": "run"}), (0.5, None)])
@@ -553,7 +645,7 @@ def test_a_multi_worker_cell_asks_ray_train_for_its_workers_and_takes_the_chiefs
     assert made["scaling"] == {"num_workers": 2, "use_gpu": bool(gpus),
                                "resources_per_worker": {"CPU": 3} | ({"GPU": gpus} if gpus else {})}
     assert made["run"]["name"] == "glue-repro-s1" and made["run"]["failure_config"] == {"max_failures": 4}
-    assert "glue-repro-train-" in made["run"]["storage_path"]
+    assert Path(made["run"]["storage_path"]).name.startswith("glue-repro-train-")
 
 
 # --- real clusters -------------------------------------------------------------------------------
@@ -797,6 +889,22 @@ def test_without_tasks_the_sweep_takes_every_task_the_data_folder_holds(glue_dir
     assert "no GLUE task's files in this folder" in capsys.readouterr().err
 
 
+def test_without_tasks_or_a_data_dir_the_sweep_takes_the_tasks_of_glue_dir_else_all_nine(tmp_path, monkeypatch,
+                                                                                          capsys):
+    def planned(*argv):
+        assert cli.main(["sweep", "--plan", "--seeds", "1", *argv]) == 0
+        return [line.split()[3] for line in capsys.readouterr().out.splitlines()]
+
+    (tmp_path / "QNLI").mkdir()
+    for name in ("train.tsv", "dev.tsv", "test.tsv"):
+        (tmp_path / "QNLI" / name).write_text("index\tquestion\tsentence\tlabel\n0\tWhy?\tSo.\tentailment\n")
+    monkeypatch.setenv("GLUE_DIR", str(tmp_path))
+    assert planned() == ["qnli"]
+    assert planned("--tasks", "all") == list(TASKS)
+    monkeypatch.delenv("GLUE_DIR")
+    assert planned() == list(TASKS)  # no folder: every task, from the Hub
+
+
 @pytest.mark.costly
 def test_a_sweep_over_all_nine_tasks_offline_scores_each_on_its_splits(glue_dir, tmp_path, ray_tmp):
     """The six shared tasks and QQP, QNLI and MNLI (small folders) in one GLUE folder, one tiny cell each."""
@@ -856,21 +964,32 @@ def test_the_sweep_command_hands_its_matrix_to_the_sweep_and_prints_the_table_an
     assert err.strip().splitlines()[-1] == "failed: mrpc/tiny/seed 3: train.tsv line 3: no label"
 
 
+def test_a_multi_worker_sweep_leaves_tf_config_to_ray_and_a_sweep_without_failures_exits_0(tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.setattr(sweep, "run", lambda matrix, *args, **kwargs: asked.append(matrix) or sweep.Outcome("s1"))
+    assert cli.main(["sweep", "--tasks", "mrpc", "--presets", "tiny", "--seeds", "1", "--workers", "2",
+                     "--results-dir", str(tmp_path / "runs")]) == 0
+    assert [(m.workers, m.config(c).speed.strategy) for m in asked for c in m.cells()] == [(2, "multiworker")]
+
+
 def test_an_interrupted_sweep_command_lists_what_finished_and_says_to_resume(tmp_path, monkeypatch, capsys):
     from tests.test_multiseed import _result
 
     def run(matrix, *args, **kwargs):
-        outcome = sweep.Outcome("s1", aggregates=[tmp_path / "agg.json"])
-        outcome.written[matrix.cells()[0]] = (_result(matrix.config(matrix.cells()[0])), tmp_path / "1.json")
+        outcome = sweep.Outcome("s1", aggregates=[tmp_path / "a1.json", tmp_path / "a2.json"])
+        for cell in matrix.cells()[:2]:
+            outcome.written[cell] = (_result(matrix.config(cell)), tmp_path / f"{cell.seed}.json")
         raise sweep.Interrupted(outcome)
 
     monkeypatch.setattr(sweep, "run", run)
-    code = cli.main(["sweep", "--tasks", "mrpc", "--presets", "tiny", "--seeds", "1,2", "--results-dir",
+    code = cli.main(["sweep", "--tasks", "mrpc", "--presets", "tiny", "--seeds", "1-3", "--results-dir",
                      str(tmp_path / "runs")])
     assert code == 130
     assert capsys.readouterr().err.splitlines() == [
-        "glue-repro: interrupted; 1 of 2 cells finished", f"  mrpc/tiny/seed 1: {tmp_path / '1.json'}",
-        f"  aggregate: {tmp_path / 'agg.json'}",
+        "glue-repro: interrupted; 2 of 3 cells finished", f"  mrpc/tiny/seed 1: {tmp_path / '1.json'}",
+        f"  mrpc/tiny/seed 2: {tmp_path / '2.json'}", f"  aggregate: {tmp_path / 'a1.json'}",
+        f"  aggregate: {tmp_path / 'a2.json'}",
         "run the same command with --resume to run the rest and write the aggregates"]
 
 
