@@ -636,6 +636,10 @@ def _steps(row: dict) -> str:
 
 
 def _pm(summary: dict) -> str:
+    """
+    >>> _pm({"mean": 0.8, "std": None}), _pm({"mean": 0.8, "std": 0.0123})
+    ('0.8000', '0.8000+-0.0123')
+    """
     if summary["std"] is None:
         return f"{summary['mean']:.4f}"
     return f"{summary['mean']:.4f}+-{summary['std']:.4f}"

@@ -141,15 +141,30 @@ def _test_seconds() -> dict[str, float]:
     return json.loads(stats.read_text())["duration_by_test"] if stats.exists() else {}
 
 
-def pytest_sessionfinish(session):
+CHILD_SECONDS = Path("mutmut-child-seconds.jsonl")  # beside mutmut's stats: a line per mutant's child
+_began = time.monotonic()  # in a mutant's child: re-set as its pytest starts
+
+
+def pytest_configure(config):
+    global _began
+    _began = time.monotonic()
+
+
+def pytest_sessionfinish(session, exitstatus):
     """Under mutation testing, keep the fixtures' setup times of a stats run (mutmut's runs only the new
-    tests after the first: merged), and freeze what the fork server's warm-up collection built.
+    tests after the first: merged), note what a mutant's child took (tools/mutation.py sums it per module),
+    and freeze what the fork server's warm-up collection built.
 
     mutmut forks a child per mutant from it; pytest's own garbage collections in each child
     then skip the TensorFlow-sized heap, most of a child's start-up otherwise.
     """
     if os.environ.get("MUTANT_UNDER_TEST") == "stats" and _timed:
         FIXTURE_SECONDS.write_text(json.dumps(_read_fixture_seconds() | _timed, indent=0, sort_keys=True))
+    if "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        line = {"mutant": os.environ["MUTANT_UNDER_TEST"], "seconds": round(time.monotonic() - _began, 3),
+                "exit": int(exitstatus)}
+        with CHILD_SECONDS.open("a") as log:  # one short write: the other child's lines stay whole
+            log.write(json.dumps(line) + "\n")
     if "MUTANT_UNDER_TEST" in os.environ and session.config.option.collectonly:
         gc.collect()
         gc.freeze()

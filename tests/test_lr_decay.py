@@ -123,6 +123,8 @@ def test_the_plot_command_prints_each_arms_table_and_draws_beside_the_file(name,
     assert path.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert cli.main(["plot", str(path)]) == 2  # the figure is there now: never replaced
     assert f"{path.with_suffix('.png')}: exists; pass --out" in capsys.readouterr().err
+    assert cli.main(["plot", str(path), "--out", str(tmp_path / "again.png")]) == 0  # elsewhere: drawn
+    assert (tmp_path / "again.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_plot_refuses_other_files(tmp_path, capsys):
@@ -130,6 +132,10 @@ def test_plot_refuses_other_files(tmp_path, capsys):
     path.write_text("{}")
     assert cli.main(["plot", str(path)]) == 2
     assert "x.json: not a result file of this suite" in capsys.readouterr().err
+    run = json.loads(next((Path(__file__).resolve().parents[1] / "results" / "runs").glob("*.json")).read_text())
+    path.write_text(json.dumps(run))
+    assert cli.main(["plot", str(path)]) == 2  # a run: no curves to draw
+    assert capsys.readouterr().err.splitlines()[-1] == f"glue-repro: error: {path}: a run file, not a lr-decay file"
 
 
 @pytest.mark.costly

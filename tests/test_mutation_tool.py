@@ -2,6 +2,7 @@
 package, so pytest's --doctest-modules does not collect it)."""
 
 import doctest
+import json
 import os
 import subprocess
 import sys
@@ -37,18 +38,26 @@ def test_a_mutants_child_that_runs_past_its_wall_limit_ends_as_a_timeout():
     assert time.monotonic() - began < 30
 
 
-def test_a_listed_equivalent_mutants_child_runs_no_test(tmp_path):
+def test_a_listed_equivalent_mutants_child_runs_no_test_and_each_child_notes_its_time(tmp_path):
     """tests/conftest.py deselects every test in the child of a mutant tools/mutation.py names as equivalent
-    (pytest's exit code 5, mutmut's "no tests"), and only in that one."""
+    (pytest's exit code 5, mutmut's "no tests"), and only in that one; each child adds a line of its time."""
+    from tools import mutation
+
     mutant = "glue_repro.metric.x_accuracy__mutmut_1"
-    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    (tmp_path / "test_one.py").write_text("import time\n\ndef test_one():\n    time.sleep(0.3)\n")
     repo = Path(__file__).parents[1]
 
     def child(listed: str) -> int:
-        env = os.environ | {"MUTANT_UNDER_TEST": mutant, "MUTATION_EQUIVALENTS": listed, "MUTATION_TEST_SECONDS": "30"}
+        env = os.environ | {"MUTANT_UNDER_TEST": mutant, "MUTATION_EQUIVALENTS": listed, "MUTATION_TEST_SECONDS": "30",
+                            "PYTHONPATH": str(repo)}
         return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(repo),
                                "-c", str(repo / "pyproject.toml"), "--confcutdir", str(repo), "-p", "tests.conftest",
-                               str(tmp_path / "test_one.py")], cwd=repo, env=env, capture_output=True).returncode
+                               str(tmp_path / "test_one.py")], cwd=tmp_path, env=env, capture_output=True).returncode
 
     assert child(f"glue_repro.metric.x_f1__mutmut_2 {mutant}") == 5
     assert child("glue_repro.metric.x_f1__mutmut_2") == 0
+    lines = (tmp_path / "mutmut-child-seconds.jsonl").read_text().splitlines()
+    noted = [json.loads(line) for line in lines]
+    assert [(n["mutant"], n["exit"]) for n in noted] == [(mutant, 5), (mutant, 0)]
+    assert 0.3 <= noted[1]["seconds"] < 30  # the sleeping test, timed
+    assert mutation.child_minutes(lines).startswith("children's time: glue_repro/metric.py 0.0")

@@ -401,3 +401,43 @@ def test_the_html_page_holds_everything_and_shows_it_in_a_real_browser(results_d
     (out / figures[0].name).write_bytes(b"\x89PNG broken")  # a figure that does not decode is caught
     report.write_html(out)
     assert _in_chromium(out / "REPORT.html")["decoded"] == len(figures) - 1
+
+
+def _peer(train_rows: int, fit: float, accuracy: float = 0.8) -> dict:
+    return {"accuracy": accuracy, "f1": 0.85, "fit_seconds": 100.0, "fit_examples_per_second": fit,
+            "predict_seconds": 5.0, "predict_examples_per_second": 50.0, "seed": 42, "epochs": 1,
+            "train_rows": train_rows, "torch": "2.x"}
+
+
+def test_each_peer_run_pairs_with_the_suites_run_just_before_it_of_its_mode_rows_and_seed(tmp_path):
+    from glue_repro.config import MINILM_PRESET
+
+    def suite(created: str, fit: float, **changes) -> tuple:
+        run = _run("mrpc", MINILM_PRESET, 42, {"accuracy": 0.81, "f1": 0.86}, epochs=1, **changes)
+        run["created"], run["timing"]["fit_examples_per_second"] = created, fit
+        return tmp_path / "runs" / f"{created}.json", run
+
+    runs = [suite("2026-12-01T10:00:00+00:00", 30.0, train_rows=1000),
+            suite("2026-12-01T10:05:00+00:00", 99.0, train_rows=500),  # other rows: never a pair of a 1,000-row peer
+            suite("2026-12-01T10:09:00+00:00", 45.0, train_rows=1000),  # the newest before the second peer
+            suite("2026-12-01T11:00:00+00:00", 60.0, train_rows=1000, matmul_precision="bfloat16"),
+            suite("2026-12-01T12:00:00+00:00", 75.0, train_rows=1000, precision="mixed_bfloat16"),
+            suite("2026-12-01T13:00:00+00:00", 88.0, train_rows=1000)]  # after every peer: pairs with none
+    folder = tmp_path / "peers"
+    peers = [(folder / "20261201-095900-mrpc-pytorch-minilm-e1-rows1000-seed42.json", _peer(1000, 10.0)),  # no suite
+             (folder / "20261201-100100-mrpc-pytorch-minilm-e1-rows1000-seed42.json", _peer(1000, 20.0)),  # before
+             (folder / "20261201-101000-mrpc-pytorch-minilm-e1-rows1000-seed42.json", _peer(1000, 30.0)),
+             (folder / "20261201-110100-mrpc-pytorch-bf16-matmul-minilm-e1-rows1000-seed42.json", _peer(1000, 40.0)),
+             (folder / "20261201-120100-mrpc-pytorch-bf16-minilm-e1-rows1000-seed42.json", _peer(1000, 50.0, 0.79))]
+    table = report.peer_pairs(runs, peers)
+    assert [(row["mode"], row["pairs"], row["fit, suite / peer"]) for row in table] == [
+        ("bf16", 1, "1.50x"), ("bf16-matmul", 1, "1.50x"), ("float32", 2, "1.50x (1.50-1.50)")]
+    assert {row["budget"] for row in table} == {"1 epoch, 1,000 rows"} and {row["CPU"] for row in table} == {
+        "x (2 cores)"}
+    assert table[0]["accuracy, suite / peer"] == "0.8100 / 0.7900"
+
+
+def test_the_peer_table_lists_runs_by_file_name_whatever_their_folder(tmp_path):
+    peers = [(tmp_path / "b" / "20261201-090000-mrpc-pytorch-minilm-e1-rows1000-seed42.json", _peer(1000, 10.0)),
+             (tmp_path / "a" / "20261202-090000-mrpc-pytorch-minilm-e1-rows1000-seed42.json", _peer(1000, 20.0))]
+    assert [row["file"][:8] for row in report.peer_rows(peers)] == ["20261201", "20261202"]

@@ -24,6 +24,7 @@ change any result: they count neither as killed nor as surviving. A mutant whose
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EQUIVALENTS = REPO / "tests" / "mutation_equivalents.txt"
+CHILDREN = REPO / "mutants" / "mutmut-child-seconds.jsonl"  # tests/conftest.py writes a line per mutant's child
 PACKAGE = REPO / "glue_repro"
 
 
@@ -126,6 +128,21 @@ def parsed(lines: list[str]) -> dict[str, str]:
     return {name: state for name, _, state in (line.strip().rpartition(": ") for line in lines) if name}
 
 
+def child_minutes(lines: list[str]) -> str:
+    """The minutes mutants' children took per module, most first: what to balance shards by.
+
+    >>> child_minutes(['{"mutant": "glue_repro.a.x_f__mutmut_1", "seconds": 90.0, "exit": 1}', '',
+    ...                '{"mutant": "glue_repro.b.x_g__mutmut_1", "seconds": 30.0, "exit": 0}'])
+    "children's time: glue_repro/a.py 1.5 min, glue_repro/b.py 0.5 min; 2.0 min in all"
+    """
+    minutes = Counter()
+    for line in filter(None, lines):
+        child = json.loads(line)
+        minutes[module_of(child["mutant"])] += child["seconds"] / 60
+    each = ", ".join(f"{module} {m:.1f} min" for module, m in minutes.most_common())
+    return f"children's time: {each}; {sum(minutes.values()):.1f} min in all"
+
+
 def _unchecked(count: int) -> str:
     return f" ({count} not checked yet)" if count else ""
 
@@ -162,11 +179,14 @@ def main(argv: list[str] | None = None) -> int:
         # mutmut copies results/ over its old copy, keeping files a mutant wrote there (one that moved a default
         # folder): start from the committed files, which the committed-page test compares with the report
         shutil.rmtree(REPO / "mutants" / "results", ignore_errors=True)
+        CHILDREN.unlink(missing_ok=True)  # this run's children only
         if patterns or not args.again:
             subprocess.run(["mutmut", "run", "--max-children", str(args.max_children), *patterns], cwd=REPO, env=env,
                            check=True)
     print("\n".join(score(_listed(), equivalent, wanted)))
     if not args.score_only:
+        if CHILDREN.exists():
+            print(child_minutes(CHILDREN.read_text().splitlines()))
         print(f"time: {(time.monotonic() - began) / 60:.1f} min on {args.max_children} children")
     return 0
 
