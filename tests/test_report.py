@@ -441,3 +441,14 @@ def test_the_peer_table_lists_runs_by_file_name_whatever_their_folder(tmp_path):
     peers = [(tmp_path / "b" / "20261201-090000-mrpc-pytorch-minilm-e1-rows1000-seed42.json", _peer(1000, 10.0)),
              (tmp_path / "a" / "20261202-090000-mrpc-pytorch-minilm-e1-rows1000-seed42.json", _peer(1000, 20.0))]
     assert [row["file"][:8] for row in report.peer_rows(peers)] == ["20261201", "20261202"]
+
+
+def test_the_throughput_table_lists_fit_then_predict_and_the_test_only_tiny_model_last():
+    def row(kind, preset, pipeline="bucketed"):
+        return {"kind": kind, "preset": preset, "pipeline": pipeline, "strategy": "default", "examples_per_second": 10.0,
+                "slowest": 9.0, "fastest": 11.0, "rounds": 3, "mfu": 0.5, "vs_course": None, "date": "2026-12-04"}
+
+    rows = [row("predict", "minilm"), row("fit", "tiny"), row("fit", "minilm", "course"), row("fit", "minilm")]
+    lines = report.throughput_table(rows).splitlines()[2:]
+    assert [line.split(" | ")[:3] for line in lines] == [["| fit", "minilm", "bucketed"], ["| fit", "minilm", "course"],
+                                                         ["| fit", "tiny", "bucketed"], ["| predict", "minilm", "bucketed"]]

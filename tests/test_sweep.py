@@ -462,7 +462,7 @@ def test_an_address_is_split_at_its_last_colon_and_tried_without_brackets_within
         raise ConnectionRefusedError(111, "Connection refused")
 
     monkeypatch.setattr(sweep.socket, "create_connection", refuse)
-    for address, host, port in (("[::1]:6379", "::1", 6379), ("ray://head:1", "head", 1)):
+    for address, host, port in (("[::1]:6379", "::1", 6379), ("ray://head:1", "head", 1), ("XNODE:7", "XNODE", 7)):
         with pytest.raises(GlueReproError) as refused:
             sweep.reachable(address)
         assert str(refused.value) == (f"--address {address}: nothing answers there (Connection refused); "
@@ -474,7 +474,8 @@ def _sweep_run(tmp_path, monkeypatch, answers=None, **options):
     """sweep.run over MRPC seeds 1-3 of the tiny preset, on the stand-in Ray (None: no cluster may start)."""
     from contextlib import contextmanager
 
-    ray, lines, ray.handlers, ray.commands = _LocalRay(2), [], [], []
+    ray, lines = _LocalRay(2), []
+    ray.handlers, ray.commands, ray.bundles = [], [], []
 
     @contextmanager
     def cluster(address, worker_logs):
@@ -484,13 +485,14 @@ def _sweep_run(tmp_path, monkeypatch, answers=None, **options):
 
     def run_cell(config, bundle, sweep_id, command):
         ray.commands.append(command)
+        ray.bundles.append(bundle)
         if answers and answers.get(config["seed"]):
             raise answers[config["seed"]]
         return _cell_result(config, sweep_id)
 
     monkeypatch.setattr(sweep, "cluster", cluster)
     monkeypatch.setattr(sweep, "run_cell", run_cell)
-    monkeypatch.setattr(sweep.data, "bundle", lambda task, folder: f"{task} files")
+    monkeypatch.setattr(sweep.data, "bundle", lambda task, folder: f"{task} files in {folder}")
     monkeypatch.setattr(sweep.signal, "signal", lambda *args: ray.handlers.append(args))  # the test process keeps its own
     matrix = sweep.Matrix(("mrpc",), ("tiny",), (1, 2, 3), changes={"limit": 24, "epochs": 1})
     outcome = sweep.run(matrix, tmp_path / "runs", tmp_path / "aggregates", log=lines.append, **options)
@@ -502,11 +504,12 @@ def test_a_sweep_runs_its_cells_then_aggregates_and_a_resume_reuses_them_without
 
     seconds = itertools.count()  # a new second for every file name: a rerun never takes the name of a deleted run
     monkeypatch.setattr(sweep.results, "timestamp", lambda: f"20261204-00{next(seconds):04d}")
-    first, lines, ray = _sweep_run(tmp_path, monkeypatch, command=["glue-repro", "sweep"])
+    first, lines, ray = _sweep_run(tmp_path, monkeypatch, command=["glue-repro", "sweep"], data_dir="glue")
     assert first.sweep == "20261204-000000"  # the sweep's id: when it started
     assert lines[0] == "sweep 20261204-000000: 3 cells to run on 1 node (2 CPUs), 2 CPUs a run: 1 at once"
     assert sorted(c.seed for c in first.written) == [1, 2, 3] and len(first.aggregates) == 1
     assert ray.handlers == [(signal.SIGTERM, sweep._interrupt)] and ray.commands == [["glue-repro", "sweep"]] * 3
+    assert ray.bundles == [("stored", "mrpc files in glue")] * 3
     again, lines, ray = _sweep_run(tmp_path, monkeypatch, resume=True)
     assert not hasattr(ray, "entered") and not again.written  # nothing to run: no cluster
     assert again.sweep == first.sweep and again.aggregates == first.aggregates  # no second aggregate
