@@ -45,7 +45,32 @@ def pytest_collection_modifyitems(config, items):
         keep = _within(budget, costs)
         config.hook.pytest_deselected(items=items[keep:])
         del items[keep:]
+        killers = _killers(mutant)
+        items.sort(key=lambda item: item.nodeid not in killers)  # the same tests, the likeliest killers first
         exit_as_timeout_after(wall_limit(sum(costs[:keep])))
+
+
+KILLERS = Path("mutmut-killers")  # beside mutmut's stats: per mutated function, the tests that killed its mutants
+
+
+def _killers(mutant: str) -> set[str]:
+    """The tests that killed earlier mutants of the same function (mutmut tests a function's mutants one after
+    another): run first, they end most of its other mutants at once. Only the order changes, not the tests.
+
+    >>> _killers("glue_repro.a.x_f__mutmut_3")  # none killed yet
+    set()
+    """
+    killed = KILLERS / mutant.rpartition("__mutmut_")[0]
+    return set(killed.read_text().splitlines()) if killed.exists() else set()
+
+
+def pytest_runtest_logreport(report):
+    """In a mutant's child, note the test that killed it (see _killers)."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if report.failed and "__mutmut_" in mutant:
+        KILLERS.mkdir(exist_ok=True)
+        with (KILLERS / mutant.rpartition("__mutmut_")[0]).open("a") as killed:
+            killed.write(report.nodeid + "\n")
 
 
 def _written_for(nodeid: str, mutant: str) -> bool:

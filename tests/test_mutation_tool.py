@@ -61,3 +61,24 @@ def test_a_listed_equivalent_mutants_child_runs_no_test_and_each_child_notes_its
     assert [(n["mutant"], n["exit"]) for n in noted] == [(mutant, 5), (mutant, 0)]
     assert 0.3 <= noted[1]["seconds"] < 30  # the sleeping test, timed
     assert mutation.child_minutes(lines).startswith("children's time: glue_repro/metric.py 0.0")
+
+
+def test_a_test_that_killed_a_mutant_runs_first_for_the_next_mutants_of_its_function(tmp_path):
+    """The same tests run, in another order: the killer of mutant 1 first in mutant 2's child (pytest's -x then
+    stops there), not in the child of another function's mutant."""
+    (tmp_path / "test_two.py").write_text("def test_a():\n    pass\n\ndef test_b():\n    assert False\n")
+    repo = Path(__file__).parents[1]
+
+    def child(mutant: str) -> str:
+        env = os.environ | {"MUTANT_UNDER_TEST": mutant, "MUTATION_TEST_SECONDS": "30", "PYTHONPATH": str(repo)}
+        out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                              "--rootdir", str(repo), "-c", str(repo / "pyproject.toml"), "--confcutdir", str(repo),
+                              "-p", "tests.conftest", str(tmp_path / "test_two.py")], cwd=tmp_path, env=env,
+                             capture_output=True, text=True).stdout
+        return out.strip().splitlines()[-1]
+
+    assert child("glue_repro.metric.x_f1__mutmut_1").startswith("1 failed, 1 passed")  # test_a, then test_b
+    [killer] = (tmp_path / "mutmut-killers" / "glue_repro.metric.x_f1").read_text().splitlines()
+    assert killer.endswith("::test_b")
+    assert child("glue_repro.metric.x_f1__mutmut_2").startswith("1 failed in")  # test_b first: -x stops there
+    assert child("glue_repro.metric.x_accuracy__mutmut_1").startswith("1 failed, 1 passed")  # another function
