@@ -22,7 +22,7 @@ def test_each_equivalent_mutant_is_listed_once_with_its_reason():
 
     entries = [line for line in mutation.EQUIVALENTS.read_text().splitlines() if line and not line.startswith("#")]
     names = mutation.equivalents()
-    assert len(names) == len(entries) and all(name in line for name, line in zip(names, entries))
+    assert len(names) == len(entries) and all(name in line for name, line in zip(names, entries, strict=True))
     assert all("#" in line and line.split("#", 1)[1].strip() for line in entries)  # a reason on every line
     assert len(names) == len(set(names))
     assert all(mutation.module_of(name).startswith("glue_repro/") and "__mutmut_" in name for name in names)

@@ -445,10 +445,12 @@ def test_the_peer_table_lists_runs_by_file_name_whatever_their_folder(tmp_path):
 
 def test_the_throughput_table_lists_fit_then_predict_and_the_test_only_tiny_model_last():
     def row(kind, preset, pipeline="bucketed"):
-        return {"kind": kind, "preset": preset, "pipeline": pipeline, "strategy": "default", "examples_per_second": 10.0,
-                "slowest": 9.0, "fastest": 11.0, "rounds": 3, "mfu": 0.5, "vs_course": None, "date": "2026-12-04"}
+        return {"kind": kind, "preset": preset, "pipeline": pipeline, "strategy": "default",
+                "examples_per_second": 10.0, "slowest": 9.0, "fastest": 11.0, "rounds": 3, "mfu": 0.5,
+                "vs_course": None, "date": "2026-12-04"}
 
     rows = [row("predict", "minilm"), row("fit", "tiny"), row("fit", "minilm", "course"), row("fit", "minilm")]
     lines = report.throughput_table(rows).splitlines()[2:]
-    assert [line.split(" | ")[:3] for line in lines] == [["| fit", "minilm", "bucketed"], ["| fit", "minilm", "course"],
-                                                         ["| fit", "tiny", "bucketed"], ["| predict", "minilm", "bucketed"]]
+    assert [line.split(" | ")[:3] for line in lines] == [
+        ["| fit", "minilm", "bucketed"], ["| fit", "minilm", "course"], ["| fit", "tiny", "bucketed"],
+        ["| predict", "minilm", "bucketed"]]

@@ -109,7 +109,8 @@ def test_an_address_without_a_cluster_is_one_line_at_once(address, message, glue
 
 def test_without_ray_the_sweep_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails
-    with pytest.raises(GlueReproError, match=r"^sweep needs Ray: pip install 'glue-repro\[ray\]' \(or 'ray\[train\]'\)$"):
+    with pytest.raises(GlueReproError,
+                       match=r"^sweep needs Ray: pip install 'glue-repro\[ray\]' \(or 'ray\[train\]'\)$"):
         sweep.cluster(None).__enter__()
 
 
@@ -345,7 +346,8 @@ def test_cells_start_in_order_as_slots_free_and_each_result_is_written_with_its_
     outcome = _cell_runs(tmp_path, monkeypatch, ray, {1: [None], 2: [None], 3: [None]}, cpus_per_run=1)
     assert _seeds(ray) == [1, 2, 3] and ray.running_most == 2  # two slots of 1 CPU on a 2-CPU node
     name, options, (config, bundle, sweep_id, command) = ray.submitted[0]
-    assert name == "run_cell" and (bundle, sweep_id, command) == (("stored", "mrpc files in glue"), "s1", ["glue-repro"])
+    assert name == "run_cell" and bundle == ("stored", "mrpc files in glue") and (sweep_id, command) == (
+        "s1", ["glue-repro"])
     assert config == sweep.Matrix(("mrpc",), ("tiny",), (1,), changes={"limit": 24, "epochs": 1},
                                   cpus_per_run=1).config(sweep.Cell("mrpc", "tiny", 1)).to_dict()
     assert options == {"max_calls": 1, "num_cpus": 1, "num_gpus": 0, "max_retries": 0,
@@ -493,7 +495,7 @@ def _sweep_run(tmp_path, monkeypatch, answers=None, **options):
     monkeypatch.setattr(sweep, "cluster", cluster)
     monkeypatch.setattr(sweep, "run_cell", run_cell)
     monkeypatch.setattr(sweep.data, "bundle", lambda task, folder: f"{task} files in {folder}")
-    monkeypatch.setattr(sweep.signal, "signal", lambda *args: ray.handlers.append(args))  # the test process keeps its own
+    monkeypatch.setattr(sweep.signal, "signal", lambda *args: ray.handlers.append(args))  # the process keeps its own
     matrix = sweep.Matrix(("mrpc",), ("tiny",), (1, 2, 3), changes={"limit": 24, "epochs": 1})
     outcome = sweep.run(matrix, tmp_path / "runs", tmp_path / "aggregates", log=lines.append, **options)
     return outcome, lines, ray
@@ -588,7 +590,8 @@ def test_a_multi_worker_cell_is_one_ray_task_that_takes_no_cpu_and_hands_ray_tra
     [(name, options, args)] = ray.submitted
     assert name == "train_cell" and options["num_cpus"] == 0 and options["max_retries"] == 0  # its workers hold them
     assert set(options) == {"num_cpus", "max_retries", "runtime_env"} and "env_vars" in options["runtime_env"]
-    assert args == (matrix.config(sweep.Cell("mrpc", "tiny", 1)).to_dict(), "bundle", "s1", ["glue-repro"], 2, 1, 0.5, 3)
+    config = matrix.config(sweep.Cell("mrpc", "tiny", 1)).to_dict()
+    assert args == (config, "bundle", "s1", ["glue-repro"], 2, 1, 0.5, 3)
 
 
 def test_an_inbox_holds_nothing_until_the_chief_puts_its_result():
