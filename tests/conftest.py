@@ -191,8 +191,23 @@ def pytest_sessionfinish(session, exitstatus):
         with CHILD_SECONDS.open("a") as log:  # one short write: the other child's lines stay whole
             log.write(json.dumps(line) + "\n")
     if "MUTANT_UNDER_TEST" in os.environ and session.config.option.collectonly:
+        _draw_once()
         gc.collect()
         gc.freeze()
+
+
+def _draw_once() -> None:
+    """Import pyplot and draw a figure with text in the fork server (no TensorFlow op): every child that
+    draws a report figure would otherwise import it and load its fonts again."""
+    import io
+
+    from glue_repro.report import _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots()
+    ax.set_title("warm-up")
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
 
 
 REPO = Path(__file__).resolve().parents[1]
