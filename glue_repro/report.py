@@ -353,8 +353,9 @@ def budget(result: dict) -> str:
 
     >>> from glue_repro.config import MINILM_PRESET
     >>> [budget({"config": c.to_dict()}) for c in (MINILM_PRESET, MINILM_PRESET.replace(epochs=1),
-    ...                                            MINILM_PRESET.replace(train_rows=2000, epochs=1))]
-    ['', '1 epoch', '2,000 rows, 1 epoch']
+    ...                                            MINILM_PRESET.replace(train_rows=2000, epochs=1),
+    ...                                            MINILM_PRESET.replace(train_rows=2000))]
+    ['', '1 epoch', '2,000 rows, 1 epoch', '2,000 rows, 3 epochs']
     """
     if is_full_run(result):
         return ""
@@ -507,6 +508,8 @@ def cpu_heading(machine_info: dict) -> str:
 
     >>> cpu_heading({"cpu": {"brand_raw": "AMD EPYC", "count": 2, "family": 25, "model": 1, "flags": ["avx2"]}})
     'AMD EPYC (family 25 model 1), 2 cores, AVX2'
+    >>> cpu_heading({"cpu": {"family": 25, "flags": []}})  # what pytest-benchmark could not read
+    '?, ? cores, SSE'
     """
     cpu = machine_info.get("cpu", {})
     units = vector_units(set(cpu.get("flags", [])))

@@ -164,3 +164,22 @@ def test_sparse_gradients_of_every_batch_reach_the_xla_update_in_one_shape():
     (unique,) = adam._deduplicate_sparse_grad([grad])
     assert unique.indices.shape == (1,)
 
+
+
+def test_plain_adam_with_xla_takes_the_fused_update_and_keras_takes_the_rest(tiny_weights, monkeypatch):
+    """FusedAdam's own update runs for plain Adam compiled with XLA outside a strategy; with EMA, or without
+    XLA, Keras' own does."""
+    import functools
+
+    from glue_repro.optimizer import FusedAdam
+
+    ran = []
+    real = FusedAdam._update_all
+    monkeypatch.setattr(FusedAdam, "_update_all", lambda self, *args: ran.append(1) or real(self, *args))
+    few = tiny_weights[1:2]  # one dense table: one small program
+    _apply(FusedAdam, few, steps=1)
+    assert ran  # traced (a train step's tf.function traces twice as it creates the slots)
+    traced = len(ran)
+    _apply(functools.partial(FusedAdam, use_ema=True), few, steps=1)
+    _apply(FusedAdam, few, steps=1, jit_compile=False)
+    assert len(ran) == traced

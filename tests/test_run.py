@@ -477,3 +477,49 @@ def test_runs_from_a_local_copy_of_the_hub_repository(glue_dir, tmp_path):
                         runs_dir=tmp_path / "runs", verbose=0)
         assert result["data"]["layout"] == "hub-parquet" and result["data"]["location"] == str(copy.resolve())
         assert list(result["metrics_by_split"]) == list(TASKS[task].validation_splits)
+
+
+def test_fit_hands_train_the_recipe_and_scores_the_first_validation_split_only_when_asked(monkeypatch):
+    """run.fit on stand-ins: Keras' fit gets the recipe's epochs and the pipeline's steps, and a score of the
+    task's first validation split each epoch only with validate_with_predict; a lost peer is one line only
+    when there are peers."""
+    from types import SimpleNamespace
+
+    from glue_repro import errors
+    from glue_repro import run as run_module
+
+    asked = []
+    monkeypatch.setattr(run_module.train, "fit", lambda *args, **kwargs: asked.append((args, kwargs)) or "fitted")
+    monkeypatch.setattr(run_module, "evaluate", lambda p, split: SimpleNamespace(scores={"scored": split}))
+
+    def prepared(validate: bool, workers: int = 1):
+        return SimpleNamespace(
+            spec=SimpleNamespace(validation_splits=("validation_matched", "validation_mismatched")),
+            config=SimpleNamespace(recipe=SimpleNamespace(epochs=3),
+                                   speed=SimpleNamespace(validate_with_predict=validate)),
+            classifier="model", inputs=SimpleNamespace(train="train", validation="validation", fit_steps=lambda: 7),
+            placement=SimpleNamespace(workers=workers))
+
+    for validate in (True, False):
+        assert run_module.fit(prepared(validate), verbose=2, backup_dir="backup") == "fitted"
+        (args, kwargs), = asked
+        asked.clear()
+        assert args == ("model", "train", "validation", 3)
+        assert {k: v for k, v in kwargs.items() if k != "score"} == {"verbose": 2, "backup_dir": "backup",
+                                                                      "steps_per_epoch": 7}
+        assert (kwargs["score"]() if validate else kwargs["score"]) == ({"scored": "validation_matched"} if validate
+                                                                         else None)
+
+    def lost(*args, **kwargs):
+        raise RuntimeError("peer gone")
+
+    monkeypatch.setattr(run_module.train, "fit", lost)
+    monkeypatch.setattr(run_module.distribute, "is_peer_failure", lambda err: True)
+    monkeypatch.setattr(run_module.distribute, "lost_worker", lambda err: f"a worker was lost ({err})")
+    with pytest.raises(errors.GlueReproError, match=r"^a worker was lost \(peer gone\)$"):
+        run_module.fit(prepared(True, workers=2), verbose=0, backup_dir=None)
+    with pytest.raises(RuntimeError, match="^peer gone$"):  # one process: no peer to lose
+        run_module.fit(prepared(True), verbose=0, backup_dir=None)
+    monkeypatch.setattr(run_module.distribute, "is_peer_failure", lambda err: False)
+    with pytest.raises(RuntimeError, match="^peer gone$"):  # peers, but another failure: as it was
+        run_module.fit(prepared(True, workers=2), verbose=0, backup_dir=None)
