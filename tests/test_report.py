@@ -174,7 +174,7 @@ def test_report_of_the_committed_results(tmp_path, monkeypatch):
     assert "## The PyTorch peer" in page and "mrpc-pytorch-minilm" in (tmp_path / "out" / "runs.md").read_text()
     pairs = report.peer_pairs(found.runs, found.peers)
     assert sum(row["pairs"] for row in pairs) == len(found.peers)  # every peer run beside the suite's run
-    assert {row["mode"] for row in pairs} == {"float32", "bf16-matmul"}
+    assert {row["mode"] for row in pairs} == {"float32", "bf16-matmul", "bf16"}
 
 
 def test_the_committed_page_is_what_the_committed_results_make(tmp_path, monkeypatch):
