@@ -39,6 +39,10 @@ def test_every_option_of_every_command_has_help_and_says_its_default(name):
         (["report", "--format", "tabel"], "(did you mean --format table?)"),
         (["lr-decay", "--eval-evry", "8"], "(did you mean --eval-every?)"),
         (["run", "--epochs", "two"], None),  # nothing near: the error alone
+        (["run", "--task", "wnx"], "(did you mean --task wnli?)"),  # as near as a choice may be (0.57)
+        (["run", "--task", "zzzz"], None),  # no choice near
+        (["run", "--threads", "1-3"], None),  # --seeds would take it, but is not near enough (0.6 < 0.7)
+        (["sweep", "--cpus-per-run", "0.5"], "(did you mean --gpus-per-run 0.5?)"),  # a near option that takes it
     ],
 )
 def test_a_mistyped_option_or_value_is_one_line_with_the_nearest_valid_one(argv, hint, capsys):

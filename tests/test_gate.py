@@ -120,7 +120,10 @@ def _write_runs(folder, runs):
 def test_cli_baseline_then_gate_both_ways(tmp_path, capsys):
     base_files = _write_runs(tmp_path / "base", _drawn(5, seed=7))
     assert cli.main(["baseline", *base_files, "--out", str(tmp_path / "b.json")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"baseline: {tmp_path / 'b.json'}"
     assert cli.main(["baseline", *base_files, "--out", str(tmp_path / "b.json")]) == 2  # never overwritten
+    assert capsys.readouterr().err.splitlines()[-1] == (f"glue-repro: error: {tmp_path / 'b.json'}: exists; baselines "
+                                                        "are never overwritten (remove it or pass --out)")
 
     good = _write_runs(tmp_path / "good", [_run(s, 0.797 + 0.002 * s, 0.859) for s in (1, 2, 3)])
     assert cli.main(["gate", *good, "--baseline", str(tmp_path / "b.json")]) == 0

@@ -421,7 +421,7 @@ def test_each_peer_run_pairs_with_the_suites_run_just_before_it_of_its_mode_rows
         return tmp_path / "runs" / f"{created}.json", run
 
     runs = [suite("2026-12-01T10:00:00+00:00", 30.0, train_rows=1000),
-            suite("2026-12-01T10:05:00+00:00", 99.0, train_rows=500),  # other rows: never a pair of a 1,000-row peer
+            suite("2026-12-01T10:09:30+00:00", 99.0, train_rows=500),  # other rows: never a pair of a 1,000-row peer
             suite("2026-12-01T10:09:00+00:00", 45.0, train_rows=1000),  # the newest before the second peer
             suite("2026-12-01T11:00:00+00:00", 60.0, train_rows=1000, matmul_precision="bfloat16"),
             suite("2026-12-01T12:00:00+00:00", 75.0, train_rows=1000, precision="mixed_bfloat16"),

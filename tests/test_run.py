@@ -514,7 +514,7 @@ def test_fit_hands_train_the_recipe_and_scores_the_first_validation_split_only_w
         raise RuntimeError("peer gone")
 
     monkeypatch.setattr(run_module.train, "fit", lost)
-    monkeypatch.setattr(run_module.distribute, "is_peer_failure", lambda err: True)
+    monkeypatch.setattr(run_module.distribute, "is_peer_failure", lambda err: str(err) == "peer gone")
     monkeypatch.setattr(run_module.distribute, "lost_worker", lambda err: f"a worker was lost ({err})")
     with pytest.raises(errors.GlueReproError, match=r"^a worker was lost \(peer gone\)$"):
         run_module.fit(prepared(True, workers=2), verbose=0, backup_dir=None)
