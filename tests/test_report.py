@@ -457,3 +457,14 @@ def test_the_throughput_table_lists_fit_then_predict_and_the_test_only_tiny_mode
     assert [line.split(" | ")[:3] for line in lines] == [
         ["| fit", "minilm", "bucketed"], ["| fit", "minilm", "course"], ["| fit", "tiny", "bucketed"],
         ["| predict", "minilm", "bucketed"]]
+
+
+def test_a_figure_is_saved_at_100_dpi_into_new_folders_and_then_closed(tmp_path):
+    from PIL import Image
+
+    plt = report._pyplot()
+    fig = plt.figure(figsize=(3, 2))
+    out = report._save(fig, tmp_path / "new" / "folder" / "f.png")
+    assert out == tmp_path / "new" / "folder" / "f.png"
+    assert Image.open(out).size == (300, 200)  # the size the page lays out
+    assert fig.number not in plt.get_fignums()  # a report draws dozens: none left open
