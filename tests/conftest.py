@@ -60,8 +60,16 @@ def _killers(mutant: str) -> set[str]:
     >>> _killers("glue_repro.a.x_f__mutmut_3")  # none killed yet
     set()
     """
-    killed = KILLERS / mutant.rpartition("__mutmut_")[0]
+    killed = _killers_file(mutant)
     return set(killed.read_text().splitlines()) if killed.exists() else set()
+
+
+def _killers_file(mutant: str) -> Path:
+    """
+    >>> _killers_file("glue_repro.a.x_f__mutmut_3")
+    PosixPath('mutmut-killers/glue_repro.a.x_f')
+    """
+    return KILLERS / mutant.rpartition("__mutmut_")[0]
 
 
 def pytest_runtest_logreport(report):
@@ -69,7 +77,7 @@ def pytest_runtest_logreport(report):
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     if report.failed and "__mutmut_" in mutant:
         KILLERS.mkdir(exist_ok=True)
-        with (KILLERS / mutant.rpartition("__mutmut_")[0]).open("a") as killed:
+        with _killers_file(mutant).open("a") as killed:
             killed.write(report.nodeid + "\n")
 
 

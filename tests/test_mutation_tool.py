@@ -38,24 +38,26 @@ def test_a_mutants_child_that_runs_past_its_wall_limit_ends_as_a_timeout():
     assert time.monotonic() - began < 30
 
 
+def _child(mutant: str, test_file: Path, **env) -> subprocess.CompletedProcess:
+    """pytest over one test file with tests/conftest.py, as a mutant's child runs it, in the file's folder."""
+    repo = Path(__file__).parents[1]
+    env = os.environ | {"MUTANT_UNDER_TEST": mutant, "MUTATION_TEST_SECONDS": "30", "PYTHONPATH": str(repo)} | env
+    return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                           "--rootdir", str(repo), "-c", str(repo / "pyproject.toml"), "--confcutdir", str(repo),
+                           "-p", "tests.conftest", str(test_file)], cwd=test_file.parent, env=env, capture_output=True,
+                          text=True)
+
+
 def test_a_listed_equivalent_mutants_child_runs_no_test_and_each_child_notes_its_time(tmp_path):
     """tests/conftest.py deselects every test in the child of a mutant tools/mutation.py names as equivalent
     (pytest's exit code 5, mutmut's "no tests"), and only in that one; each child adds a line of its time."""
     from tools import mutation
 
     mutant = "glue_repro.metric.x_accuracy__mutmut_1"
-    (tmp_path / "test_one.py").write_text("import time\n\ndef test_one():\n    time.sleep(0.3)\n")
-    repo = Path(__file__).parents[1]
-
-    def child(listed: str) -> int:
-        env = os.environ | {"MUTANT_UNDER_TEST": mutant, "MUTATION_EQUIVALENTS": listed, "MUTATION_TEST_SECONDS": "30",
-                            "PYTHONPATH": str(repo)}
-        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(repo),
-                               "-c", str(repo / "pyproject.toml"), "--confcutdir", str(repo), "-p", "tests.conftest",
-                               str(tmp_path / "test_one.py")], cwd=tmp_path, env=env, capture_output=True).returncode
-
-    assert child(f"glue_repro.metric.x_f1__mutmut_2 {mutant}") == 5
-    assert child("glue_repro.metric.x_f1__mutmut_2") == 0
+    test = tmp_path / "test_one.py"
+    test.write_text("import time\n\ndef test_one():\n    time.sleep(0.3)\n")
+    assert _child(mutant, test, MUTATION_EQUIVALENTS=f"glue_repro.metric.x_f1__mutmut_2 {mutant}").returncode == 5
+    assert _child(mutant, test, MUTATION_EQUIVALENTS="glue_repro.metric.x_f1__mutmut_2").returncode == 0
     lines = (tmp_path / "mutmut-child-seconds.jsonl").read_text().splitlines()
     noted = [json.loads(line) for line in lines]
     assert [(n["mutant"], n["exit"]) for n in noted] == [(mutant, 5), (mutant, 0)]
@@ -66,16 +68,11 @@ def test_a_listed_equivalent_mutants_child_runs_no_test_and_each_child_notes_its
 def test_a_test_that_killed_a_mutant_runs_first_for_the_next_mutants_of_its_function(tmp_path):
     """The same tests run, in another order: the killer of mutant 1 first in mutant 2's child (pytest's -x then
     stops there), not in the child of another function's mutant."""
-    (tmp_path / "test_two.py").write_text("def test_a():\n    pass\n\ndef test_b():\n    assert False\n")
-    repo = Path(__file__).parents[1]
+    test = tmp_path / "test_two.py"
+    test.write_text("def test_a():\n    pass\n\ndef test_b():\n    assert False\n")
 
     def child(mutant: str) -> str:
-        env = os.environ | {"MUTANT_UNDER_TEST": mutant, "MUTATION_TEST_SECONDS": "30", "PYTHONPATH": str(repo)}
-        out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                              "--rootdir", str(repo), "-c", str(repo / "pyproject.toml"), "--confcutdir", str(repo),
-                              "-p", "tests.conftest", str(tmp_path / "test_two.py")], cwd=tmp_path, env=env,
-                             capture_output=True, text=True).stdout
-        return out.strip().splitlines()[-1]
+        return _child(mutant, test).stdout.strip().splitlines()[-1]  # pytest's summary line
 
     assert child("glue_repro.metric.x_f1__mutmut_1").startswith("1 failed, 1 passed")  # test_a, then test_b
     [killer] = (tmp_path / "mutmut-killers" / "glue_repro.metric.x_f1").read_text().splitlines()

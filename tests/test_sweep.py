@@ -25,6 +25,7 @@ import pytest
 from glue_repro import cli, data, sweep
 from glue_repro.errors import GlueReproError
 from glue_repro.tasks import TASKS
+from tests.glue_files import write_glue_folder
 from tests.ray_nodes import Started, Watch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -265,7 +266,7 @@ class _LocalRay(_Nodes):
 
     def __init__(self, *cpus: int):
         super().__init__(*cpus)
-        self.submitted, self.cancelled, self.running_most = [], [], 0
+        self.submitted, self.cancelled, self.running_most, self.waits = [], [], 0, 0
         self._pending = []
 
     def put(self, value):
@@ -294,7 +295,7 @@ class _LocalRay(_Nodes):
         if not isinstance(num_returns, int) or not 1 <= num_returns <= len(refs):  # as Ray refuses it
             raise ValueError(f"num_returns {num_returns!r} for {len(refs)} objects")
         assert timeout is not None and 0 < timeout <= 1  # the driver sees Ctrl-C between waits
-        self.waits = getattr(self, "waits", 0) + 1
+        self.waits += 1
         if self.waits % 2:  # every other wait ends at its timeout with nothing ready, as a running cell's would
             return [], list(refs)
         ready = [r for r in self._pending if r in refs][:num_returns]
@@ -894,9 +895,7 @@ def test_without_tasks_the_sweep_takes_every_task_the_data_folder_holds(glue_dir
     assert cli.main(["sweep", "--plan", "--seeds", "1", "--data-dir", str(glue_dir)]) == 0
     tasks = [line.split()[3] for line in capsys.readouterr().out.splitlines()]
     assert tasks == ["mrpc", "sst2", "cola", "stsb", "rte", "wnli"]  # the shared folder has no QQP, QNLI, MNLI
-    (tmp_path / "QNLI").mkdir()
-    for name in ("train.tsv", "dev.tsv", "test.tsv"):
-        (tmp_path / "QNLI" / name).write_text("index\tquestion\tsentence\tlabel\n0\tWhy?\tSo.\tentailment\n")
+    write_glue_folder(tmp_path, ["qnli"])
     assert data.local_tasks(tmp_path) == ["qnli"]
     assert cli.main(["sweep", "--plan", "--seeds", "1", "--data-dir", str(tmp_path / "QNLI" / "..")]) == 0
     assert capsys.readouterr().out.split()[3] == "qnli"
@@ -910,10 +909,7 @@ def test_without_tasks_or_a_data_dir_the_sweep_takes_the_tasks_of_glue_dir_else_
         assert cli.main(["sweep", "--plan", "--seeds", "1", *argv]) == 0
         return [line.split()[3] for line in capsys.readouterr().out.splitlines()]
 
-    (tmp_path / "QNLI").mkdir()
-    for name in ("train.tsv", "dev.tsv", "test.tsv"):
-        (tmp_path / "QNLI" / name).write_text("index\tquestion\tsentence\tlabel\n0\tWhy?\tSo.\tentailment\n")
-    monkeypatch.setenv("GLUE_DIR", str(tmp_path))
+    monkeypatch.setenv("GLUE_DIR", str(write_glue_folder(tmp_path, ["qnli"])))
     assert planned() == ["qnli"]
     assert planned("--tasks", "all") == list(TASKS)
     monkeypatch.delenv("GLUE_DIR")
