@@ -14,11 +14,20 @@ from matplotlib import colors
 DIGITS = 6  # significant digits kept: the data, not the last ulp of one CPU's arithmetic
 
 
+LAYOUT = "_golden_tight_layout"  # where a test keeps the arguments fig.tight_layout was given
+
+
 def describe(fig) -> dict:
-    """The figure's size, titles and every artist of every axes, in drawing order."""
+    """The figure's size, titles, the layout asked for, and every artist of every axes, in drawing order.
+
+    The layout is what the code asked `tight_layout` for (a test records it under LAYOUT), not the
+    positions it computed: those follow the fonts' metrics.
+    """
     return {
         "size": _num(list(fig.get_size_inches())),
+        "tight_layout": _num_values(getattr(fig, LAYOUT, None)),
         "suptitle": fig._suptitle.get_text() if fig._suptitle else None,
+        "suptitle_fontsize": _num(fig._suptitle.get_fontsize()) if fig._suptitle else None,
         "legends": [_legend(legend) for legend in fig.legends],
         "axes": [_axes(ax) for ax in fig.axes],
     }
@@ -26,6 +35,7 @@ def describe(fig) -> dict:
 
 def _axes(ax) -> dict:
     return {
+        "grid": [int(n) for n in ax.get_subplotspec().get_geometry()],  # rows, columns, first and last cell
         "title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
         "xlim": _num(list(ax.get_xlim())), "ylim": _num(list(ax.get_ylim())),
         "xticks": _num(list(ax.get_xticks())), "xticklabels": [t.get_text() for t in ax.get_xticklabels()],
@@ -40,6 +50,7 @@ def _axes(ax) -> dict:
 def _line(line) -> dict:
     return {"label": line.get_label(), "color": colors.to_hex(line.get_color(), keep_alpha=False),
             "alpha": line.get_alpha(), "linestyle": str(line.get_linestyle()), "linewidth": _num(line.get_linewidth()),
+            "dashes": _num([line._dash_pattern[0], list(line._dash_pattern[1] or [])]),
             "marker": str(line.get_marker()), "markersize": _num(line.get_markersize()), "zorder": line.get_zorder(),
             "x": _num(list(np.asarray(line.get_xdata(), dtype=float))),
             "y": _num(list(np.asarray(line.get_ydata(), dtype=float)))}
@@ -51,7 +62,9 @@ def _collection(c) -> dict:
             "edgecolors": [colors.to_hex(f, keep_alpha=True) for f in c.get_edgecolor()],
             "offsets": _num(np.asarray(c.get_offsets(), dtype=float).tolist()),
             "paths": [_num(p.vertices.tolist()) for p in c.get_paths()] if type(c).__name__ != "PathCollection" else [],
-            "markers": len(c.get_paths())}
+            "markers": len(c.get_paths()),
+            "marker_shapes": [_num(p.vertices.tolist()) for p in c.get_paths()] if type(c).__name__ == "PathCollection"
+            else []}
 
 
 def _patch(p) -> dict:
@@ -61,8 +74,13 @@ def _patch(p) -> dict:
 
 
 def _legend(legend) -> dict:
-    return {"texts": [t.get_text() for t in legend.get_texts()], "ncols": legend._ncols,
+    return {"texts": [t.get_text() for t in legend.get_texts()], "ncols": legend._ncols, "loc": legend._loc,
+            "frameon": legend.get_frame_on(),
             "fontsize": _num(legend.get_texts()[0].get_fontsize()) if legend.get_texts() else None}
+
+
+def _num_values(kwargs: dict | None) -> dict | None:
+    return None if kwargs is None else {k: _num(list(v) if isinstance(v, tuple) else v) for k, v in kwargs.items()}
 
 
 def _num(value):

@@ -228,4 +228,5 @@ def test_a_runs_placement_splits_the_global_batch_over_its_replicas(name, tf_con
     placed = distribute.placement(name, strategy, 8)
     assert (placed.strategy, placed.replicas, placed.workers, placed.worker_index, placed.global_batch,
             placed.per_replica_batch) == expected
+    assert type(placed.per_replica_batch) is int  # stored in the result as 4, not 4.0
     assert placed.is_chief == (placed.worker_index == 0)

@@ -129,6 +129,14 @@ def test_two_generations_sold_under_one_name_are_told_apart(model, flags, units,
     assert environment.device()["cpu_id"] is None
 
 
+@pytest.mark.parametrize("missing", ["vendor_id", "cpu family", "model"])
+def test_a_cpu_id_needs_vendor_family_and_model_all_three(missing, tmp_path, monkeypatch):
+    fields = {"vendor_id": "AuthenticAMD", "cpu family": "25", "model": "17"}
+    (tmp_path / "cpuinfo").write_text("".join(f"{k}\t: {v}\n" for k, v in fields.items() if k != missing))
+    monkeypatch.setattr(environment, "CPUINFO", tmp_path / "cpuinfo")
+    assert environment.cpu_id() is None
+
+
 def test_a_process_without_tensorflow_records_no_gpus_and_no_onednn_rather_than_loading_it(monkeypatch):
     monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     info = environment.device()

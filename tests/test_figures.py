@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
+from matplotlib.figure import Figure
 
 from glue_repro import report
-from tests.figure_spec import describe, differences
+from tests.figure_spec import LAYOUT, describe, differences
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden" / "figures"
@@ -38,6 +39,13 @@ def drawn(monkeypatch, tmp_path):
         return real(fig, out)
 
     monkeypatch.setattr(report, "_save", save)
+    tight_layout = Figure.tight_layout
+
+    def record_layout(fig, **kwargs):
+        setattr(fig, LAYOUT, kwargs)
+        return tight_layout(fig, **kwargs)
+
+    monkeypatch.setattr(Figure, "tight_layout", record_layout)
     return figures
 
 

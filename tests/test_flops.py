@@ -90,7 +90,7 @@ def test_the_matmul_peak_is_two_n_cubed_over_the_best_of_its_timed_repeats(monke
     monkeypatch.setattr(tf, "device", lambda name: placed.append(name) or device(name))
     ticks = iter([0.0, 0.5, 10.0, 10.25, 20.0, 20.4])  # repeats of 0.5, 0.25 and 0.4 s
     monkeypatch.setattr(flops.time, "perf_counter", lambda: next(ticks))
-    assert flops.matmul_peak_gflops(n=64, repeats=3) == pytest.approx(2 * 64**3 / 0.25 / 1e9)
+    assert flops.matmul_peak_gflops(n=64, repeats=3) == 2 * 64**3 / 0.25 / 1e9
     assert made == [((64, 64), "float32")] * 2 and placed == ["/CPU:0"]  # two square float32 matrices, by default
     made.clear()
     ticks = iter([0.0, 0.5])
@@ -116,3 +116,38 @@ def test_a_run_is_judged_against_the_best_peak_this_process_measured_for_its_pat
     bf16 = TINY_PRESET.replace(matmul_precision="bfloat16")
     assert flops.matmul_peak(bf16, again=False) == 50.0  # its own path, measured once
     assert asked == [("/CPU:0", "float32", False)] * 3 + [("/CPU:0", "float32", True)]
+
+
+def test_the_peak_is_measured_on_the_gpu_when_tensorflow_sees_one_in_three_repeats_from_nothing(monkeypatch):
+    import tensorflow as tf
+
+    from glue_repro.config import TINY_PRESET
+
+    asked = []
+    monkeypatch.setattr(flops, "_PEAKS", {})
+    monkeypatch.setattr(flops, "matmul_peak_gflops", lambda device, dtype, repeats, batched: asked.append(
+        (device, repeats)) or 0.5)
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind: ["gpu 0"] if kind == "GPU" else [])
+    assert flops.matmul_peak(TINY_PRESET) == 0.5  # a slow device's peak is its own, not a floor of 1
+    assert asked == [("/GPU:0", 3)]
+
+
+def test_rates_are_flops_over_seconds_in_units_of_exactly_1e9():
+    from transformers import BertConfig
+
+    config = BertConfig(hidden_size=4, num_hidden_layers=1, intermediate_size=8)
+    rows = {"input_ids": [[1, 2, 3]]}
+    got = flops.utilization(config, rows, rows, True, epochs_run=2, fit_seconds=3.0, predict_seconds=7.0, peak=1.0)
+    forward = flops.forward_flops(config, [3], True)
+    assert got["fit_gflops_per_second"] == 2 * (3 * forward + forward) / 3.0 / 1e9
+    assert got["predict_gflops_per_second"] == forward / 7.0 / 1e9
+    assert got["fit_gflops_per_second"] != 2 * (3 * flops.forward_flops(config, [3]) + forward) / 3.0 / 1e9
+
+
+def test_forward_flops_add_up_over_sequences():
+    from transformers import BertConfig
+
+    config = BertConfig(hidden_size=4, num_hidden_layers=3, intermediate_size=8)
+    for cls_only in (False, True):
+        each = [flops.forward_flops(config, [n], cls_only) for n in (2, 5, 9)]
+        assert flops.forward_flops(config, [2, 5, 9], cls_only) == sum(each) > max(each)

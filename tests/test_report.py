@@ -63,7 +63,9 @@ def test_report_writes_the_page_and_a_figure_per_task(results_dir, tmp_path):
     linked = sorted(part.split(")")[0] for part in text.split("](")[1:])
     assert linked == ["runs.md", *figures]  # the page links exactly the figures written, and the run table
     assert "No LR-decay result files found" in text and "No benchmark files found" in text
-    assert "Not drawn: 1 run(s) with `--limit`" in text
+    (mrpc_line,) = [line for line in text.splitlines() if line.startswith("**mrpc**")]
+    (stsb_line,) = [line for line in text.splitlines() if line.startswith("**stsb**")]
+    assert "Not drawn: 1 run(s) with `--limit`" in mrpc_line and "Not drawn" not in stsb_line  # its own task's
     runs = (tmp_path / "out" / "runs.md").read_text()
     assert runs.count("\n| ") == 1 + 6  # a header and a row per run
     assert "tiny (limit 16)" in runs  # runs with --limit are marked
@@ -133,10 +135,12 @@ def test_cut_runs_are_drawn_as_a_named_group_and_a_task_of_limit_runs_alone_gets
     for seed in (1, 2):
         results.write_new(_run("sst2", QUICK, seed, {"accuracy": 0.8}), folder, f"sst2-quick-seed{seed}")
         results.write_new(_run("rte", MINILM_PRESET, seed, {"accuracy": 0.5}, limit=16), folder, f"rte-{seed}")
+        results.write_new(_run("wnli", MINILM_PRESET, seed, {"accuracy": 0.5}), folder, f"wnli-{seed}")
     page = report.write(report.collect([folder]), tmp_path / "out").read_text()
     assert "named under their preset: quick, 2,000 rows, 1 epoch." in page
     assert "No rte figure: every rte run used `--limit`" in page
-    assert [p.name for p in (tmp_path / "out").glob("*.png")] == ["seed-spread-sst2.png"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [  # wnli, after rte, still drawn
+        "seed-spread-sst2.png", "seed-spread-wnli.png"]
 
 
 def test_run_table_names_the_cpu_and_every_field_that_differs_from_the_preset(tmp_path):
@@ -159,13 +163,19 @@ def test_run_table_names_the_cpu_and_every_field_that_differs_from_the_preset(tm
     assert rows[3]["device"] == "AMD EPYC 9R14 (2 cores)" and rows[1]["device"] == "x (2 cores)"
 
 
+def _name_figures_undrawn(monkeypatch):
+    """Each figure's path, undrawn, from stand-ins that take what the real ones take."""
+    monkeypatch.setattr(report, "seed_spread", lambda runs, baselines, task, out: out if runs and task else None)
+    monkeypatch.setattr(report, "lr_decay_figure", lambda experiment, out: out if experiment["runs"] else None)
+    monkeypatch.setattr(report, "throughput_figure", lambda rows, out: out if rows[0]["machine"] in out.name else None)
+
+
 def test_report_of_the_committed_results(tmp_path, monkeypatch):
     """Every committed result stays readable: the real folder renders without skipping a file (its figures,
     drawn from the same files, are tests/test_figures.py's: here each is only named)."""
     from pathlib import Path
 
-    for draw in ("seed_spread", "lr_decay_figure", "throughput_figure"):
-        monkeypatch.setattr(report, draw, lambda *args: args[-1])  # the figure's path, undrawn
+    _name_figures_undrawn(monkeypatch)
     found = report.collect([Path(__file__).resolve().parents[1] / "results"])
     assert found.runs and found.lr_decay and found.benchmarks and found.baselines and found.peers
     assert found.skipped == []
@@ -183,8 +193,7 @@ def test_the_committed_page_is_what_the_committed_results_make(tmp_path, monkeyp
     from pathlib import Path
 
     committed = Path(__file__).resolve().parents[1] / "results"
-    for draw in ("seed_spread", "lr_decay_figure", "throughput_figure"):
-        monkeypatch.setattr(report, draw, lambda *args: args[-1])  # the figure's path, undrawn
+    _name_figures_undrawn(monkeypatch)
     monkeypatch.setattr(report, "write_html", lambda out: None)
     (tmp_path / "measurements.md").write_text("kept by hand")
     report.write(report.collect([committed]), tmp_path)
@@ -323,6 +332,8 @@ def test_report_prints_the_glue_table_first_on_the_page_and_alone_with_format(re
     import csv
 
     assert [row[0] for row in csv.reader(lines)] == ["minilm", published, "published: run_glue, bert-base-cased"]
+    assert cli.main(["report", str(results_dir), "--format", "csv", "--table", "runs"]) == 0
+    assert capsys.readouterr().out.startswith("date,task,preset,")  # a row per run, not the GLUE table
 
 
 def test_a_glue_table_of_cut_runs_says_why_it_has_no_measured_row(tmp_path):
@@ -468,3 +479,239 @@ def test_a_figure_is_saved_at_100_dpi_into_new_folders_and_then_closed(tmp_path)
     assert out == tmp_path / "new" / "folder" / "f.png"
     assert Image.open(out).size == (300, 200)  # the size the page lays out
     assert fig.number not in plt.get_fignums()  # a report draws dozens: none left open
+
+
+def test_a_page_without_results_says_what_is_missing_line_for_line(tmp_path):
+    """Every section's empty line and the skipped files, exactly: a reader sees these lines as they are."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "broken.json").write_text("{")
+    page = report.write(report.collect([tmp_path / "in"]), tmp_path / "out" / "new").read_text()  # folders made
+    assert page[page.index("## Seed spread"):] == "\n".join([
+        "## Seed spread", "", "No run result files found.", "",
+        "## LR decay", "", "No LR-decay result files found (`glue-repro lr-decay`).", "",
+        "## Throughput", "", "No benchmark files found (`python -m pytest bench/`).", "",
+        "Files skipped:", "", f"- {tmp_path}/in/broken.json: not a readable result file (Expecting property name "
+        "enclosed in double quotes: line 1 column 2 (char 1))", ""])
+
+
+def test_a_page_of_limit_runs_alone_says_why_it_has_no_row_no_figure_and_no_lr_decay(tmp_path):
+    for seed in (1, 2):
+        results.write_new(_run("rte", MINILM_PRESET, seed, {"accuracy": 0.5}, limit=16), tmp_path / "in", f"rte-{seed}")
+    page = report.write(report.collect([tmp_path / "in"]), tmp_path / "out").read_text()
+    after_table = page[page.index("Each measured row"):]
+    assert after_table == "\n".join([
+        "Each measured row summarises the newest full run of each seed:", "", "",
+        "No measured row: all 2 run(s) here cut the training rows or use `--limit` (see the run table).", "",
+        "## Seed spread", "", "No rte figure: every rte run used `--limit` (see the run table).", "",
+        "## LR decay", "", "No LR-decay result files found (`glue-repro lr-decay`).", "",
+        "## Throughput", "", "No benchmark files found (`python -m pytest bench/`).", "",
+        "## Every run", "", "A row per run, 2 of them: [runs.md](runs.md).", ""])
+    assert list((tmp_path / "out").glob("*.png")) == []
+
+
+@pytest.mark.parametrize("fmt, text", [
+    ("table", "long key  a\n          x|y\n3         wider value"),  # columns as wide as header or cells
+    ("markdown", "| long key | a |\n|---|---|\n|  | x\\|y |\n| 3 | wider value  |"),  # a | inside a cell escaped
+    ("csv", "long key,a\n,x|y\n3,wider value "),  # Unix line ends, a cell's own spaces kept
+    ("json", '[\n  {\n    "long key": null,\n    "a": "x|y"\n  },\n  {\n    "long key": 3,\n    "a": "wider value "\n'
+             '  }\n]'),
+])
+def test_each_format_of_the_run_table_exactly(fmt, text):
+    rows = [{"long key": None, "a": "x|y"}, {"long key": 3, "a": "wider value "}]
+    assert report.format_rows(rows, fmt) == text
+    assert report.format_rows([], fmt) == ("[]" if fmt == "json" else "no run result files found")
+    assert report.format_rows([{"k": "v"}], fmt).startswith("[" if fmt == "json" else "k" if fmt != "markdown" else "|")
+
+
+def test_a_run_row_shows_gpus_unknown_presets_and_missing_fields_plainly():
+    gpu = _run("mrpc", MINILM_PRESET, 1, {"accuracy": 0.8, "f1": 0.86}, epochs=2)
+    gpu["device"]["gpus"] = ["NVIDIA H200", "NVIDIA H200"]
+    gpu["git"] = {"commit": None, "dirty": False}
+    gpu["timing"] = None
+    one = _run("mrpc", MINILM_PRESET, 2, {"accuracy": 0.8, "f1": 0.86}, epochs=1)
+    own = _run("mrpc", MINILM_PRESET, 3, {"accuracy": 0.8, "f1": 0.86})
+    own["config"]["preset"] = "a preset of a later version"
+    own["config"]["speed"]["a later field"] = 1  # fields the preset does not have are not differences
+    mine = _run("mrpc", MINILM_PRESET, 4, {"accuracy": 0.8, "f1": 0.86})
+    mine["config"]["speed"]["a later field"] = 1
+    mine["config"]["recipe"]["another later field"] = 2
+    rows = report.run_rows([(Path(f"r{r['seed']}.json"), r) for r in (gpu, one, own, mine)])
+    assert rows[0]["device"] == "NVIDIA H200, NVIDIA H200" and rows[0]["commit"] == ""
+    assert (rows[0]["fit ex/s"], rows[0]["MFU fit/predict"]) == (None, "")
+    assert [r["preset"] for r in rows] == ["minilm (2 epochs)", "minilm (1 epoch)", "minilm", "minilm"]
+    assert [r["differs from preset"] for r in rows[2:]] == ["", ""]
+
+
+def test_a_glue_row_takes_the_presets_epochs_else_the_most_seeds_and_names_its_sources(tmp_path):
+    def run(seed, epochs, day, preset="minilm", collapsed=False, commit="abcdef0123"):
+        r = _run("sst2", MINILM_PRESET, seed, {"accuracy": 0.8 + seed / 100}, epochs=epochs, collapsed=collapsed)
+        r["config"]["preset"], r["created"] = preset, f"2026-11-{day}T08:00:00+00:00"
+        r["git"] = {"commit": commit} if commit else None
+        return r
+
+    # minilm's own 3 epochs, though the 1-epoch group has more seeds; two runs on two days
+    rows = report.glue_table([(Path(f"{s}.json"), r) for s, r in enumerate(
+        [run(1, 3, 20), run(2, 3, 21, commit=None), run(1, 1, 20), run(2, 1, 20), run(3, 1, 20)])])
+    assert rows[0]["sst2"] == "0.8150 +- 0.0071 (2)"
+    assert report.glue_sources([(Path(f"{s}.json"), r) for s, r in enumerate([run(1, 3, 20), run(2, 3, 21)])]) == [
+        "minilm (cpu): 2 runs, seeds 1, 2; 2026-11-20 to 2026-11-21; commit abcdef0"]
+    # a preset this version does not know: the epochs with the most seeds, named in the cell
+    unknown = [run(1, 2, 20, "gone"), run(2, 2, 20, "gone"), run(3, 5, 20, "gone")]
+    (row,) = report.glue_table([(Path(f"{s}.json"), r) for s, r in enumerate(unknown)])[:1]
+    assert row["sst2"] == "0.8150 +- 0.0071 (2, 2 epochs)"
+    # every seed collapsed: no score, so no average
+    collapsed = report.glue_table([(Path("c.json"), run(1, 3, 20, collapsed=True))])[0]
+    assert collapsed["sst2"] == "collapsed (1)" and collapsed["GLUE avg"] == ""
+    # the newest run of a seed wins, whatever order its files come in; a run without a date counts as oldest
+    old, new, undated = run(1, 3, 20), run(1, 3, 21), run(1, 3, 22)
+    new["metrics_by_split"] = {"validation": {"accuracy": 0.9}}
+    undated["created"], undated["metrics_by_split"] = None, {"validation": {"accuracy": 0.1}}
+    runs = [(Path("a.json"), new), (Path("b.json"), undated), (Path("c.json"), old)]
+    assert report.glue_table(runs)[0]["sst2"] == "0.9000 (1)"
+    assert report.glue_sources([(Path("u.json"), undated)]) == [
+        "minilm (cpu): 1 run, seed 1; ?; commit abcdef0"]
+    assert report.glue_sources([(Path("x.json"), run(1, 3, 20, commit=None))])[0].endswith("commit ?")
+    undated_first = run(2, 3, 20, commit="1111111")
+    undated_first["created"] = None
+    assert report.glue_sources([(Path("d.json"), run(1, 3, 21, commit="2222222")), (Path("u.json"), undated_first)])[
+        0].endswith("commits 1111111 to 2222222")  # an undated run counts as the oldest
+
+
+def test_the_glue_average_over_all_nine_tasks_says_nothing_of_missing_tasks():
+    from glue_repro.tasks import TASKS
+
+    runs = []
+    for seed, (task, spec) in enumerate(TASKS.items(), 1):
+        r = _run(task, MINILM_PRESET, seed, {spec.primary_metric: 0.5})
+        r["metrics_by_split"] = {split: {spec.primary_metric: 0.5} for split in spec.validation_splits}
+        runs.append((Path(f"{task}.json"), r))
+    assert report.glue_table(runs)[0]["GLUE avg"] == "50.0"
+
+
+def test_full_runs_lr_decay_budgets_and_benchmark_rows_read_each_field_by_its_name(tmp_path):
+    assert not report.is_full_run({"config": MINILM_PRESET.replace(limit=16).to_dict()})
+    recipe = {"recipe": {"train_rows": 500, "epochs": 1}}
+    assert report.lr_decay_budget({"task": "sst2", "runs": [{"steps": 63, "config": recipe}]}) == (
+        "sst2: 500 training rows x 1 epoch = 63 steps a run")
+    assert report.lr_decay_budget({"runs": [{"steps": 63, "config": recipe}]}).startswith("mrpc: 500 training rows")
+
+    folder = tmp_path / "benchmarks" / "cpu-Some_CPU-2cores" / "Linux"
+    info = {"preset": "minilm", "input_pipeline": "bucketed", "mfu": 0.5, "examples_per_second": 30.0, "examples": 8}
+    quick = {"name": "test_quick_run[minilm]", "extra_info": {}}
+    fit = {"name": "test_fit[cpu0-minilm-suite]", "extra_info": info, "stats": {"min": 0.2, "rounds": 5}}
+    data = {"commit_info": {}, "benchmarks": [quick, fit], "datetime": "2026-12-02T10:00:00"}  # no machine_info
+    (row,) = report.benchmark_rows([(folder / "0001_abc.json", data)])
+    assert (row["kind"], row["file"], row["slowest"], row["fastest"]) == ("fit", "0001_abc.json", None, 40.0)
+    uncounted = fit | {"extra_info": info | {"examples": None}, "stats": {"min": 0.2, "max": 0.4}}
+    (plain,) = report.benchmark_rows([(folder / "0002_abc.json", data | {"benchmarks": [uncounted]})])
+    assert (plain["slowest"], plain["fastest"]) == (None, None)  # no example count: no rates per round
+    table = report.throughput_table([row | {"vs_course": None}])
+    assert table.splitlines()[-1] == "| fit | minilm | bucketed | default | 30.0 |  | 0.50 |  | 2026-12-02 |"
+
+
+def test_collect_reads_named_files_skips_the_reports_own_folder_and_says_why_a_file_was_skipped(tmp_path):
+    run = _run("mrpc", MINILM_PRESET, 1, {"accuracy": 0.8, "f1": 0.86})
+    path = results.write_new(run, tmp_path / "runs", "mrpc-minilm-seed1")
+    results.write_new(run, tmp_path / "runs" / "report", "a-copy-inside-a-report-folder")
+    (tmp_path / "runs" / "list.json").write_text("[1]")  # the loader's own one line
+    (tmp_path / "runs" / "old.json").write_text(json.dumps({"kind": "run", "schema_version": 1}))  # a field missing
+    found = report.collect([tmp_path / "runs"])
+    assert [p for p, _ in found.runs] == [path]
+    assert found.skipped == [f"{tmp_path / 'runs' / 'list.json'}: not a readable result file (not a JSON object)",
+                             f"{tmp_path / 'runs' / 'old.json'}: unreadable (KeyError('config'))"]
+    assert [p for p, _ in report.collect([path]).runs] == [path]  # a file named on its own
+    with pytest.raises(report.GlueReproError, match=f"^{tmp_path / 'gone'}: no such file or folder$"):
+        report.collect([tmp_path / "gone"])
+
+
+def test_the_html_page_links_the_folded_run_table_in_place_of_runs_md(results_dir, tmp_path):
+    report.write(report.collect([results_dir]), tmp_path / "out")
+    page = (tmp_path / "out" / "REPORT.html").read_text()
+    assert page.startswith('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>glue_repro report'
+                           '</title><style>body {')
+    assert 'href="#every-run"' in page and 'href="runs.md"' not in page and '<details id="every-run">' in page
+
+
+def test_y_limits_hold_points_below_the_reference_lines_and_a_lone_level():
+    plt = report._pyplot()
+    fig, ax = plt.subplots()
+    ax.scatter([0, 1], [0.1, 0.2])
+    ax.axhline(0.5)
+    report._pad_y(ax)
+    assert ax.get_ylim() == pytest.approx((0.1 - 0.024, 0.5 + 0.024))
+    fig2, flat = plt.subplots()
+    flat.axhline(0.5)
+    flat.scatter([0], [0.5])
+    report._pad_y(flat)
+    assert flat.get_ylim() == pytest.approx((0.49, 0.51))
+    plt.close(fig)
+    plt.close(fig2)
+
+
+def test_a_machine_with_only_tiny_benchmarks_gets_its_table_but_no_figure(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(report, "throughput_figure", lambda rows, out: drawn.append(out.name) or out)
+    for machine, preset in (("cpu-A-2cores", "tiny"), ("cpu-B-2cores", "minilm")):
+        folder = tmp_path / "benchmarks" / machine / "Linux"
+        folder.mkdir(parents=True)
+        bench = {"name": "test_fit[cpu0-x-suite]", "extra_info": {"preset": preset, "input_pipeline": "bucketed",
+                                                                  "mfu": 0.5, "examples_per_second": 30.0}}
+        (folder / "0001_abc.json").write_text(json.dumps({"machine_info": {}, "commit_info": {}, "benchmarks": [bench],
+                                                          "datetime": "2026-12-02T10:00:00"}))
+    page = report.write(report.collect([tmp_path / "benchmarks"]), tmp_path / "out").read_text()
+    assert drawn == ["throughput-cpu-B-2cores.png"] and page.count("| fit | ") == 2
+
+
+@pytest.mark.parametrize("steps, window", [(5, 1), (30, 3)])
+def test_the_lr_decay_figure_smooths_training_loss_over_a_tenth_of_the_steps(steps, window, tmp_path, monkeypatch):
+    """Up to 16 steps a window, a tenth of a run's steps, at least one (then the label says no mean);
+    whole steps on the x axes."""
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, out: drawn.append(fig) or out)
+    rng = np.random.default_rng(0)
+    runs = [{"arm": arm, "seed": seed, "steps": steps, "config": {"recipe": {"train_rows": 40, "epochs": 1}},
+             "train_loss": rng.uniform(0.2, 0.8, steps).tolist(),
+             "evals": [{"step": s, "accuracy": rng.uniform(0.5, 0.9)} for s in (2, steps)]}
+            for arm in ("constant", "decay") for seed in (1, 2)]
+    experiment = {"task": "mrpc", "target_metric": "accuracy", "target": 0.7, "runs": runs,
+                  "final": {"constant": {}, "decay": {}},
+                  "steps_to_target": {"constant": {"mean_steps": None}, "decay": {"mean_steps": 2.0}}}
+    report.lr_decay_figure(experiment, tmp_path / "f.png")
+    loss_ax, metric_ax = drawn[0].axes
+    assert loss_ax.get_ylabel() == ("training loss" if window == 1 else f"training loss ({window}-step mean)")
+    for line, arm in zip(loss_ax.get_lines(), ("constant", "decay"), strict=True):
+        mine = [report._smooth(r["train_loss"], window) for r in runs if r["arm"] == arm]
+        np.testing.assert_allclose(line.get_ydata(), np.mean(mine, axis=0))
+    drawn[0].canvas.draw()
+    for ax in (loss_ax, metric_ax):
+        assert all(float(t).is_integer() for t in ax.get_xticks())
+    report._pyplot().close(drawn[0])
+
+
+def test_a_collapsed_seed_is_a_red_cross_and_two_healthy_seeds_get_their_mean_and_std(tmp_path, monkeypatch):
+    from matplotlib import colors
+    from matplotlib.markers import MarkerStyle
+
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, out: drawn.append(fig) or out)
+    runs = [_run("wnli", MINILM_PRESET, s, {"accuracy": a}, collapsed=s == 3)
+            for s, a in ((1, 0.5), (2, 0.6), (3, 0.56))]
+    report.seed_spread([(Path(f"{r['seed']}.json"), r) for r in runs], [], "wnli", tmp_path / "f.png")
+    (ax,) = drawn[0].axes
+    points = {c.get_offsets()[0][1]: c for c in ax.collections if type(c).__name__ == "PathCollection"}
+    for y, (marker, color) in {0.5: ("o", "C0"), 0.6: ("o", "C0"), 0.56: ("x", "C3")}.items():
+        shape = MarkerStyle(marker).get_path().transformed(MarkerStyle(marker).get_transform()).vertices
+        np.testing.assert_allclose(points[y].get_paths()[0].vertices, shape)
+        assert colors.to_hex(points[y].get_edgecolor()[0]) == colors.to_hex(color)
+    (bar,) = [line for line in ax.get_lines() if line.get_marker() == "s"]  # the mean of the two healthy seeds
+    assert bar.get_ydata()[0] == pytest.approx(0.55)
+    report._pyplot().close(drawn[0])
+
+
+def test_eight_groups_of_a_one_metric_task_spread_the_legend_over_three_columns(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, out: drawn.append(fig) or out)
+    runs = [_run("wnli", MINILM_PRESET, 1, {"accuracy": 0.5}, epochs=e) for e in range(1, 9)]  # a group per budget
+    report.seed_spread([(Path(f"{i}.json"), r) for i, r in enumerate(runs)], [], "wnli", tmp_path / "f.png")
+    assert list(drawn[0].get_size_inches()) == pytest.approx([1.2 * 8, 4.8]) and drawn[0].legends[0]._ncols == 3
+    report._pyplot().close(drawn[0])

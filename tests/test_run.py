@@ -200,7 +200,9 @@ def test_devices_require_gpu_fails_clearly_without_one(capsys):
     captured = capsys.readouterr()
     assert "CPU:" in captured.out
     if not has_gpu:
-        assert "TensorFlow sees no GPU" in captured.err and "Traceback" not in captured.err
+        assert captured.err.splitlines() == [
+            "glue-repro: error: TensorFlow sees no GPU (check the driver, CUDA_VISIBLE_DEVICES and that "
+            "tensorflow[and-cuda] is installed); refusing to run the GPU suite on the CPU"]
         assert "GPU: none (TensorFlow sees no GPU: everything runs on the CPU)" in captured.out.splitlines()
 
 
@@ -523,3 +525,170 @@ def test_fit_hands_train_the_recipe_and_scores_the_first_validation_split_only_w
     monkeypatch.setattr(run_module.distribute, "is_peer_failure", lambda err: False)
     with pytest.raises(RuntimeError, match="^peer gone$"):  # peers, but another failure: as it was
         run_module.fit(prepared(True, workers=2), verbose=0, backup_dir=None)
+
+
+def test_once_puts_each_part_of_the_run_in_its_own_field(monkeypatch):
+    """run.once on stand-ins for its steps: what each step hands back lands in its field, each step gets
+    the run's own arguments, the matmul peak is measured before fit and again after predict, and only
+    the chief returns a result."""
+    import hashlib
+    import time
+    from types import SimpleNamespace
+
+    from glue_repro import distribute, metric
+    from glue_repro import run as run_module
+    from glue_repro.run import Evaluation, once
+    from glue_repro.tasks import TASKS
+
+    spec = TASKS["mnli"]
+    config = TINY_PRESET.replace(task="mnli", seed=4, max_length=32, epochs=2, revision="abc123")
+    logits = np.array([[0.1, 0.9, 0.0], [0.2, 0.7, 0.1], [0.3, 0.6, 0.1]], dtype=np.float32)
+    labels = {"train": [0, 1, 2, 0, 1], "validation_matched": [1, 1, 0], "validation_mismatched": [2, 0, 1]}
+    splits = {name: {"label": y, "rows": len(y)} for name, y in labels.items()}
+    calls = []
+
+    def prepared(worker_index):
+        return SimpleNamespace(
+            spec=spec, splits={name: _Rows(s) for name, s in splits.items()}, source=SimpleNamespace(kind="stand-in"),
+            tokenizer="tokenizer", tokenized={"train": "tokenized train", "validation_matched": "tokenized val"},
+            classifier=SimpleNamespace(config="model config"),
+            placement=distribute.Placement("multiworker", 2, 2, worker_index, 8, 4))
+
+    def evaluate(p, split, verbose=0):
+        calls.append(("evaluate", split, verbose))
+        shifted = logits if split == "validation_matched" else logits[:, ::-1]
+        predictions = np.argmax(shifted, axis=1)
+        return Evaluation(shifted, predictions, metric.validation_scores(spec, shifted, labels[split]))
+
+    def utilization(*args):
+        calls.append(("utilization", *args))
+        return {"peak_gflops": args[-1], "fit_gflops_per_second": 1.0, "predict_gflops_per_second": 2.0,
+                "fit_mfu": 0.5, "predict_mfu": 0.25}
+
+    monkeypatch.setattr(run_module, "prepare", lambda c, d: calls.append(("prepare", c, d)) or prepared(worker))
+    monkeypatch.setattr(run_module.flops, "matmul_peak",
+                        lambda c, again=True: calls.append(("peak", c, again)) or (7.0 if again else 3.0))
+    monkeypatch.setattr(run_module, "fit", lambda p, verbose, backup: calls.append(("fit", verbose, backup))
+                        or ({"loss": [0.5, 0.4]}, SimpleNamespace(seconds=[0.001, 0.002], first=1)))
+    monkeypatch.setattr(run_module, "evaluate", evaluate)
+    monkeypatch.setattr(run_module.model, "source", lambda name, classifier, revision: {
+        "name": name, "classifier": classifier.config, "revision": revision})
+    monkeypatch.setattr(run_module.inputs, "count_truncated", lambda s, t, tok, sp, max_length: {
+        "tokenizer": tok, "task": sp.name, "max_length": max_length})
+    monkeypatch.setattr(run_module.flops, "utilization", utilization)
+
+    worker = 0
+    began = time.perf_counter()
+    result = once(config, "data folder", verbose=2, backup_dir="backup", command=["glue-repro", "run"])
+    took = time.perf_counter() - began
+    assert calls == [
+        ("prepare", config, "data folder"), ("peak", config, False), ("fit", 2, "backup"),
+        ("evaluate", "validation_matched", 2), ("evaluate", "validation_mismatched", 0), ("peak", config, True),
+        ("utilization", "model config", "tokenized train", "tokenized val", config.speed.cls_only_last_layer, 2,
+         result["timing"]["fit_seconds"], result["timing"]["predict_seconds"], 7.0)]
+    assert (result["kind"], result["task"], result["label"], result["seed"]) == ("run", "mnli", config.label, 4)
+    assert result["config"] == config.to_dict() and result["command"] == ["glue-repro", "run"]
+    assert result["model"] == {"name": config.recipe.model, "classifier": "model config", "revision": "abc123"}
+    assert result["deterministic"] is False and result["data"] == {"kind": "stand-in"}
+    assert result["distribution"] == {"strategy": "multiworker", "replicas": 2, "workers": 2, "worker_index": 0,
+                                      "global_batch": 8, "per_replica_batch": 4}
+    assert result["resumed_from_epoch"] == 1  # the timer's first epoch, with a backup folder
+    assert result["truncated"] == {"tokenizer": "tokenizer", "task": "mnli", "max_length": 32}
+    assert result["num_examples"] == {"train": 5, "validation_matched": 3, "validation_mismatched": 3}
+    assert result["history"] == {"loss": [0.5, 0.4]} and result["logits_shape"] == [3, 3]
+    assert result["logits"] == logits.tolist() and result["predictions"] == [1, 1, 1]
+    assert result["logits_sha256"] == hashlib.sha256(logits.tobytes()).hexdigest()
+    assert result["collapsed"] is True  # one class for every row
+    assert result["metrics"] == result["metrics_by_split"]["validation_matched"] == {"accuracy": pytest.approx(2 / 3)}
+    assert result["metrics_by_split"]["validation_mismatched"] == {"accuracy": pytest.approx(1 / 3)}
+    t = result["timing"]
+    assert t["fit_examples_per_second"] == pytest.approx(5 * 2 / t["fit_seconds"])
+    assert t["predict_examples_per_second"] == pytest.approx(3 / t["predict_seconds"])
+    assert t["epoch_seconds"] == [0.001, 0.002] and (t["peak_gflops"], t["fit_mfu"]) == (7.0, 0.5)
+    assert 0 < t["fit_seconds"] + t["predict_seconds"] <= result["wall_seconds"] <= took
+
+    calls.clear()
+    result = once(config, verbose=0)  # no backup folder: nothing resumed
+    assert calls[:3] == [("prepare", config, None), ("peak", config, False), ("fit", 0, None)]
+    assert result["resumed_from_epoch"] is None and result["command"] is None
+    worker = 1  # another worker trains and predicts alongside, and returns nothing
+    assert once(config, verbose=0) is None
+
+
+class _Rows:
+    """A split as run.once reads it: its length and its labels."""
+
+    def __init__(self, split):
+        self.split = split
+
+    def __len__(self):
+        return self.split["rows"]
+
+    def __getitem__(self, column):
+        return self.split[column]
+
+
+def test_run_prepare_and_evaluate_hand_each_step_the_runs_own_arguments(monkeypatch, tmp_path):
+    """run.run, run.prepare and run.evaluate on stand-ins for their steps: each step gets the config's own
+    fields, in the order the flow reads, and evaluate predicts quietly unless told, on a split's own pipeline."""
+    import contextlib
+    from types import SimpleNamespace
+
+    from glue_repro import run as run_module
+
+    calls = []
+
+    def record(name, answer=None):
+        return lambda *args, **kwargs: calls.append((name, args, kwargs)) or answer
+
+    config = TINY_PRESET.replace(task="mnli", threads=3, strategy="mirrored", cpu_replicas=2, limit=9,
+                                 train_rows=7, max_length=40, revision="r1", seed=6)
+    strategy = SimpleNamespace(scope=contextlib.nullcontext)
+    fed = SimpleNamespace(steps_per_epoch=11)
+    for module, name, answer in [
+            (run_module.runtime, "set_threads", None), (run_module.distribute, "make_strategy", strategy),
+            (run_module.runtime, "setup", None), (run_module.data, "load", ("splits", "source")),
+            (run_module.data, "cut", "cut splits"), (run_module.model, "load_tokenizer", "tokenizer"),
+            (run_module.inputs, "tokenize", "tokenized"), (run_module.inputs, "tf_datasets", fed),
+            (run_module.train, "build", "classifier"), (run_module.distribute, "placement", "placement")]:
+        monkeypatch.setattr(module, name, record(name, answer))
+    p = run_module.prepare(config, "glue folder", batch_loss=True)
+    spec = p.spec
+    assert [(name, args, kwargs) for name, args, kwargs in calls] == [
+        ("set_threads", (3,), {}), ("make_strategy", ("mirrored", 2), {}), ("setup", (config,), {}),
+        ("load", (spec, "glue folder"), {}), ("cut", ("splits", spec, 9, 7), {}),
+        ("load_tokenizer", ("tiny", "r1"), {}), ("tokenize", ("cut splits", "tokenizer", spec, 40), {}),
+        ("tf_datasets", (config, "tokenized", "tokenizer", "validation_matched"), {}),
+        ("build", (config, spec, "tokenizer", 11, True), {}), ("placement", ("mirrored", strategy, 8), {})]
+    assert (p.splits, p.source, p.classifier, p.placement, p.fed) == (
+        "cut splits", "source", "classifier", "placement", {"validation_matched": fed})
+
+    # evaluate: a split not yet fed gets its own evaluation pipeline; rows come back in the split's order
+    calls.clear()
+    ordered = SimpleNamespace(validation="mismatched batches", in_dataset_order=lambda logits: logits[::-1])
+    monkeypatch.setattr(run_module.inputs, "tf_datasets", record("tf_datasets", ordered))
+    monkeypatch.setattr(run_module.train, "predict_logits",
+                        record("predict_logits", np.array([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0]], dtype=np.float32)))
+    p.splits = {"validation_mismatched": {"label": [0, 1]}}
+    for verbose in (0, 2):
+        evaluation = run_module.evaluate(p, "validation_mismatched", verbose) if verbose else run_module.evaluate(
+            p, "validation_mismatched")
+        assert calls[-1] == ("predict_logits", ("classifier", "mismatched batches"), {"verbose": verbose})
+    assert calls[0] == ("tf_datasets", (config, "tokenized", "tokenizer", "validation_mismatched"), {"train": False})
+    assert [name for name, *_ in calls] == ["tf_datasets", "predict_logits", "predict_logits"]  # fed once
+    assert evaluation.predictions.tolist() == [0, 1] and evaluation.scores["accuracy"] == 1.0
+
+    # run: `once`, then a new file named for the config
+    asked = []
+    monkeypatch.setattr(run_module, "once", lambda *args: asked.append(args) or {"kind": "run", "seed": 6})
+    result, path = run_module.run(config, "glue folder", tmp_path, verbose=2, backup_dir="backup", command=["c"])
+    assert asked == [(config, "glue folder", 2, "backup", ["c"])] and result == {"kind": "run", "seed": 6}
+    assert path.parent == tmp_path and json.loads(path.read_text()) == result
+    assert path.name.startswith(run_module.results.run_stem(config))
+    monkeypatch.setattr(run_module, "once", lambda *args: asked.append(args))  # a worker other than the chief
+    assert run_module.run(config, runs_dir=tmp_path / "none") == (None, None) and not (tmp_path / "none").exists()
+    assert asked[-1] == (config, None, "auto", None, None)  # Keras' own progress unless told
+    calls.clear()
+    monkeypatch.setattr(run_module.inputs, "tf_datasets", record("tf_datasets", fed))
+    run_module.prepare(config)
+    assert [args for name, args, _ in calls if name == "build"] == [(config, spec, "tokenizer", 11, False)]

@@ -1012,3 +1012,54 @@ def test_an_interrupted_sweep_command_lists_what_finished_and_says_to_resume(tmp
 def test_resources_below_their_least_are_one_line(argv, message, capsys):
     assert cli.main(["sweep", "--tasks", "mrpc", "--presets", "tiny", "--seeds", "1", *argv]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"glue-repro: error: {message}"
+
+
+def test_a_cell_hands_the_run_its_unpacked_files_quietly_and_notes_where_they_came_from(monkeypatch):
+    """run_cell on stand-ins: the shipped files are unpacked in a temporary folder of the sweep's own name,
+    the run reads them there with Keras quiet, and the result names the driver's folder, not the copy."""
+    from glue_repro import run as run_module
+
+    _ray_worker(monkeypatch)
+    unpacked, asked = [], []
+
+    class Bundle:
+        origin = "/driver/glue/RTE"
+
+        def unpack(self, folder):
+            unpacked.append(folder)
+            return folder / "RTE"
+
+    def once(config, **kwargs):
+        asked.append((config, kwargs))
+        return None if kwargs["command"] == ["a worker"] else {"data": {"location": "copy"}, "cell": None}
+
+    monkeypatch.setattr(run_module, "once", once)
+    config = sweep.Matrix(("rte",), ("tiny",), (4,)).config(sweep.Cell("rte", "tiny", 4))
+    result = sweep.run_cell(config.to_dict(), Bundle(), "s9", ["glue-repro", "sweep"])
+    (folder,) = unpacked
+    assert folder.name.startswith("glue-repro-cell-") and not folder.exists()  # removed once the run is done
+    assert asked == [(config, {"data_dir": folder / "RTE", "verbose": 0, "command": ["glue-repro", "sweep"]})]
+    assert result["data"] == {"location": "/driver/glue/RTE"} and result["cell"]["node_id"] == "node-7"
+    asked.clear()
+    assert sweep.run_cell(config.to_dict(), None, "s9", ["glue-repro", "sweep"])["data"] == {"location": "copy"}
+    assert asked[0][1]["data_dir"] is None  # no files shipped: the run finds its own (GLUE_DIR or the Hub)
+    assert sweep.run_cell(config.to_dict(), Bundle(), "s9", ["a worker"]) is None
+
+
+def test_aggregates_reuse_each_group_already_aggregated_and_write_the_rest(tmp_path, monkeypatch):
+    """A resumed sweep whose first group was aggregated before it stopped: that aggregate is reused, and the
+    groups after it are still written."""
+    from glue_repro import multiseed
+
+    matrix = sweep.Matrix(("rte",), ("tiny", "quick"), (1, 2))
+    outcome = sweep.Outcome("s1")
+    for cell in matrix.cells():
+        outcome.written[cell] = ({"seed": cell.seed}, tmp_path / f"{cell.preset}-{cell.seed}.json")
+    first = frozenset((tmp_path / f"tiny-{s}.json").resolve() for s in (1, 2))
+    monkeypatch.setattr(sweep, "_aggregated", lambda folder: {first: tmp_path / "tiny-aggregate.json"})
+    written = []
+    monkeypatch.setattr(multiseed, "write_aggregate", lambda runs, files, folder: written.append(files) or (
+        None, folder / "quick-aggregate.json"))
+    assert sweep.write_aggregates(matrix, outcome, tmp_path, print) == [
+        tmp_path / "tiny-aggregate.json", tmp_path / "quick-aggregate.json"]
+    assert written == [[tmp_path / "quick-1.json", tmp_path / "quick-2.json"]]
