@@ -662,7 +662,7 @@ def test_a_machine_with_only_tiny_benchmarks_gets_its_table_but_no_figure(tmp_pa
     assert drawn == ["throughput-cpu-B-2cores.png"] and page.count("| fit | ") == 2
 
 
-@pytest.mark.parametrize("steps, window", [(5, 1), (30, 3)])
+@pytest.mark.parametrize("steps, window", [(5, 1), (25, 2), (30, 3)])
 def test_the_lr_decay_figure_smooths_training_loss_over_a_tenth_of_the_steps(steps, window, tmp_path, monkeypatch):
     """Up to 16 steps a window, a tenth of a run's steps, at least one (then the label says no mean);
     whole steps on the x axes."""
