@@ -197,3 +197,34 @@ def test_each_worker_builds_the_same_batches_and_trains_on_its_share():
 
     shared = inputs.shard_by_data(tf.data.Dataset.range(4))
     assert shared.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+
+
+def test_pipelines_pad_with_the_tokenizers_own_pad_id_and_feed_validation_alone_when_asked(monkeypatch):
+    """tf_datasets on stand-ins for the pipelines it builds: which rows, batch sizes and pad id each gets."""
+    from types import SimpleNamespace
+
+    from glue_repro.config import TINY_PRESET
+
+    asked = []
+    monkeypatch.setattr(inputs, "model_columns", lambda tokenizer: ["input_ids"])
+    monkeypatch.setattr(inputs, "eval_dataset", lambda rows, columns, batch_size, pad_id: asked.append(
+        ("eval", rows, batch_size, pad_id)) or inputs.Bucketed("validation batches", 3, np.array([1, 0])))
+    monkeypatch.setattr(inputs, "train_dataset", lambda rows, columns, batch_size, pad_id: asked.append(
+        ("train", rows, batch_size, pad_id)) or inputs.Bucketed("train batches", 5, None))
+    monkeypatch.setattr(inputs, "shard_by_data", lambda dataset: ("sharded", dataset))
+    monkeypatch.setattr(inputs, "course_dataset", lambda rows, tokenizer, batch_size, shuffle: (
+        "course", rows, batch_size, shuffle))
+    config = TINY_PRESET.replace(batch_size=4, predict_batch_size=16)
+    tokenized, tokenizer = {"train": list(range(9)), "validation": "V"}, SimpleNamespace(pad_token_id=7)
+    fed = inputs.tf_datasets(config, tokenized, tokenizer, "validation")
+    assert asked == [("eval", "V", 16, 7), ("train", list(range(9)), 4, 7)]
+    assert (fed.train, fed.validation, fed.steps_per_epoch) == (("sharded", "train batches"), "validation batches", 5)
+    assert fed.validation_order.tolist() == [1, 0]
+    asked.clear()
+    alone = inputs.tf_datasets(config, tokenized, tokenizer, "validation", train=False)
+    assert asked == [("eval", "V", 16, 7)] and (alone.train, alone.validation) == (None, "validation batches")
+    course = config.replace(input_pipeline="course")
+    fed = inputs.tf_datasets(course, tokenized, tokenizer, "validation")
+    assert fed.train == ("sharded", ("course", list(range(9)), 4, True)) and fed.steps_per_epoch == 3
+    assert fed.validation == ("course", "V", 16, False) and fed.validation_order is None
+    assert inputs.tf_datasets(course, tokenized, tokenizer, "validation", train=False).train is None

@@ -79,3 +79,16 @@ def test_the_cls_only_layer_applies_its_dropouts_in_training():
             layer.rate = 0.5 if layer is active else 0.0
         assert not np.allclose(*(classifier(x, training=True).logits.numpy() for _ in range(2)))
         np.testing.assert_array_equal(*(classifier(x, training=False).logits.numpy() for _ in range(2)))
+
+
+def test_the_cls_only_layer_still_hands_back_its_attention_when_asked():
+    """output_attentions: the cut layer's attention is [CLS]'s one row over every position."""
+    from glue_repro import last_layer, model
+
+    tokenizer = model.load_tokenizer("tiny")
+    classifier = model.build_model("tiny", vocab_size=len(tokenizer))
+    assert last_layer.cls_only_last_layer(classifier)
+    batch = tokenizer(["a cat sat on the mat", "the dog"], padding=True, return_tensors="tf")
+    width = batch["input_ids"].shape[1]
+    shapes = [tuple(a.shape) for a in classifier(dict(batch), output_attentions=True).attentions]
+    assert shapes == [(2, 2, width, width), (2, 2, 1, width)]

@@ -115,7 +115,7 @@ def test_hub_ids_are_loaded_at_the_pinned_revision(monkeypatch):
 
     def record(kind):
         def from_pretrained(name, **kwargs):
-            calls.append((kind, name, kwargs.get("revision")))
+            calls.append((kind, name, kwargs.get("revision"), kwargs.get("num_labels")))
             raise OSError("offline")
         return from_pretrained
 
@@ -124,9 +124,41 @@ def test_hub_ids_are_loaded_at_the_pinned_revision(monkeypatch):
     pinned = COURSE.recipe.revision
     with pytest.raises(GlueReproError, match="cannot load its tokenizer"):
         model.load_tokenizer("bert-base-uncased", pinned)
-    with pytest.raises(GlueReproError, match="cannot load it from the Hugging Face Hub"):
-        model.build_model("bert-base-uncased", revision=pinned)
-    assert calls == [("tokenizer", "bert-base-uncased", pinned), ("model", "bert-base-uncased", pinned)]
+    with pytest.raises(GlueReproError, match=r"^model 'bert-base-uncased': cannot load it from the Hugging Face Hub "
+                       r"\(offline\); offline, use the minilm preset or a local folder as the model$"):
+        model.build_model("bert-base-uncased", num_labels=3, revision=pinned)
+    assert calls == [("tokenizer", "bert-base-uncased", pinned, None), ("model", "bert-base-uncased", pinned, 3)]
+
+
+@pytest.mark.parametrize("name", ["/no/such/folder", "./no-such-folder", "package:glue_repro/no_such_folder"])
+def test_a_missing_path_or_package_folder_is_never_looked_up_on_the_hub(name, monkeypatch):
+    import transformers
+
+    monkeypatch.setattr(transformers.TFAutoModelForSequenceClassification, "from_pretrained",
+                        lambda *args, **kwargs: pytest.fail("asked the Hub"))
+    with pytest.raises(GlueReproError, match=r"^model '.*': folder .* does not exist$"):
+        model.build_model(name)
+
+
+def test_the_tiny_model_is_two_small_layers_without_dropout_over_its_tokenizers_vocabulary(tiny):
+    """A few layers, hidden size in the tens, and no dropout: a training step depends on weights and batch alone."""
+    import tensorflow as tf
+
+    tokenizer, classifier = tiny
+    c = classifier.config
+    assert (c.num_hidden_layers, c.hidden_size, c.intermediate_size) == (2, 32, 64)
+    assert c.vocab_size == len(tokenizer) and c.num_labels == 2
+    batch = tokenizer(["a cat sat on the mat", "the dog"], padding=True, return_tensors="tf")
+    first, second = (classifier(dict(batch), training=True).logits for _ in range(2))
+    tf.debugging.assert_equal(first, second)  # no dropout even in training
+    assert tokenizer("The CAT")["input_ids"] == tokenizer("the cat")["input_ids"]  # lower-cased, as BERT uncased
+
+
+def test_a_tokenizer_is_read_from_a_local_folder(tiny, tmp_path):
+    tokenizer, _ = tiny
+    tokenizer.save_pretrained(tmp_path / "tok")
+    again = model.load_tokenizer(str(tmp_path / "tok"))
+    assert again("a cat sat")["input_ids"] == tokenizer("a cat sat")["input_ids"]
 
 
 def test_source_records_the_hub_commit_only_for_hub_ids(tiny):

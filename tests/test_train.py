@@ -473,3 +473,26 @@ def test_predict_keeps_one_plain_traced_step_and_traces_new_widths_at_most_once_
     train.predict_logits(classifier, _widths_dataset(8), verbose=1)
     assert "1/1" in capsys.readouterr().out  # verbose=1: Keras' progress bar
 
+
+
+def test_a_step_is_wrapped_once_and_again_only_when_keras_makes_a_new_one():
+    """The plain tf.function is made once per Keras function: asking again (each fit and predict does)
+    reuses it, so its traces are kept; a new Keras function (force=True) gets a new wrapper."""
+    import tensorflow as tf
+
+    from glue_repro import train
+
+    made = []
+
+    def make_function(force=False):
+        if force or not made:
+            made.append(tf.function(lambda: tf.constant(1.0)))
+        return made[-1]
+
+    make = train._traced_without_autograph(make_function)
+    first = make()
+    assert make() is first and make() is first and first is not made[0]
+    assert first.python_function is made[0].python_function and first() == 1.0
+    renewed = make(force=True)
+    assert renewed is not first and renewed.python_function is made[1].python_function
+    assert make() is renewed
