@@ -521,6 +521,8 @@ def test_each_format_of_the_run_table_exactly(fmt, text):
     assert report.format_rows(rows, fmt) == text
     assert report.format_rows([], fmt) == ("[]" if fmt == "json" else "no run result files found")
     assert report.format_rows([{"k": "v"}], fmt).startswith("[" if fmt == "json" else "k" if fmt != "markdown" else "|")
+    if fmt == "csv":
+        assert report.format_rows([{"k": "X"}], fmt) == "k\nX"  # only the line end is cut, not a trailing X
 
 
 def test_a_run_row_shows_gpus_unknown_presets_and_missing_fields_plainly():
@@ -629,7 +631,7 @@ def test_the_html_page_links_the_folded_run_table_in_place_of_runs_md(results_di
     page = (tmp_path / "out" / "REPORT.html").read_text()
     assert page.startswith('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>glue_repro report'
                            '</title><style>body {')
-    assert 'href="#every-run"' in page and 'href="runs.md"' not in page and '<details id="every-run">' in page
+    assert '<a href="#every-run">' in page and 'href="runs.md"' not in page and '<details id="every-run">' in page
 
 
 def test_y_limits_hold_points_below_the_reference_lines_and_a_lone_level():

@@ -542,7 +542,7 @@ def test_once_puts_each_part_of_the_run_in_its_own_field(monkeypatch):
 
     spec = TASKS["mnli"]
     config = TINY_PRESET.replace(task="mnli", seed=4, max_length=32, epochs=2, revision="abc123")
-    logits = np.array([[0.1, 0.9, 0.0], [0.2, 0.7, 0.1], [0.3, 0.6, 0.1]], dtype=np.float32)
+    logits = np.array([[0.1, 0.9, 0.0], [0.2, 0.7, 0.1], [0.8, 0.1, 0.1]], dtype=np.float32)
     labels = {"train": [0, 1, 2, 0, 1], "validation_matched": [1, 1, 0], "validation_mismatched": [2, 0, 1]}
     splits = {name: {"label": y, "rows": len(y)} for name, y in labels.items()}
     calls = []
@@ -596,11 +596,11 @@ def test_once_puts_each_part_of_the_run_in_its_own_field(monkeypatch):
     assert result["truncated"] == {"tokenizer": "tokenizer", "task": "mnli", "max_length": 32}
     assert result["num_examples"] == {"train": 5, "validation_matched": 3, "validation_mismatched": 3}
     assert result["history"] == {"loss": [0.5, 0.4]} and result["logits_shape"] == [3, 3]
-    assert result["logits"] == logits.tolist() and result["predictions"] == [1, 1, 1]
+    assert result["logits"] == logits.tolist() and result["predictions"] == [1, 1, 0]
     assert result["logits_sha256"] == hashlib.sha256(logits.tobytes()).hexdigest()
-    assert result["collapsed"] is True  # one class for every row
-    assert result["metrics"] == result["metrics_by_split"]["validation_matched"] == {"accuracy": pytest.approx(2 / 3)}
-    assert result["metrics_by_split"]["validation_mismatched"] == {"accuracy": pytest.approx(1 / 3)}
+    assert result["collapsed"] is False  # two classes among the rows
+    assert result["metrics"] == result["metrics_by_split"]["validation_matched"] == {"accuracy": 1.0}
+    assert result["metrics_by_split"]["validation_mismatched"] == {"accuracy": 0.0}
     t = result["timing"]
     assert t["fit_examples_per_second"] == pytest.approx(5 * 2 / t["fit_seconds"])
     assert t["predict_examples_per_second"] == pytest.approx(3 / t["predict_seconds"])
@@ -608,8 +608,8 @@ def test_once_puts_each_part_of_the_run_in_its_own_field(monkeypatch):
     assert 0 < t["fit_seconds"] + t["predict_seconds"] <= result["wall_seconds"] <= took
 
     calls.clear()
-    result = once(config, verbose=0)  # no backup folder: nothing resumed
-    assert calls[:3] == [("prepare", config, None), ("peak", config, False), ("fit", 0, None)]
+    result = once(config)  # no backup folder: nothing resumed; Keras' own progress display
+    assert calls[:3] == [("prepare", config, None), ("peak", config, False), ("fit", "auto", None)]
     assert result["resumed_from_epoch"] is None and result["command"] is None
     worker = 1  # another worker trains and predicts alongside, and returns nothing
     assert once(config, verbose=0) is None
