@@ -161,14 +161,14 @@ def test_a_tokenizer_is_read_from_a_local_folder(tiny, tmp_path):
     assert again("a cat sat")["input_ids"] == tokenizer("a cat sat")["input_ids"]
 
 
-def test_source_records_the_hub_commit_only_for_hub_ids(tiny):
+def test_source_records_the_hub_commit_only_for_hub_ids(tiny, monkeypatch):
     _, classifier = tiny
     classifier.config._commit_hash = None
     assert model.source("bert-base-uncased", classifier, "abc123")["revision"] == "abc123"
     classifier.config._commit_hash = "resolved0"
     assert model.source("bert-base-uncased", classifier, None)["revision"] == "resolved0"
     assert model.source("tiny", classifier, None)["revision"] is None
-    del classifier.config._commit_hash  # a config that never had one: the pinned revision
+    monkeypatch.delattr(classifier.config, "_commit_hash")  # a config that never had one: the pinned revision
     assert model.source("bert-base-uncased", classifier, "abc123")["revision"] == "abc123"
 
 

@@ -165,7 +165,6 @@ def test_sparse_gradients_of_every_batch_reach_the_xla_update_in_one_shape():
     assert unique.indices.shape == (1,)
 
 
-
 def test_plain_adam_with_xla_takes_the_fused_update_and_keras_takes_the_rest(tiny_weights, monkeypatch):
     """FusedAdam's own update runs for plain Adam compiled with XLA outside a strategy; with EMA, or without
     XLA, Keras' own does."""

@@ -654,7 +654,7 @@ def test_run_prepare_and_evaluate_hand_each_step_the_runs_own_arguments(monkeypa
         monkeypatch.setattr(module, name, record(name, answer))
     p = run_module.prepare(config, "glue folder", batch_loss=True)
     spec = p.spec
-    assert [(name, args, kwargs) for name, args, kwargs in calls] == [
+    assert calls == [
         ("set_threads", (3,), {}), ("make_strategy", ("mirrored", 2), {}), ("setup", (config,), {}),
         ("load", (spec, "glue folder"), {}), ("cut", ("splits", spec, 9, 7), {}),
         ("load_tokenizer", ("tiny", "r1"), {}), ("tokenize", ("cut splits", "tokenizer", spec, 40), {}),
@@ -670,10 +670,10 @@ def test_run_prepare_and_evaluate_hand_each_step_the_runs_own_arguments(monkeypa
     monkeypatch.setattr(run_module.train, "predict_logits",
                         record("predict_logits", np.array([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0]], dtype=np.float32)))
     p.splits = {"validation_mismatched": {"label": [0, 1]}}
-    for verbose in (0, 2):
-        evaluation = run_module.evaluate(p, "validation_mismatched", verbose) if verbose else run_module.evaluate(
-            p, "validation_mismatched")
-        assert calls[-1] == ("predict_logits", ("classifier", "mismatched batches"), {"verbose": verbose})
+    run_module.evaluate(p, "validation_mismatched")
+    assert calls[-1] == ("predict_logits", ("classifier", "mismatched batches"), {"verbose": 0})
+    evaluation = run_module.evaluate(p, "validation_mismatched", 2)
+    assert calls[-1] == ("predict_logits", ("classifier", "mismatched batches"), {"verbose": 2})
     assert calls[0] == ("tf_datasets", (config, "tokenized", "tokenizer", "validation_mismatched"), {"train": False})
     assert [name for name, *_ in calls] == ["tf_datasets", "predict_logits", "predict_logits"]  # fed once
     assert evaluation.predictions.tolist() == [0, 1] and evaluation.scores["accuracy"] == 1.0
