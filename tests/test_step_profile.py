@@ -1,6 +1,14 @@
 """tools/step_profile.py: the op times it reads from TensorFlow's profiler are the ops that ran."""
 
+import json
+import os
+import subprocess
+import sys
+
+import pytest
 import tensorflow as tf
+
+from tests.conftest import REPO
 
 
 def test_op_times_count_each_op_a_traced_function_runs(tmp_path):
@@ -19,3 +27,25 @@ def test_op_times_count_each_op_a_traced_function_runs(tmp_path):
     assert len(matmul) == len(softmax) == 1 and calls[matmul[0]] == calls[softmax[0]] == 3
     assert all(picoseconds[kind] > 0 for kind in calls)
     assert not any("::" in kind or "Process" in kind for kind in calls)  # the executor's own events left out
+
+
+def _profile(glue_dir, *flags) -> dict:
+    out = subprocess.run([sys.executable, "tools/step_profile.py", "--preset", "tiny", "--train-rows", "48", "--json",
+                          *flags], cwd=REPO, env={**os.environ, "GLUE_DIR": str(glue_dir)}, capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    return json.loads(out)
+
+
+@pytest.mark.costly
+def test_it_profiles_a_fit_epoch_or_a_predict_pass_with_the_threads_between_ops_asked_for(glue_dir):
+    fit = _profile(glue_dir, "--inter-op-threads", "1")
+    assert (fit["phase"], fit["steps"], fit["inter_op_threads"]) == ("fit", 6, 1)  # 48 rows in batches of 8
+    predict = _profile(glue_dir, "--predict")
+    assert (predict["phase"], predict["steps"], predict["inter_op_threads"]) == ("predict", 7, None)  # 408 rows / 64
+    for summary in (fit, predict):
+        ops = {row["op"]: row for row in summary["ops"]}
+        assert any(op.endswith("MatMul") for op in ops) and summary["wall_ms_per_step"] > 0
+        assert abs(sum(row["share"] for row in summary["ops"]) - 1) < 1e-9
+    adam = "XLA executable (Adam's update)"  # once a step in fit, never in predict
+    assert [row["calls_per_step"] for row in fit["ops"] if row["op"] == adam] == [1]
+    assert adam not in {row["op"] for row in predict["ops"]}

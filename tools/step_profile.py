@@ -2,12 +2,15 @@
 summed per op type.
 
     GLUE_DIR=... python tools/step_profile.py [--preset minilm] [--train-rows 400] [--top 25] [--json]
+        [--predict] [--inter-op-threads N]
 
 Runs the suite's own path (run.prepare, Keras fit) for two epochs: the first traces every
 padded shape; the second runs under the profiler (host tracer level 2: each TensorFlow op
 as it executes). Prints the wall time per step, then per op type its time per step, its
-share of all op time and its calls per step. Ops on TensorFlow's two compute threads can
-overlap, so op time can exceed the wall time.
+share of all op time and its calls per step. Ops on TensorFlow's compute threads can
+overlap, so op time can exceed the wall time; `--inter-op-threads 1` runs one op at a time.
+`--predict` profiles a predict pass over the validation split instead (after two unprofiled
+ones), per batch.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
 from glue_repro.config import preset  # noqa: E402
-from glue_repro.run import prepare  # noqa: E402
+from glue_repro.run import evaluate, prepare  # noqa: E402
 
 
 class ProfileLastEpoch(tf_keras.callbacks.Callback):
@@ -81,33 +84,61 @@ def op_times(folder: str) -> tuple[Counter, Counter]:
     return picoseconds, calls
 
 
+def profile_training(p, folder: str) -> tuple[int, float]:
+    """Two epochs of fit, the second profiled: its steps and seconds."""
+    repeating = p.inputs.fit_steps()  # a repeating train set says its epoch; another ends by itself
+    steps = repeating or sum(1 for _ in p.inputs.train)
+    profile = ProfileLastEpoch(folder, p.config.recipe.epochs)
+    p.classifier.fit(p.inputs.train, epochs=p.config.recipe.epochs, verbose=0, callbacks=[profile],
+                     steps_per_epoch=repeating)
+    return steps, profile.seconds
+
+
+def profile_predict(p, folder: str) -> tuple[int, float]:
+    """Three predict passes over the validation split (the suite's own `evaluate`), the third
+    profiled: its batches and seconds."""
+    split = p.spec.validation_splits[0]
+    for _ in range(2):
+        evaluate(p, split)
+    tf.profiler.experimental.start(folder, options=tf.profiler.experimental.ProfilerOptions(
+        host_tracer_level=2, python_tracer_level=0, device_tracer_level=0))
+    began = time.perf_counter()
+    evaluate(p, split)
+    seconds = time.perf_counter() - began
+    tf.profiler.experimental.stop()
+    return sum(1 for _ in p.fed[split].validation), seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="minilm")
     parser.add_argument("--train-rows", type=int, default=400, help="rows per epoch (default: %(default)s)")
     parser.add_argument("--top", type=int, default=25, help="op types shown (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    parser.add_argument("--predict", action="store_true", help="profile a predict pass over validation, not fit")
+    parser.add_argument("--inter-op-threads", type=int, default=None,
+                        help="TensorFlow's threads between ops (default: TensorFlow's, one per core)")
     args = parser.parse_args()
+    if args.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)  # before any op runs
     config = preset(args.preset).replace(train_rows=args.train_rows, epochs=2, seed=42)
     p = prepare(config, os.environ.get("GLUE_DIR"))
-    repeating = p.inputs.fit_steps()  # a repeating train set says its epoch; another ends by itself
-    steps = repeating or sum(1 for _ in p.inputs.train)
     folder = tempfile.mkdtemp(prefix="step-profile-")
-    profile = ProfileLastEpoch(folder, config.recipe.epochs)
-    p.classifier.fit(p.inputs.train, epochs=config.recipe.epochs, verbose=0, callbacks=[profile],
-                     steps_per_epoch=repeating)
+    steps, seconds = (profile_predict if args.predict else profile_training)(p, folder)
     picoseconds, calls = op_times(folder)
     shutil.rmtree(folder)
     total = sum(picoseconds.values())
     rows = [{"op": kind, "ms_per_step": ps / 1e9 / steps, "share": ps / total, "calls_per_step": calls[kind] / steps}
             for kind, ps in picoseconds.most_common()]
-    summary = {"preset": args.preset, "train_rows": args.train_rows, "steps": steps,
-               "wall_ms_per_step": profile.seconds * 1000 / steps, "op_ms_per_step": total / 1e9 / steps,
+    summary = {"preset": args.preset, "phase": "predict" if args.predict else "fit", "train_rows": args.train_rows,
+               "steps": steps, "wall_ms_per_step": seconds * 1000 / steps, "op_ms_per_step": total / 1e9 / steps,
+               "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads() or None,
                "config": config.to_dict(), "ops": rows}
     if args.json:
         print(json.dumps(summary, indent=1))
         return
-    print(f"{args.preset}, {steps} steps of batch {config.recipe.batch_size}: wall "
+    batch = config.eval_batch_size if args.predict else config.recipe.batch_size
+    print(f"{args.preset}, {summary['phase']}, {steps} steps of batch {batch}: wall "
           f"{summary['wall_ms_per_step']:.1f} ms a step, op time {summary['op_ms_per_step']:.1f} ms a step")
     print(f"{'op type':<32} {'ms/step':>9} {'share':>7} {'calls/step':>11}")
     for row in rows[:args.top]:
