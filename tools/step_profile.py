@@ -38,6 +38,12 @@ from glue_repro.config import preset  # noqa: E402
 from glue_repro.run import evaluate, prepare  # noqa: E402
 
 
+def start_profiler(folder: str) -> None:
+    """TensorFlow's profiler, recording each op as it executes (host tracer level 2)."""
+    tf.profiler.experimental.start(folder, options=tf.profiler.experimental.ProfilerOptions(
+        host_tracer_level=2, python_tracer_level=0, device_tracer_level=0))
+
+
 class ProfileLastEpoch(tf_keras.callbacks.Callback):
     """The profiler on for the last epoch's steps only, and their wall time."""
 
@@ -47,8 +53,7 @@ class ProfileLastEpoch(tf_keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.last:
-            tf.profiler.experimental.start(self.folder, options=tf.profiler.experimental.ProfilerOptions(
-                host_tracer_level=2, python_tracer_level=0, device_tracer_level=0))
+            start_profiler(self.folder)
             self.began = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -100,8 +105,7 @@ def profile_predict(p, folder: str) -> tuple[int, float]:
     split = p.spec.validation_splits[0]
     for _ in range(2):
         evaluate(p, split)
-    tf.profiler.experimental.start(folder, options=tf.profiler.experimental.ProfilerOptions(
-        host_tracer_level=2, python_tracer_level=0, device_tracer_level=0))
+    start_profiler(folder)
     began = time.perf_counter()
     evaluate(p, split)
     seconds = time.perf_counter() - began
