@@ -43,8 +43,7 @@ def test_it_profiles_a_fit_epoch_or_a_predict_pass_with_the_threads_between_ops_
     predict = _profile(glue_dir, "--predict")
     assert (predict["phase"], predict["steps"], predict["inter_op_threads"]) == ("predict", 7, None)  # 408 rows / 64
     for summary in (fit, predict):
-        ops = {row["op"]: row for row in summary["ops"]}
-        assert any(op.endswith("MatMul") for op in ops) and summary["wall_ms_per_step"] > 0
+        assert any(row["op"].endswith("MatMul") for row in summary["ops"]) and summary["wall_ms_per_step"] > 0
         assert abs(sum(row["share"] for row in summary["ops"]) - 1) < 1e-9
     adam = "XLA executable (Adam's update)"  # once a step in fit, never in predict
     assert [row["calls_per_step"] for row in fit["ops"] if row["op"] == adam] == [1]
