@@ -48,3 +48,13 @@ def test_it_profiles_a_fit_epoch_or_a_predict_pass_with_the_threads_between_ops_
     adam = "XLA executable (Adam's update)"  # once a step in fit, never in predict
     assert [row["calls_per_step"] for row in fit["ops"] if row["op"] == adam] == [1]
     assert adam not in {row["op"] for row in predict["ops"]}
+
+
+def test_fewer_than_one_thread_between_ops_stops_in_one_line(monkeypatch, capsys):
+    from tools import step_profile
+
+    monkeypatch.setattr("sys.argv", ["step_profile.py", "--inter-op-threads", "0"])
+    with pytest.raises(SystemExit) as stop:
+        step_profile.main()
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "step_profile.py: error: --inter-op-threads must be >= 1"

@@ -36,6 +36,18 @@ def layer_products(hidden: int, intermediate: int) -> list[tuple[int, int]]:
     return [(hidden, hidden)] * 4 + [(hidden, intermediate), (intermediate, hidden)]
 
 
+def row_counts(text: str) -> list[int]:
+    """`--rows`: comma-separated positive counts (argparse reports a ValueError in one line).
+
+    >>> row_counts("256,360")
+    [256, 360]
+    """
+    counts = [int(part) for part in text.split(",")]
+    if min(counts) < 1:
+        raise ValueError(text)
+    return counts
+
+
 def gflops_per_second(rows: int, shapes: list[tuple[int, int]], calls: int = 50) -> float:
     kernels = [tf.random.normal(s) * 0.05 for s in shapes]
     inputs = [tf.random.normal([rows, s[0]]) for s in shapes]
@@ -59,12 +71,13 @@ def gflops_per_second(rows: int, shapes: list[tuple[int, int]], calls: int = 50)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", default="256,360,512,768", help="comma-separated (default: %(default)s)")
+    parser.add_argument("--rows", type=row_counts, default="256,360,512,768",
+                        help="comma-separated (default: %(default)s)")
     parser.add_argument("--hidden", type=int, default=384, help="(default: %(default)s, MiniLM's)")
     parser.add_argument("--intermediate", type=int, default=1536, help="(default: %(default)s)")
     args = parser.parse_args()
     peak = flops.matmul_peak_gflops()
-    for rows in (int(r) for r in args.rows.split(",")):
+    for rows in args.rows:
         rate = gflops_per_second(rows, layer_products(args.hidden, args.intermediate))
         print(f"rows {rows}: {rate:.0f} GFLOP/s, {rate / peak:.2f} of the 2,048 x 2,048 peak ({peak:.0f})")
 

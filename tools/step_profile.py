@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--inter-op-threads", type=int, default=None,
                         help="TensorFlow's threads between ops (default: TensorFlow's, one per core)")
     args = parser.parse_args()
+    if args.inter_op_threads is not None and args.inter_op_threads < 1:
+        parser.error("--inter-op-threads must be >= 1")
     if args.inter_op_threads:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)  # before any op runs
     config = preset(args.preset).replace(train_rows=args.train_rows, epochs=2, seed=42)
